@@ -1,0 +1,1 @@
+"""Data records, Kaldi data dirs and file formats."""
