@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# The one TagSpeech stage script. Every recipe's run.sh calls it (through a symlink in the
+# recipe dir) with its own options; run it from the recipe dir (egs2/<corpus>/tagspeech1).
+#
+#  1 data prep        local/data.sh -> data/<set>
+#  2 format audio     16 kHz mono wav recordings -> dump/raw/<set>, validated
+#  3 cuts             utterance groups + serialized targets -> dump/raw/<set>_cuts (audio cut)
+#  4 tokenizer        sentencepiece model on the targets (small LLMs); HF tokenizer otherwise
+#  5 pre-training     optional: small encoders / LLM (mini recipe)
+#  6 collect stats    ESPnet collect_stats (shape files for batching)
+#  7 training         ESPnet Trainer; resumes from the last checkpoint after a kill
+#  8 decoding         split over --inference_nj jobs, --batch_size per call
+#  9 scoring          DER/JER/cpWER/tcpWER, RESULTS.md, timeline PNGs
+# 10 pack             zip for the model zoo (Speech2Tags.from_pretrained / ModelDownloader)
+# 11 upload           HF hub (only with --hf_repo and credentials; else prints what it would do)
+set -euo pipefail
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*" >&2
+}
+die() { log "ERROR: $*"; exit 1; }
+SECONDS=0
+
+# General
+stage=1
+stop_stage=11
+skip_stages=""        # e.g. "5 11"
+nj=4                  # parallel jobs for data preparation / formatting
+inference_nj=2        # parallel decoding jobs
+gpu_inference=false
+ngpu=0
+python=python3
+dumpdir=dump
+expdir=exp
+tag=""                # experiment tag; default: the train config's name
+
+# Data
+local_data_opts=""
+train_set=""
+valid_set=""
+test_sets=""
+fs=16000
+min_cut_dur=0.5
+max_cut_dur=80
+cut_opts=""
+
+# Tokenizer (stage 4)
+tokenizer_type=sentencepiece   # sentencepiece (trained here) or hf (the LLM's own)
+vocab_size=200
+
+# Pre-training (stage 5) and training (stage 7)
+pretrain_config=""
+pretrain_args=""
+train_config=""
+train_args=""
+
+# Decoding (stage 8) and scoring (stage 9)
+inference_config=""
+inference_args=""
+inference_model=valid.acc.ave.pth
+batch_size=4
+merge_args=""          # e.g. "--link none" or "--linking_threshold 0.4"
+collars="0 0.25"
+max_plots=5
+
+# Packing and upload (stages 10, 11)
+hf_repo=""
+
+help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<set> ...\" --train_config <yaml> [options]
+  --stage N --stop_stage M --skip_stages \"5 11\"   which stages to run (1..11)
+  --nj N --inference_nj N --batch_size N --ngpu N --gpu_inference true|false
+  --train_config yaml --inference_config yaml --pretrain_config yaml --tag name
+  --local_data_opts \"...\"  passed to local/data.sh
+  --tokenizer_type sentencepiece|hf --vocab_size N
+  --hf_repo user/name (stage 11 pushes only with this and credentials)"
+
+log "$0 $*"
+run_args=$(printf '%q ' "$0" "$@")
+. ./utils/parse_options.sh
+
+[ -f ./path.sh ] && . ./path.sh
+[ -f ./cmd.sh ] && . ./cmd.sh
+: "${train_cmd:=utils/run.pl}"
+: "${cuda_cmd:=utils/run.pl}"
+: "${decode_cmd:=utils/run.pl}"
+
+[ -n "${train_set}" ] || die "--train_set is required"
+[ -n "${valid_set}" ] || die "--valid_set is required"
+[ -n "${train_config}" ] || die "--train_config is required"
+[ -f "${train_config}" ] || die "--train_config ${train_config}: no such file"
+
+[ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
+exp=${expdir}/tagspeech_${tag}
+raw=${dumpdir}/raw
+tok_dir=${dumpdir}/tokenizer
+stats_dir=${expdir}/tagspeech_stats_${tag}
+pre_dir=${expdir}/pretrain_${tag}
+all_sets=$(echo "${train_set} ${valid_set} ${test_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
+
+run_stage() {  # run_stage N -> true when stage N is selected
+  local n=$1 s
+  [ "${n}" -ge "${stage}" ] && [ "${n}" -le "${stop_stage}" ] || return 1
+  for s in ${skip_stages}; do [ "${s}" = "${n}" ] && return 1; done
+  return 0
+}
+
+need() {  # need <file> <stage that makes it>
+  [ -e "$1" ] || die "missing $1: run stage $2 first (--stage $2)"
+}
+
+py() { ${python} -m "espnet_tagspeech.bin.$1" "${@:2}"; }
+
+# ----------------------------------------------------------------------------- 1 data prep
+if run_stage 1; then
+  log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
+  [ -x local/data.sh ] || die "local/data.sh not found or not executable in $(pwd)"
+  # shellcheck disable=SC2086
+  local/data.sh ${local_data_opts}
+  for x in ${all_sets}; do utils/validate_data_dir.sh "data/${x}"; done
+fi
+
+# ----------------------------------------------------------------------------- 2 format
+if run_stage 2; then
+  log "Stage 2: format audio (${fs} Hz mono) -> ${raw}/<set>"
+  for x in ${all_sets}; do
+    need "data/${x}/wav.scp" 1
+    py format_wav_scp --in_dir "data/${x}" --out_dir "${raw}/${x}" --fs "${fs}" --nj "${nj}" \
+      --recordings
+    utils/validate_data_dir.sh "${raw}/${x}"
+  done
+fi
+
+# ----------------------------------------------------------------------------- 3 cuts
+if run_stage 3; then
+  log "Stage 3: utterance groups (${min_cut_dur}-${max_cut_dur} s) + targets -> ${raw}/<set>_cuts"
+  for x in ${all_sets}; do
+    need "${raw}/${x}/wav.scp" 2
+    # shellcheck disable=SC2086
+    py make_cuts --in_dir "${raw}/${x}" --out_dir "${raw}/${x}_cuts_seg" \
+      --min_dur "${min_cut_dur}" --max_dur "${max_cut_dur}" ${cut_opts}
+    py format_wav_scp --in_dir "${raw}/${x}_cuts_seg" --out_dir "${raw}/${x}_cuts" \
+      --fs "${fs}" --nj "${nj}"
+    utils/validate_data_dir.sh "${raw}/${x}_cuts"
+  done
+fi
+
+# ----------------------------------------------------------------------------- 4 tokenizer
+if run_stage 4; then
+  if [ "${tokenizer_type}" = sentencepiece ]; then
+    log "Stage 4: sentencepiece tokenizer (vocab ${vocab_size}) on ${raw}/${train_set}_cuts/text"
+    need "${raw}/${train_set}_cuts/text" 3
+    py train_tokenizer --text "${raw}/${train_set}_cuts/text" --out_dir "${tok_dir}" \
+      --vocab_size "${vocab_size}"
+  else
+    log "Stage 4: tokenizer_type=${tokenizer_type}: the LLM's own tokenizer is used; nothing to do"
+  fi
+fi
+
+tok_args=()
+if [ "${tokenizer_type}" = sentencepiece ]; then
+  tok_args=(--llm_conf "{tokenizer: ${tok_dir}/tokenizer.model}")
+fi
+
+# ----------------------------------------------------------------------------- 5 pre-training
+if run_stage 5; then
+  if [ -n "${pretrain_config}" ]; then
+    log "Stage 5: pre-training small encoders/LLM: ${pretrain_config} -> ${pre_dir}"
+    need "${raw}/${train_set}_cuts/wav.scp" 3
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" "${pre_dir}/pretrain.log" \
+      ${python} -m espnet_tagspeech.bin.pretrain --config "${pretrain_config}" \
+        --train_dir "${raw}/${train_set}_cuts" --valid_dir "${raw}/${valid_set}_cuts" \
+        --tokenizer "${tok_dir}/tokenizer.model" --output_dir "${pre_dir}" --ngpu "${ngpu}" \
+        ${pretrain_args}
+  else
+    log "Stage 5: no --pretrain_config: skipped"
+  fi
+fi
+
+data_args() {  # data_args <train|valid> <dir>
+  echo "--$1_data_path_and_name_and_type $2/wav.scp,speech,sound"
+  echo "--$1_data_path_and_name_and_type $2/text,text,text"
+}
+
+# ----------------------------------------------------------------------------- 6 stats
+if run_stage 6; then
+  log "Stage 6: collect stats -> ${stats_dir}"
+  need "${raw}/${train_set}_cuts/text" 3
+  [ "${tokenizer_type}" != sentencepiece ] || need "${tok_dir}/tokenizer.model" 4
+  # shellcheck disable=SC2046,SC2086
+  ${train_cmd} "${stats_dir}/stats.log" \
+    ${python} -m espnet_tagspeech.bin.tagspeech_train --collect_stats true \
+      --config "${train_config}" "${tok_args[@]}" --ngpu 0 --num_workers 0 \
+      --use_preprocessor true --output_dir "${stats_dir}" \
+      $(data_args train "${raw}/${train_set}_cuts") $(data_args valid "${raw}/${valid_set}_cuts") \
+      --train_shape_file "${raw}/${train_set}_cuts/wav.scp" \
+      --valid_shape_file "${raw}/${valid_set}_cuts/wav.scp" ${train_args}
+fi
+
+# ----------------------------------------------------------------------------- 7 training
+if run_stage 7; then
+  log "Stage 7: training -> ${exp} (log: ${exp}/train.log)"
+  need "${stats_dir}/train/speech_shape" 6
+  mkdir -p "${exp}"
+  pretrain_init=()
+  if [ -n "${pretrain_config}" ]; then
+    need "${pre_dir}/init.pth" 5
+    pretrain_init=(--init_param "${pre_dir}/init.pth")
+  fi
+  # A script that re-runs exactly this stage (ESPnet habit).
+  printf '#!/usr/bin/env bash\n# Re-run training of this experiment.\ncd "%s"\n%s --stage 7 --stop_stage 7\n' \
+    "$(pwd)" "${run_args}" > "${exp}/run.sh"
+  chmod +x "${exp}/run.sh"
+  # shellcheck disable=SC2046,SC2086
+  ${cuda_cmd} --gpu "${ngpu}" "${exp}/train.log" \
+    ${python} -m espnet_tagspeech.bin.tagspeech_train \
+      --config "${train_config}" "${tok_args[@]}" "${pretrain_init[@]}" \
+      --ngpu "${ngpu}" --use_preprocessor true --resume true --output_dir "${exp}" \
+      $(data_args train "${raw}/${train_set}_cuts") $(data_args valid "${raw}/${valid_set}_cuts") \
+      --train_shape_file "${stats_dir}/train/speech_shape" \
+      --train_shape_file "${stats_dir}/train/text_shape" \
+      --valid_shape_file "${stats_dir}/valid/speech_shape" \
+      --valid_shape_file "${stats_dir}/valid/text_shape" ${train_args} \
+    || die "training failed: see ${exp}/train.log (a re-run with --stage 7 resumes)"
+fi
+
+model_file=${exp}/${inference_model}
+inf_tag=decode_$(basename "${inference_config:-default}" .yaml)_$(basename "${inference_model}" .pth)
+
+# ----------------------------------------------------------------------------- 8 decoding
+if run_stage 8; then
+  [ -f "${model_file}" ] || model_file=${exp}/latest.pth
+  need "${model_file}" 7
+  _gpu=0; ${gpu_inference} && _gpu=1
+  for x in ${test_sets}; do
+    dir=${exp}/${inf_tag}/${x}
+    log "Stage 8: decoding ${x} with ${inference_nj} jobs -> ${dir}"
+    need "${raw}/${x}_cuts/wav.scp" 3
+    mkdir -p "${dir}/logdir"
+    n=$(wc -l < "${raw}/${x}_cuts/wav.scp")
+    _nj=$(( inference_nj < n ? inference_nj : n ))
+    keys=()
+    for j in $(seq "${_nj}"); do keys+=("${dir}/logdir/keys.${j}.scp"); done
+    utils/split_scp.sh "${raw}/${x}_cuts/wav.scp" "${keys[@]}"
+    conf_args=()
+    [ -n "${inference_config}" ] && conf_args=(--config "${inference_config}")
+    # shellcheck disable=SC2086
+    ${decode_cmd} --gpu "${_gpu}" JOB=1:"${_nj}" "${dir}/logdir/inference.JOB.log" \
+      ${python} -m espnet_tagspeech.bin.tagspeech_inference "${conf_args[@]}" \
+        --ngpu "${_gpu}" --batch_size "${batch_size}" \
+        --data_path_and_name_and_type "${raw}/${x}_cuts/wav.scp,speech,sound" \
+        --key_file "${dir}/logdir/keys.JOB.scp" \
+        --train_config "${exp}/config.yaml" --model_file "${model_file}" \
+        --output_dir "${dir}/logdir/output.JOB" ${inference_args} \
+      || die "decoding failed: see ${dir}/logdir/inference.*.log"
+    # Cut-local speakers -> recording speakers (chunk-and-cluster), recording-time RTTM/SegLST.
+    # shellcheck disable=SC2086
+    py merge_decodes --out_dir "${dir}" --cut2reco "${raw}/${x}_cuts/cut2reco" \
+      --wav_scp "${raw}/${x}/wav.scp" ${merge_args} "${dir}"/logdir/output.*
+  done
+fi
+
+# ----------------------------------------------------------------------------- 9 scoring
+if run_stage 9; then
+  for x in ${test_sets}; do
+    dir=${exp}/${inf_tag}/${x}
+    need "${dir}/rttm" 8
+    log "Stage 9: scoring ${x} -> ${dir}/RESULTS.md"
+    py tagspeech_results --decode_dir "${dir}" --ref_dir "${raw}/${x}" \
+      --config "${exp}/config.yaml" --out "${dir}/RESULTS.md" --dataset "${x}"
+    py plot_timeline --ref "${raw}/${x}/rttm" --hyp "${dir}/rttm" \
+      --out_dir "${exp}/images/${x}" --max_recordings "${max_plots}"
+  done
+  # One RESULTS.md for the experiment: every test set's table.
+  py collect_results --exp_dir "${exp}" --out "${exp}/RESULTS.md" "${exp}/${inf_tag}"/*/RESULTS.md
+  cat "${exp}/RESULTS.md"
+fi
+
+# ----------------------------------------------------------------------------- 10 pack
+packed=${exp}/${tag}_packed.zip
+if run_stage 10; then
+  [ -f "${model_file}" ] || model_file=${exp}/latest.pth
+  need "${model_file}" 7
+  log "Stage 10: pack -> ${packed}"
+  extra=()
+  [ -f "${tok_dir}/tokenizer.model" ] && extra+=(--tokenizer "${tok_dir}/tokenizer.model")
+  [ -f "${exp}/RESULTS.md" ] && extra+=(--results "${exp}/RESULTS.md")
+  [ -d "${exp}/images" ] && extra+=(--images "${exp}/images")
+  [ -n "${inference_config}" ] && extra+=(--inference_config "${inference_config}")
+  py pack --train_config "${exp}/config.yaml" --model_file "${model_file}" \
+    "${extra[@]}" --outpath "${packed}"
+fi
+
+# ----------------------------------------------------------------------------- 11 upload
+if run_stage 11; then
+  need "${packed}" 10
+  log "Stage 11: upload ${packed} ${hf_repo:+to ${hf_repo}}"
+  py upload_model --packed "${packed}" --exp_dir "${exp}" --hf_repo "${hf_repo}" \
+    --recipe "$(basename "$(dirname "$(pwd)")")"
+fi
+
+log "Successfully finished stages ${stage}-${stop_stage} in ${SECONDS} s"

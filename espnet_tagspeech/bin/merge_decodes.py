@@ -1,0 +1,126 @@
+"""Merge per-job decoding outputs into recording-level RTTM and SegLST.
+
+Usage::
+
+    python -m espnet_tagspeech.bin.merge_decodes --out_dir DIR \\
+        --cut2reco dump/raw/test_cuts/cut2reco --wav_scp dump/raw/test/wav.scp \\
+        DIR/logdir/output.1 DIR/logdir/output.2 ...
+
+Each job dir holds ``text``: one raw model output per cut (newlines escaped).
+Each output is parsed (never raising; warnings are counted and written to
+``parse_warnings``), moved to recording time with ``cut2reco`` (``cut reco
+start end``), clipped to its cut, and the cut-local speakers of each recording
+are linked into recording-level speakers (:mod:`espnet_tagspeech.linking`)
+unless ``--link none``.  Writes ``text``, ``rttm``, ``hyp.seglst.json`` and
+``parse_warnings`` into ``--out_dir``.
+"""
+
+import argparse
+import logging
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+logger = logging.getLogger("merge_decodes")
+
+
+def _clip(turns, lo: float, hi: float):
+    from dataclasses import replace
+
+    out = []
+    for t in turns:
+        s, e = max(t.start, lo), min(t.end, hi)
+        if e - s > 1e-3:
+            out.append(replace(t, start=s, end=e))
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line tool; returns the exit code."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("job_dirs", nargs="+", help="per-job output dirs holding 'text'")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--cut2reco", help="cut -> 'reco start end' (else keys are recordings)")
+    p.add_argument("--wav_scp", help="recording wav.scp (needed for linking)")
+    p.add_argument("--link", choices=["fbank", "none"], default="fbank",
+                   help="how cut-local speakers are linked across cuts")
+    p.add_argument("--linking_threshold", type=float, default=0.3)
+    p.add_argument("--reco2num_spk", help="known speaker count per recording (oracle linking)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
+
+    from espnet_tagspeech.data.atomic import atomic_write
+    from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.data.formats import write_rttm, write_seglst
+    from espnet_tagspeech.data.kaldi import read_scp, write_table
+    from espnet_tagspeech.serialization import line_to_target, parse
+
+    try:
+        raw: Dict[str, str] = {}
+        for d in args.job_dirs:
+            f = Path(d) / "text"
+            if not f.is_file():
+                raise DataFormatError(str(f), None, "no such file (did that decoding job fail?)")
+            for key, value in read_scp(f).items():
+                if key in raw:
+                    raise DataFormatError(str(f), None, f"key {key!r} decoded by two jobs")
+                raw[key] = value
+        cuts: Dict[str, Tuple[str, float, float]] = {}
+        if args.cut2reco:
+            for key, value in read_scp(args.cut2reco).items():
+                reco, s, e = value.split()
+                cuts[key] = (reco, float(s), float(e))
+            missing = sorted(set(raw) - set(cuts))
+            if missing:
+                raise DataFormatError(args.cut2reco, None, f"no entry for decoded keys {missing[:5]}")
+        num_spk = {k: int(v) for k, v in read_scp(args.reco2num_spk).items()} if args.reco2num_spk else {}
+        wav = read_scp(args.wav_scp) if args.wav_scp else {}
+    except (DataFormatError, ValueError) as e:
+        logger.error("%s", e)
+        return 1
+
+    spk_turns, txt_turns, cut_of = defaultdict(list), defaultdict(list), {}
+    warnings: Dict[str, int] = {}
+    for key in sorted(raw):
+        reco, start, end = cuts.get(key, (key, 0.0, float("inf")))
+        res = parse(line_to_target(raw[key]), recording=reco, offset=start)
+        warnings[key] = len(res.warnings)
+        for t in res.speaker_turns + res.turns:
+            cut_of[f"{key}|{t.speaker}"] = key
+        spk_turns[reco] += _clip([t.with_speaker(f"{key}|{t.speaker}") for t in res.speaker_turns], start, end)
+        txt_turns[reco] += _clip([t.with_speaker(f"{key}|{t.speaker}") for t in res.turns], start, end)
+
+    if args.link != "none":
+        from tqdm import tqdm
+
+        from espnet_tagspeech.data.kaldi import load_audio
+        from espnet_tagspeech.linking import fbank_embedding, link_speakers
+
+        for reco in tqdm(sorted(spk_turns), desc="linking speakers", file=sys.stderr, mininterval=2):
+            if reco not in wav:
+                logger.error("recording %s not in --wav_scp; cannot link its speakers", reco)
+                return 1
+            audio, rate = load_audio(wav[reco], reco)
+            if audio.ndim == 2:
+                audio = audio[:, 0]
+            spk_turns[reco], txt_turns[reco] = link_speakers(
+                spk_turns[reco], txt_turns[reco], cut_of, audio, rate, fbank_embedding,
+                args.linking_threshold, num_spk.get(reco),
+            )
+
+    out = Path(args.out_dir)
+    write_table(out / "text", raw)
+    write_table(out / "parse_warnings", warnings)
+    write_rttm(out / "rttm", [t for v in spk_turns.values() for t in v])
+    write_seglst(out / "hyp.seglst.json", [t for v in txt_turns.values() for t in v])
+    bad = sum(1 for v in warnings.values() if v)
+    logger.info("merged %d outputs of %d recordings into %s (%d with parser warnings)",
+                len(raw), len(spk_turns), out, bad)
+    with atomic_write(out / "merge.done") as f:
+        f.write(f"{len(raw)} outputs\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

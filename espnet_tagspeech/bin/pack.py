@@ -1,0 +1,69 @@
+"""Pack a trained TagSpeech model into a zip for the ESPnet model zoo.
+
+Usage (from a recipe dir, so that paths inside the config stay relative)::
+
+    python -m espnet_tagspeech.bin.pack --train_config exp/x/config.yaml \\
+        --model_file exp/x/valid.acc.ave.pth [--tokenizer dump/tokenizer/tokenizer.model] \\
+        [--inference_config conf/decode.yaml] [--results exp/x/RESULTS.md] \\
+        [--images exp/x/images] --outpath exp/x/packed.zip
+
+The archive holds ``meta.yaml`` (ESPnet's layout: ``files`` and ``yaml_files``
+keyed by the names :class:`~espnet_tagspeech.inference.Speech2Tags` takes), so
+``Speech2Tags.from_pretrained(zip)`` and espnet_model_zoo's
+``ModelDownloader().download_and_unpack(zip)`` both read it.  Paths to packed
+files inside the yaml files are rewritten to the unpacked location on unpack.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line tool; returns the exit code."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train_config", required=True)
+    p.add_argument("--model_file", required=True)
+    p.add_argument("--tokenizer", help="sentencepiece model referenced by the config")
+    p.add_argument("--inference_config")
+    p.add_argument("--results", help="RESULTS.md to include")
+    p.add_argument("--images", help="dir of PNGs to include")
+    p.add_argument("--outpath", required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (pack) %(levelname)s: %(message)s")
+
+    from espnet2.main_funcs.pack_funcs import pack
+
+    files = {"model_file": args.model_file}
+    if args.tokenizer:
+        files["tokenizer_file"] = args.tokenizer
+    yaml_files = {"train_config": args.train_config}
+    if args.inference_config:
+        yaml_files["inference_config"] = args.inference_config
+    option = [args.results] if args.results else []
+    if args.images:
+        option += sorted(str(x) for x in Path(args.images).rglob("*.png"))
+    for f in list(files.values()) + list(yaml_files.values()) + option:
+        if not Path(f).is_file():
+            logging.error("no such file: %s", f)
+            return 1
+    out = Path(args.outpath)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".zip", dir=out.parent)
+    os.close(fd)
+    try:
+        pack(files=files, yaml_files=yaml_files, option=option, outpath=tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    logging.info("packed %s (%.1f MB)", out, out.stat().st_size / 1e6)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

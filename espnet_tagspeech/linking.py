@@ -1,0 +1,170 @@
+"""Speaker linking: one label per person across the cuts of a recording.
+
+A TagSpeech model decodes one cut at a time and numbers speakers ``1, 2, ...``
+within that cut; scoring a whole recording needs the same person to carry one
+label in every cut (the chunk-and-cluster step the paper leaves open).  Each
+local speaker of each cut gets an embedding from the audio where it speaks
+alone (falling back to all its speech), and the local speakers of a recording
+are clustered agglomeratively (average linkage, cosine distance) with a
+cannot-link constraint: two speakers of one cut are never merged.  Clustering
+stops at ``threshold`` or, when given, at ``num_speakers`` clusters.
+
+Embeddings come from a callable ``embed(audio, sample_rate) -> np.ndarray``;
+:func:`fbank_embedding` (log-mel statistics) needs no model.
+"""
+
+import logging
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from espnet_tagspeech.data.turn import Turn, merge_intervals
+
+logger = logging.getLogger(__name__)
+Embedder = Callable[[np.ndarray, int], np.ndarray]
+Span = Tuple[float, float]
+
+
+def fbank_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mean and standard deviation of 40 log-mel filterbanks (a model-free voice print)."""
+    import torch
+    import torchaudio
+
+    wav = torch.as_tensor(audio, dtype=torch.float32).reshape(1, -1)
+    min_len = int(0.05 * sample_rate)
+    if wav.shape[1] < min_len:
+        wav = torch.nn.functional.pad(wav, (0, min_len - wav.shape[1]))
+    feats = torchaudio.compliance.kaldi.fbank(
+        wav * 32768, num_mel_bins=40, sample_frequency=sample_rate, dither=0.0
+    )
+    return torch.cat([feats.mean(0), feats.std(0, unbiased=False)]).numpy()
+
+
+def _subtract(spans: Sequence[Span], others: Sequence[Span]) -> List[Span]:
+    out = []
+    for s, e in spans:
+        pieces = [(s, e)]
+        for os_, oe in others:
+            nxt = []
+            for a, b in pieces:
+                if oe <= a or os_ >= b:
+                    nxt.append((a, b))
+                    continue
+                if os_ > a:
+                    nxt.append((a, os_))
+                if oe < b:
+                    nxt.append((oe, b))
+            pieces = nxt
+        out.extend(pieces)
+    return [(a, b) for a, b in out if b - a > 1e-3]
+
+
+def _cosine_dist(x: np.ndarray) -> np.ndarray:
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+    return 1.0 - x @ x.T
+
+
+def cluster_with_constraints(
+    emb: np.ndarray,
+    groups: Sequence[str],
+    threshold: float,
+    num_clusters: Optional[int] = None,
+) -> List[int]:
+    """Average-linkage clustering in which items of one group never share a cluster.
+
+    Args:
+        emb: ``(n, d)`` embeddings.
+        groups: Group (cut) of each item.
+        threshold: Stop when the closest allowed pair is farther than this (cosine).
+        num_clusters: Stop at this many clusters instead (threshold ignored), if
+            the constraints allow it.
+
+    Returns:
+        A cluster index per item, numbered by first appearance.
+    """
+    n = len(groups)
+    if n == 0:
+        return []
+    dist = _cosine_dist(emb)
+    clusters: Dict[int, List[int]] = {i: [i] for i in range(n)}
+    while len(clusters) > 1:
+        if num_clusters is not None and len(clusters) <= num_clusters:
+            break
+        best, pair = None, None
+        keys = sorted(clusters)
+        for ia, a in enumerate(keys):
+            ga = {groups[i] for i in clusters[a]}
+            for b in keys[ia + 1:]:
+                if ga & {groups[i] for i in clusters[b]}:
+                    continue
+                d = float(dist[np.ix_(clusters[a], clusters[b])].mean())
+                if best is None or d < best:
+                    best, pair = d, (a, b)
+        if pair is None or (num_clusters is None and best > threshold):
+            break
+        a, b = pair
+        clusters[a].extend(clusters.pop(b))
+    label = [0] * n
+    order: Dict[int, int] = {}
+    for i in range(n):
+        for k, members in clusters.items():
+            if i in members:
+                label[i] = order.setdefault(k, len(order))
+    return label
+
+
+def link_speakers(
+    speaker_turns: Sequence[Turn],
+    text_turns: Sequence[Turn],
+    cut_of: Dict[str, str],
+    audio: np.ndarray,
+    sample_rate: int,
+    embed: Embedder = fbank_embedding,
+    threshold: float = 0.3,
+    num_speakers: Optional[int] = None,
+) -> Tuple[List[Turn], List[Turn]]:
+    """Relabel the local speakers of one recording's cuts with global labels.
+
+    Args:
+        speaker_turns: Diarization turns in recording time, labelled ``<cut>|<id>``.
+        text_turns: Transcribed turns with the same labels.
+        cut_of: Maps each local label to its cut id (the cannot-link groups).
+        audio: The recording's samples (mono).
+        sample_rate: Its sample rate.
+        embed: Embedding function.
+        threshold: Cosine distance at which clustering stops.
+        num_speakers: Known number of speakers, if any.
+
+    Returns:
+        ``(speaker_turns, text_turns)`` relabelled ``spk1``, ``spk2``... (by
+        first appearance in time).
+    """
+    by_label: Dict[str, List[Span]] = defaultdict(list)
+    for t in speaker_turns:
+        by_label[t.speaker].append((t.start, t.end))
+    labels = sorted(by_label, key=lambda k: min(s for s, _ in by_label[k]))
+    if not labels:
+        return list(speaker_turns), list(text_turns)
+    vecs = []
+    for lab in labels:
+        mine = merge_intervals(by_label[lab])
+        others = merge_intervals(
+            sp for other, spans in by_label.items()
+            if other != lab and cut_of[other] == cut_of[lab] for sp in spans
+        )
+        alone = _subtract(mine, others)
+        use = alone if sum(e - s for s, e in alone) >= 0.3 else mine
+        pieces = [audio[int(s * sample_rate): int(e * sample_rate)] for s, e in use]
+        pieces = [p for p in pieces if len(p)]
+        chunk = np.concatenate(pieces) if pieces else np.zeros(int(0.1 * sample_rate), np.float32)
+        vecs.append(np.asarray(embed(chunk, sample_rate), dtype=np.float64))
+    emb = np.stack(vecs)
+    emb = emb - emb.mean(0, keepdims=True) if len(labels) > 2 else emb
+    assign = cluster_with_constraints(emb, [cut_of[k] for k in labels], threshold, num_speakers)
+    new = {lab: f"spk{c + 1}" for lab, c in zip(labels, assign)}
+    logger.debug("linked %d local speakers into %d", len(labels), len(set(assign)))
+    return (
+        [t.with_speaker(new[t.speaker]) for t in speaker_turns],
+        [t.with_speaker(new.get(t.speaker, "unk")) for t in text_turns],
+    )

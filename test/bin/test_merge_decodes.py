@@ -1,0 +1,42 @@
+"""Tests of merging per-job decoding outputs (espnet_tagspeech/bin/merge_decodes.py)."""
+
+import json
+
+from espnet_tagspeech.bin.merge_decodes import main
+from espnet_tagspeech.data.formats import read_rttm
+from espnet_tagspeech.data.turn import Turn
+from espnet_tagspeech.serialization import serialize, target_to_line
+
+
+def test_cut_outputs_move_to_recording_time(tmp_path):
+    j1, j2 = tmp_path / "o1", tmp_path / "o2"
+    j1.mkdir()
+    j2.mkdir()
+    cut_a = serialize([Turn.from_text("x", "p", 0.0, 1.0, "hello there"),
+                       Turn.from_text("x", "q", 0.5, 2.0, "yes")])
+    cut_b = serialize([Turn.from_text("x", "p", 0.2, 9.0, "long")])  # runs past its cut: clipped
+    (j1 / "text").write_text(f"rec1_a {target_to_line(cut_a)}\n")
+    (j2 / "text").write_text(f"rec1_b {target_to_line(cut_b)}\nrec2_a <text>\\n0.00-1.0\n")
+    (tmp_path / "cut2reco").write_text("rec1_a rec1 10.0 12.0\nrec1_b rec1 20.0 23.0\nrec2_a rec2 0.0 5.0\n")
+    out = tmp_path / "dec"
+    assert main(["--out_dir", str(out), "--cut2reco", str(tmp_path / "cut2reco"), "--link", "none",
+                 str(j1), str(j2)]) == 0
+    rttm = [(t.recording, t.speaker, t.start, t.end) for t in read_rttm(out / "rttm")]
+    assert rttm == [("rec1", "rec1_a|1", 10.0, 11.0), ("rec1", "rec1_a|2", 10.5, 12.0),
+                    ("rec1", "rec1_b|1", 20.2, 23.0)]
+    hyp = json.loads((out / "hyp.seglst.json").read_text())
+    assert [(h["session_id"], h["start_time"], h["words"]) for h in hyp] == [
+        ("rec1", 10.0, "hello there"), ("rec1", 10.5, "yes"), ("rec1", 20.2, "long")]
+    warn = dict(line.split() for line in (out / "parse_warnings").read_text().splitlines())
+    assert warn["rec1_a"] == "0" and int(warn["rec2_a"]) > 0  # truncated output: warned, not fatal
+
+
+def test_missing_job_output_and_unknown_cut(tmp_path, caplog):
+    (tmp_path / "o1").mkdir()
+    assert main(["--out_dir", str(tmp_path / "d"), "--link", "none", str(tmp_path / "o1")]) == 1
+    assert "o1/text: no such file" in caplog.text
+    (tmp_path / "o1" / "text").write_text("k <text>\n")
+    (tmp_path / "c2r").write_text("other r 0 1\n")
+    assert main(["--out_dir", str(tmp_path / "d"), "--cut2reco", str(tmp_path / "c2r"),
+                 "--link", "none", str(tmp_path / "o1")]) == 1
+    assert "no entry for decoded keys ['k']" in caplog.text
