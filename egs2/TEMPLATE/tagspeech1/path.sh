@@ -1,5 +1,5 @@
 # Sourced by the stage script: the repo's venv, its utils/ and a C locale.
-MAIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+MAIN_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
 export MAIN_ROOT
 if [ -f "${MAIN_ROOT}/.venv/bin/activate" ]; then
   # shellcheck disable=SC1091

@@ -263,18 +263,22 @@ fi
 
 # ----------------------------------------------------------------------------- 9 scoring
 if run_stage 9; then
+  dec_dirs=(); ref_dirs=()
   for x in ${test_sets}; do
     dir=${exp}/${inf_tag}/${x}
     need "${dir}/rttm" 8
-    log "Stage 9: scoring ${x} -> ${dir}/RESULTS.md"
+    log "Stage 9: scoring ${x} -> ${dir}/RESULTS.md, plots -> ${exp}/images/${x}"
     py tagspeech_results --decode_dir "${dir}" --ref_dir "${raw}/${x}" \
-      --config "${exp}/config.yaml" --out "${dir}/RESULTS.md" --dataset "${x}"
-    py plot_timeline --ref "${raw}/${x}/rttm" --hyp "${dir}/rttm" \
-      --out_dir "${exp}/images/${x}" --max_recordings "${max_plots}"
+      --config "${exp}/config.yaml" --out "${dir}/RESULTS.md" --dataset "${x}" > /dev/null
+    # shellcheck disable=SC2046
+    py plot_timeline --ref "${raw}/${x}/rttm" --hyp "${dir}/rttm" --out_dir "${exp}/images/${x}" \
+      --recordings $(cut -d' ' -f1 "${raw}/${x}/wav.scp" | head -n "${max_plots}")
+    dec_dirs+=("${dir}"); ref_dirs+=("${raw}/${x}")
   done
-  # One RESULTS.md for the experiment: every test set's table.
-  py collect_results --exp_dir "${exp}" --out "${exp}/RESULTS.md" "${exp}/${inf_tag}"/*/RESULTS.md
-  cat "${exp}/RESULTS.md"
+  # One table for the experiment, every test set a row.
+  py tagspeech_results --decode_dir "${dec_dirs[@]}" --ref_dir "${ref_dirs[@]}" \
+    --dataset ${test_sets} --config "${exp}/config.yaml" --out "${exp}/RESULTS.md" \
+    --title "${tag}: ${inf_tag}"
 fi
 
 # ----------------------------------------------------------------------------- 10 pack
