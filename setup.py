@@ -24,6 +24,13 @@ COMMANDS = {
     "tagspeech-score-words": "score_words",
     "tagspeech-results": "tagspeech_results",
     "tagspeech-plot-timeline": "plot_timeline",
+    "tagspeech-format-wav-scp": "format_wav_scp",
+    "tagspeech-merge-decodes": "merge_decodes",
+    "tagspeech-pack": "pack",
+    "tagspeech-upload": "upload_model",
+    "tagspeech-prepare-ami": "prepare_ami",
+    "tagspeech-prepare-alimeeting": "prepare_alimeeting",
+    "tagspeech-train-tokenizer": "train_tokenizer",
 }
 
 setup(

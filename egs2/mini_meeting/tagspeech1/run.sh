@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# mini_meeting: a synthetic meeting corpus made offline (espeak-ng voices) and a small
+# TagSpeech model that trains on 2 CPU cores. `./run.sh` runs every stage;
+# `./run.sh --size tiny` is the CI-sized run. Other options go to tagspeech.sh.
+set -euo pipefail
+
+size=mini   # tiny (CI, minutes) | mini (default, <= 30 min of training on 2 cores)
+args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size) size=$2; shift 2 ;;
+    --size=*) size=${1#*=}; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+case ${size} in
+  tiny|mini) ;;
+  *) echo "run.sh: --size must be tiny or mini, got '${size}'" >&2; exit 1 ;;
+esac
+
+./tagspeech.sh \
+  --local_data_opts "--size ${size}" \
+  --train_set train --valid_set dev --test_sets "test" \
+  --train_config "conf/train_${size}.yaml" \
+  --inference_config conf/decode.yaml \
+  --pretrain_config "$( [ -f "conf/pretrain_${size}.yaml" ] && echo "conf/pretrain_${size}.yaml" )" \
+  --tokenizer_type sentencepiece --vocab_size 300 \
+  --max_cut_dur 20 --inference_nj 2 --batch_size 8 --nj 2 \
+  --tag "${size}" \
+  "${args[@]+"${args[@]}"}"
