@@ -2,7 +2,7 @@
 # The one TagSpeech stage script. Every recipe's run.sh calls it (through a symlink in the
 # recipe dir) with its own options; run it from the recipe dir (egs2/<corpus>/tagspeech1).
 #
-#  1 data prep        local/data.sh -> data/<set>
+#  1 data prep        local/data.sh -> <datadir>/<set>
 #  2 format audio     16 kHz mono wav recordings -> dump/raw/<set>, validated
 #  3 cuts             utterance groups + serialized targets -> dump/raw/<set>_cuts (audio cut)
 #  4 tokenizer        sentencepiece model on the targets (small LLMs); HF tokenizer otherwise
@@ -31,6 +31,7 @@ inference_nj=2        # parallel decoding jobs
 gpu_inference=false
 ngpu=0
 python=python3
+datadir=data          # where local/data.sh writes the Kaldi dirs
 dumpdir=dump
 expdir=exp
 tag=""                # experiment tag; default: the train config's name
@@ -117,15 +118,15 @@ if run_stage 1; then
   [ -x local/data.sh ] || die "local/data.sh not found or not executable in $(pwd)"
   # shellcheck disable=SC2086
   local/data.sh ${local_data_opts}
-  for x in ${all_sets}; do utils/validate_data_dir.sh "data/${x}"; done
+  for x in ${all_sets}; do utils/validate_data_dir.sh "${datadir}/${x}"; done
 fi
 
 # ----------------------------------------------------------------------------- 2 format
 if run_stage 2; then
   log "Stage 2: format audio (${fs} Hz mono) -> ${raw}/<set>"
   for x in ${all_sets}; do
-    need "data/${x}/wav.scp" 1
-    py format_wav_scp --in_dir "data/${x}" --out_dir "${raw}/${x}" --fs "${fs}" --nj "${nj}" \
+    need "${datadir}/${x}/wav.scp" 1
+    py format_wav_scp --in_dir "${datadir}/${x}" --out_dir "${raw}/${x}" --fs "${fs}" --nj "${nj}" \
       --recordings
     utils/validate_data_dir.sh "${raw}/${x}"
   done

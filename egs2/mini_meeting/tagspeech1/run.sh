@@ -19,7 +19,8 @@ case ${size} in
 esac
 
 ./tagspeech.sh \
-  --local_data_opts "--size ${size}" \
+  --local_data_opts "--size ${size} --data_dir data/${size} --simdir downloads/${size}" \
+  --datadir "data/${size}" --dumpdir "dump/${size}" \
   --train_set train --valid_set dev --test_sets "test" \
   --train_config "conf/train_${size}.yaml" \
   --inference_config conf/decode.yaml \
@@ -28,3 +29,9 @@ esac
   --max_cut_dur 20 --inference_nj 2 --batch_size 8 --nj 2 \
   --tag "${size}" \
   "${args[@]+"${args[@]}"}"
+
+results=exp/tagspeech_${size}/RESULTS.md
+if [ -f "${results}" ]; then
+  echo "===================== ${results} ====================="
+  cat "${results}"
+fi

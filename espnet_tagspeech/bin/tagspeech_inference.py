@@ -1,0 +1,144 @@
+"""Decode audio with a trained TagSpeech model (ESPnet-style batch decoding).
+
+Writes into ``--output_dir``:
+
+* ``text``: ``key raw-output`` per line (newlines escaped as ``\\n``),
+* ``rttm``: the speaker block of every output (diarization),
+* ``hyp.seglst.json``: one segment per text line (meeteval SegLST),
+* ``warnings``: ``key message`` for outputs that did not parse cleanly.
+
+With a ``segments`` file beside ``wav.scp`` the keys are segments (cuts): turns
+are put in recording time and speaker labels become ``<cut>-<id>``
+(speakers are not linked across cuts).  Without it, keys are recordings.
+
+Example (one job of ``utils/run.pl JOB=1:N``)::
+
+    python -m espnet_tagspeech.bin.tagspeech_inference \\
+        --data_path_and_name_and_type data/test/wav.scp,speech,sound \\
+        --key_file exp/decode/keys.JOB.scp --output_dir exp/decode/output.JOB \\
+        --train_config exp/tagspeech/config.yaml --model_file exp/tagspeech/valid.acc.ave.pth
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from espnet_tagspeech.data.errors import DataFormatError
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options (ESPnet's inference flags)."""
+    from espnet2.utils import config_argparse
+
+    p = config_argparse.ArgumentParser(description="TagSpeech decoding (--config reads a yaml)")
+    p.add_argument("--data_path_and_name_and_type", action="append", required=True,
+                   help="wav.scp,speech,sound (a segments file beside it is used)")
+    p.add_argument("--key_file", default=None, help="decode only these keys (first field)")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--batch_size", type=int, default=1)
+    p.add_argument("--ngpu", type=int, default=0)
+    p.add_argument("--train_config", default=None)
+    p.add_argument("--model_file", default=None)
+    p.add_argument("--model_tag", default=None, help="packed model (zip/tgz) or its unpacked dir")
+    p.add_argument("--max_new_tokens", type=int, default=800)
+    p.add_argument("--beam_size", type=int, default=1)
+    p.add_argument("--chunk_sec", type=float, default=None, help="split longer audio into windows")
+    p.add_argument("--log_level", default="INFO")
+    return p
+
+
+def _inputs(spec: List[str], key_file: Optional[str]) -> List[Tuple[str, str, float, Optional[float], str]]:
+    """``(key, wav.scp value, start, end, recording)`` of every input to decode."""
+    from espnet_tagspeech.data.kaldi import read_segments, read_wav_scp
+
+    if len(spec) != 1:
+        raise ValueError("give exactly one --data_path_and_name_and_type (the speech)")
+    parts = spec[0].split(",")
+    if len(parts) != 3 or parts[1] != "speech" or parts[2] != "sound":
+        raise ValueError(f"expected wav.scp,speech,sound; got {spec[0]!r}")
+    scp = Path(parts[0])
+    wavs = read_wav_scp(scp)
+    seg_file = scp.parent / "segments"
+    if seg_file.is_file():
+        items = []
+        for key, seg in read_segments(seg_file).items():
+            if seg.recording not in wavs:
+                raise DataFormatError(str(seg_file), None, f"{key}: recording {seg.recording!r} not in {scp}")
+            items.append((key, wavs[seg.recording], seg.start, seg.end, seg.recording))
+    else:
+        items = [(k, v, 0.0, None, k) for k, v in wavs.items()]
+    if key_file:
+        with open(key_file, encoding="utf-8") as f:
+            wanted = [ln.split()[0] for ln in f if ln.strip()]
+        known = {it[0]: it for it in items}
+        missing = [k for k in wanted if k not in known]
+        if missing:
+            raise DataFormatError(key_file, None, f"keys not in {scp}: {missing[:5]}")
+        items = [known[k] for k in wanted]
+    return items
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point."""
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    from tqdm import tqdm
+
+    from espnet_tagspeech.data.atomic import atomic_write
+    from espnet_tagspeech.data.formats import write_rttm, write_seglst
+    from espnet_tagspeech.data.kaldi import load_audio, read_segment
+    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.serialization import target_to_line
+
+    items = _inputs(args.data_path_and_name_and_type, args.key_file)
+    segmented = any(it[3] is not None for it in items)
+    kwargs = dict(
+        device="cuda" if args.ngpu > 0 else "cpu",
+        max_new_tokens=args.max_new_tokens,
+        beam_size=args.beam_size,
+        chunk_sec=args.chunk_sec,
+    )
+    if args.model_tag:
+        s2t = Speech2Tags.from_pretrained(args.model_tag, **kwargs)
+    elif args.train_config:
+        s2t = Speech2Tags(args.train_config, args.model_file, **kwargs)
+    else:
+        raise ValueError("give --train_config (and --model_file) or --model_tag")
+
+    texts, turns, spk_turns, warns = [], [], [], []
+    for b in tqdm(range(0, len(items), args.batch_size), desc="decode", unit="batch"):
+        batch = items[b : b + args.batch_size]
+        wavs, rates = [], set()
+        for key, entry, start, end, _ in batch:
+            wav, rate = read_segment(entry, start, end, key=key) if end is not None else load_audio(entry, key=key)
+            wavs.append(wav)
+            rates.add(rate)
+        if len(rates) != 1:
+            raise DataFormatError(args.data_path_and_name_and_type[0], None, f"mixed sample rates {sorted(rates)}")
+        results = s2t.batch(
+            wavs, fs=rates.pop(), keys=[it[0] for it in batch],
+            recordings=[it[4] for it in batch], offsets=[it[2] for it in batch],
+        )
+        for res in results:
+            texts.append(f"{res.key} {target_to_line(res.text)}")
+            rename = (lambda t, k=res.key: t.with_speaker(f"{k}-{t.speaker}")) if segmented else (lambda t: t)
+            turns += [rename(t) for t in res.turns]
+            spk_turns += [rename(t) for t in res.speaker_turns]
+            warns += [f"{res.key} {w}" for w in res.warnings]
+
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "text") as f:
+        f.writelines(t + "\n" for t in texts)
+    with atomic_write(out / "warnings") as f:
+        f.writelines(w + "\n" for w in warns)
+    write_rttm(out / "rttm", spk_turns)
+    write_seglst(out / "hyp.seglst.json", turns)
+    logging.info("decoded %d inputs into %s (%d with warnings)", len(items), out,
+                 len({w.split()[0] for w in warns}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

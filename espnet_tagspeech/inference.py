@@ -1,0 +1,244 @@
+"""Speech2Tags: decode "who spoke what and when" with a trained TagSpeech model.
+
+Build it from a training config and model file (ESPnet's
+``TagSpeechTask.build_model_from_file``) or from a packed model
+(:meth:`Speech2Tags.from_pretrained`: an ESPnet-style zip/tgz whose
+``meta.yaml`` lists the config, the model file and extra files such as the
+tokenizer, or a directory already unpacked).  Each waveform gives the raw
+generated text, the parsed turns (recording time) and parse warnings.
+"""
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+
+from espnet_tagspeech.data.turn import Turn
+from espnet_tagspeech.tasks.preprocessor import check_waveform
+
+
+@dataclass
+class TagResult:
+    """The decoding of one waveform.
+
+    Attributes:
+        key: The input's id.
+        text: Raw generated target string (chunks joined by newlines).
+        turns: One turn per text line, in recording time.
+        speaker_turns: Turns of the speaker block (diarization), recording time.
+        warnings: Problems found while parsing the output.
+    """
+
+    key: str
+    text: str
+    turns: List[Turn] = field(default_factory=list)
+    speaker_turns: List[Turn] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+
+class Speech2Tags:
+    """Multi-speaker transcription with timestamps and speaker ids.
+
+    Args:
+        train_config: The ``config.yaml`` written by training.
+        model_file: The trained ``.pth`` (ESPnet state dict).
+        device: ``"cpu"`` or ``"cuda"``.
+        max_new_tokens: Generation limit per input (or chunk).
+        beam_size: 1 for greedy search, more for beam search.
+        chunk_sec: Split longer audio into windows of this many seconds and
+            shift each window's result (speakers are not linked across windows).
+
+    Example:
+        >>> s2t = Speech2Tags("exp/config.yaml", "exp/valid.acc.best.pth")
+        >>> result = s2t(wav, key="cut1")
+        >>> result.turns[0].text
+    """
+
+    def __init__(
+        self,
+        train_config: Union[str, Path],
+        model_file: Optional[Union[str, Path]] = None,
+        device: str = "cpu",
+        max_new_tokens: int = 800,
+        beam_size: int = 1,
+        chunk_sec: Optional[float] = None,
+    ) -> None:
+        from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+        model, args = TagSpeechTask.build_model_from_file(train_config, model_file, device)
+        model.eval()
+        self.model = model
+        self.device = device
+        self.sample_rate = int(getattr(args, "sample_rate", 16000))
+        self.max_new_tokens = max_new_tokens
+        self.beam_size = beam_size
+        if chunk_sec is not None and chunk_sec <= 0:
+            raise ValueError(f"chunk_sec must be positive, got {chunk_sec}")
+        self.chunk_sec = chunk_sec
+
+    @classmethod
+    def from_pretrained(
+        cls, path: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None, **kwargs
+    ) -> "Speech2Tags":
+        """Build from a packed model (zip / tgz) or an unpacked directory.
+
+        Args:
+            path: The archive, or a directory holding ``meta.yaml``.
+            cache_dir: Where archives are unpacked (default: beside the archive).
+            **kwargs: Passed to the constructor (``beam_size``, ...).
+        """
+        files = resolve_packed(path, cache_dir)
+        return cls(files["train_config"], files.get("model_file"), **kwargs)
+
+    def __call__(
+        self,
+        speech: np.ndarray,
+        fs: Optional[int] = None,
+        key: str = "utt",
+        recording: Optional[str] = None,
+        offset: float = 0.0,
+    ) -> TagResult:
+        """Decode one waveform (see :meth:`batch`)."""
+        return self.batch([speech], fs, [key], [recording or key], [offset])[0]
+
+    def batch(
+        self,
+        speeches: Sequence[np.ndarray],
+        fs: Optional[int] = None,
+        keys: Optional[Sequence[str]] = None,
+        recordings: Optional[Sequence[str]] = None,
+        offsets: Optional[Sequence[float]] = None,
+    ) -> List[TagResult]:
+        """Decode several waveforms at once (same results as one by one).
+
+        Args:
+            speeches: 1-D waveforms.
+            fs: Their sample rate when known (checked against the model's).
+            keys: Ids named in errors and results (default ``utt0``, ``utt1``...).
+            recordings: Recording ids of the returned turns (default: the keys).
+            offsets: Start of each waveform in its recording, in seconds.
+
+        Raises:
+            DataFormatError: bad audio (rate, channels, empty, NaN), naming the key.
+        """
+        from espnet_tagspeech.serialization import parse
+
+        n = len(speeches)
+        keys = list(keys) if keys is not None else [f"utt{i}" for i in range(n)]
+        recordings = list(recordings) if recordings is not None else list(keys)
+        offsets = list(offsets) if offsets is not None else [0.0] * n
+        wavs = [check_waveform(w, k, sample_rate=fs, expected_rate=self.sample_rate)
+                for w, k in zip(speeches, keys)]
+        pieces = []  # (input index, chunk index, chunk start in s, samples)
+        for i, w in enumerate(wavs):
+            for c, (start, seg) in enumerate(self._chunks(w)):
+                pieces.append((i, c, start, seg))
+        texts = self._decode([p[3] for p in pieces])
+        results = [TagResult(key=k, text="") for k in keys]
+        nchunks = [sum(1 for p in pieces if p[0] == i) for i in range(n)]
+        for (i, c, start, _), text in zip(pieces, texts):
+            res = results[i]
+            parsed = parse(text, recording=recordings[i], offset=offsets[i] + start)
+            rename = nchunks[i] > 1
+            res.text = text if c == 0 else res.text + "\n" + text
+            res.turns += [t.with_speaker(f"c{c}-{t.speaker}") if rename else t for t in parsed.turns]
+            res.speaker_turns += [
+                t.with_speaker(f"c{c}-{t.speaker}") if rename else t for t in parsed.speaker_turns
+            ]
+            res.warnings += [f"chunk {c}: {w}" if rename else w for w in parsed.warnings]
+        return results
+
+    def _chunks(self, wav: np.ndarray) -> List["tuple[float, np.ndarray]"]:
+        if not self.chunk_sec:
+            return [(0.0, wav)]
+        size = int(round(self.chunk_sec * self.sample_rate))
+        count = max(1, math.ceil(len(wav) / size))
+        # A tail shorter than a quarter window joins the previous window.
+        if count > 1 and len(wav) - (count - 1) * size < size / 4:
+            count -= 1
+        out = []
+        for c in range(count):
+            end = len(wav) if c == count - 1 else (c + 1) * size
+            out.append((c * size / self.sample_rate, wav[c * size : end]))
+        return out
+
+    def _decode(self, wavs: List[np.ndarray]) -> List[str]:
+        import torch
+
+        lengths = torch.tensor([len(w) for w in wavs], dtype=torch.long)
+        speech = torch.zeros(len(wavs), int(lengths.max()))
+        for i, w in enumerate(wavs):
+            speech[i, : len(w)] = torch.from_numpy(w)
+        speech, lengths = speech.to(self.device), lengths.to(self.device)
+        with torch.no_grad():
+            embeds, mask = self.model.generation_inputs(speech, lengths)
+            ids = self.model.llm.generate(
+                embeds, mask, max_new_tokens=self.max_new_tokens, num_beams=self.beam_size
+            )
+        tok = self.model.llm.tokenizer
+        texts = [tok.decode(x) for x in ids]
+        for x, t in zip(ids, texts):
+            if len(x) >= self.max_new_tokens:
+                logging.warning("output hit max_new_tokens=%d: %r...", self.max_new_tokens, t[:60])
+        return texts
+
+
+def resolve_packed(
+    path: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None
+) -> dict:
+    """Files of a packed model: ``{"train_config": ..., "model_file": ...}``.
+
+    Archives (zip, tar.gz) are unpacked with ESPnet's ``unpack`` (which rewrites
+    paths of packed files inside the yaml files); a directory must hold
+    ``meta.yaml`` with paths relative to it.
+
+    Raises:
+        FileNotFoundError: no such path, or no ``meta.yaml`` / listed file.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"packed model not found: {path}")
+    if path.is_dir():
+        meta = path / "meta.yaml"
+        if not meta.is_file():
+            raise FileNotFoundError(f"{path}: no meta.yaml (not a packed model directory)")
+        with meta.open(encoding="utf-8") as f:
+            d = yaml.safe_load(f) or {}
+        files = {k: str(path / v) for k, v in {**d.get("files", {}), **d.get("yaml_files", {})}.items()}
+    else:
+        from espnet2.main_funcs.pack_funcs import unpack
+
+        out = Path(cache_dir) if cache_dir else path.parent / (path.name.split(".")[0] + "_unpacked")
+        files = unpack(path, out)
+    if "train_config" not in files:
+        raise FileNotFoundError(f"{path}: meta.yaml lists no train_config")
+    for k, v in files.items():
+        if not Path(v).exists():
+            raise FileNotFoundError(f"{path}: packed file {k} = {v} is missing")
+    return files
+
+
+def pack_model(
+    out_path: Union[str, Path],
+    train_config: Union[str, Path],
+    model_file: Union[str, Path],
+    extra_files: Sequence[Union[str, Path]] = (),
+) -> None:
+    """Pack config, model and extra files (tokenizer) the way ESPnet does.
+
+    Paths are stored relative to the working directory, so run it from the
+    recipe directory whose relative paths the config uses.
+    """
+    from espnet2.main_funcs.pack_funcs import pack
+
+    pack(
+        files={"model_file": model_file},
+        yaml_files={"train_config": train_config},
+        outpath=out_path,
+        option=list(extra_files),
+    )

@@ -1,0 +1,1 @@
+"""TagSpeech model parts: streams, projectors, time anchors, LLM wrapper, ESPnet model."""

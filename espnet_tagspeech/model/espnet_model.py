@@ -1,0 +1,263 @@
+"""ESPnetTagSpeechModel: streams -> projectors -> time anchors -> prompt -> frozen LLM.
+
+Training input per item: ``prefix [anchored semantic] middle [anchored speaker]
+suffix answer EOS``, right-padded across the batch with an attention mask and
+positions counted from 0; the loss is cross-entropy on the answer (and EOS)
+tokens only.  Generation uses the same prompt, left-padded.
+"""
+
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from espnet_tagspeech.model.abs_stream import AbsStream
+from espnet_tagspeech.model.anchors import AnchorInserter, check_anchor_spacing
+from espnet_tagspeech.model.llm import HFCausalLM, log_parameters
+from espnet_tagspeech.model.projector import AbsProjector
+
+IGNORE = -100
+
+
+class ESPnetTagSpeechModel(AbsESPnetModel):
+    """The TagSpeech model as an ESPnet model.
+
+    Args:
+        semantic_encoder: The semantic (ASR) stream.
+        speaker_encoder: The speaker stream.
+        semantic_projector: Projector of the semantic stream.
+        speaker_projector: Projector of the speaker stream.
+        llm: The decoder-only LLM with tokenizer and prompt.
+        semantic_anchor_interval: Projected semantic frames between anchors.
+        speaker_anchor_interval: Projected speaker frames between anchors.
+        ctc_weight: Weight of an auxiliary SOT-CTC loss on the semantic
+            encoder frames (0 = off).  Its targets (``ctc_text``: the text
+            lines' words in time order, lines joined by newlines as the
+            speaker-change symbol) come from the preprocessor.  It helps small
+            random-init semantic encoders align quickly (mini recipe).
+        save_frozen: Keep the weights of frozen pretrained parts in
+            ``state_dict()`` (checkpoints).  ``False`` leaves them out (a 7B
+            LLM would otherwise be copied into every checkpoint); they are
+            rebuilt from ``model_name_or_path`` when the model is built, and
+            ``load_state_dict`` accepts their absence.
+
+    Raises:
+        ValueError: projector sizes that do not match the LLM, or anchors of the
+            two streams that would not mark the same real times.
+    """
+
+    def __init__(
+        self,
+        semantic_encoder: AbsStream,
+        speaker_encoder: AbsStream,
+        semantic_projector: AbsProjector,
+        speaker_projector: AbsProjector,
+        llm: HFCausalLM,
+        semantic_anchor_interval: int = 8,
+        speaker_anchor_interval: int = 8,
+        ctc_weight: float = 0.0,
+        save_frozen: bool = True,
+    ) -> None:
+        super().__init__()
+        d = llm.hidden_size()
+        for name, proj in (("semantic", semantic_projector), ("speaker", speaker_projector)):
+            if proj.output_size() != d:
+                raise ValueError(
+                    f"{name}_projector output_size {proj.output_size()} != LLM hidden size {d}"
+                )
+        self.anchor_spacing = check_anchor_spacing(
+            (semantic_anchor_interval, semantic_projector.ds_rate, semantic_encoder.frame_shift),
+            (speaker_anchor_interval, speaker_projector.ds_rate, speaker_encoder.frame_shift),
+        )
+        self.semantic_encoder = semantic_encoder
+        self.speaker_encoder = speaker_encoder
+        self.semantic_projector = semantic_projector
+        self.speaker_projector = speaker_projector
+        self.llm = llm
+        self.semantic_anchors = AnchorInserter(semantic_anchor_interval, llm.digit_ids)
+        self.speaker_anchors = AnchorInserter(speaker_anchor_interval, llm.digit_ids)
+        if not 0.0 <= ctc_weight < 1.0:
+            raise ValueError(f"model_conf ctc_weight must be in [0, 1), got {ctc_weight}")
+        self.ctc_weight = ctc_weight
+        self.save_frozen = save_frozen
+        self.ctc_head = None
+        if ctc_weight > 0:
+            # one output per token id plus the blank (the last index)
+            self.ctc_head = torch.nn.Linear(
+                semantic_encoder.output_size(), llm.tokenizer.vocab_size + 1
+            )
+        logging.info("time anchors every %.3f s", self.anchor_spacing)
+        log_parameters(
+            {
+                "semantic_encoder": semantic_encoder,
+                "speaker_encoder": speaker_encoder,
+                "semantic_projector": semantic_projector,
+                "speaker_projector": speaker_projector,
+                "llm": llm,
+                "model": self,
+            }
+        )
+
+    def _frozen_prefixes(self) -> List[str]:
+        out = []
+        if self.semantic_encoder.frozen:
+            out.append("semantic_encoder.wavlm.")
+        if self.speaker_encoder.frozen:
+            out.append("speaker_encoder.")
+        if self.llm.freeze:
+            out.append("llm.")
+        return out
+
+    def _is_frozen_key(self, key: str) -> bool:
+        if "lora_" in key:
+            return False
+        return any(key.startswith(p) for p in self._frozen_prefixes())
+
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """The state dict, without frozen pretrained weights if ``save_frozen`` is off."""
+        sd = super().state_dict(*args, destination=destination, prefix=prefix, keep_vars=keep_vars)
+        if not self.save_frozen:
+            for key in [k for k in sd if self._is_frozen_key(k[len(prefix):])]:
+                del sd[key]
+        return sd
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load weights; frozen pretrained weights may be absent when ``save_frozen`` is off."""
+        if self.save_frozen:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        result = super().load_state_dict(state_dict, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if not self._is_frozen_key(k)]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(
+                f"state dict mismatch: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+            )
+        return result
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate the streams expect."""
+        return int(getattr(self.semantic_encoder, "sample_rate", 16000))
+
+    def encode_prompts(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, return_semantic: bool = False
+    ):
+        """Prompt embeddings of each item, ``(P_i, D)`` without padding.
+
+        With ``return_semantic`` also the semantic encoder output and lengths.
+        """
+        enc, enc_len = self.semantic_encoder(speech, speech_lengths)
+        sem, sem_len = self.semantic_projector(enc, enc_len)
+        spk, spk_len = self.speaker_encoder(speech, speech_lengths)
+        spk, spk_len = self.speaker_projector(spk, spk_len)
+        embed = self.llm.embed_tokens
+        dtype = embed.weight.dtype
+        dev = sem.device
+        prefix = self.llm.embed_ids(self.llm.prefix_ids, dev)
+        middle = self.llm.embed_ids(self.llm.middle_ids, dev)
+        suffix = self.llm.embed_ids(self.llm.suffix_ids, dev)
+        prompts = []
+        for i in range(speech.shape[0]):
+            a_sem, _ = self.semantic_anchors(sem[i, : int(sem_len[i])].to(dtype), embed)
+            a_spk, _ = self.speaker_anchors(spk[i, : int(spk_len[i])].to(dtype), embed)
+            prompts.append(torch.cat([prefix, a_sem, middle, a_spk, suffix], dim=0))
+        if return_semantic:
+            return prompts, enc, enc_len
+        return prompts
+
+    def _ctc_loss(
+        self, enc: torch.Tensor, enc_len: torch.Tensor, ctc_text: torch.Tensor, ctc_len: torch.Tensor
+    ) -> torch.Tensor:
+        logp = torch.log_softmax(self.ctc_head(enc).float(), dim=-1).transpose(0, 1)
+        blank = logp.shape[-1] - 1
+        targets = ctc_text.clamp(min=0)
+        return torch.nn.functional.ctc_loss(
+            logp, targets, enc_len, ctc_len, blank=blank, reduction="mean", zero_infinity=True
+        )
+
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        ctc_text: Optional[torch.Tensor] = None,
+        ctc_text_lengths: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """Teacher-forced loss on the answer tokens.
+
+        Args:
+            speech: ``(B, L)`` waveforms.
+            speech_lengths: ``(B,)`` samples per item.
+            text: ``(B, U)`` answer token ids (padding ``-1``).
+            text_lengths: ``(B,)`` tokens per item.
+            ctc_text: ``(B, V)`` SOT-CTC targets (used when ``ctc_weight > 0``).
+            ctc_text_lengths: ``(B,)`` their lengths.
+
+        Returns:
+            ``(loss, stats, weight)``; stats hold ``loss`` and ``acc`` (answer
+            token accuracy), and ``loss_llm`` / ``loss_ctc`` with CTC.
+        """
+        bsz = speech.shape[0]
+        prompts, enc, enc_len = self.encode_prompts(speech, speech_lengths, return_semantic=True)
+        eos = self.llm.tokenizer.eos_id
+        dev = speech.device
+        seqs, labels = [], []
+        for i, prompt in enumerate(prompts):
+            ans = text[i, : int(text_lengths[i])].tolist() + [eos]
+            ans_emb = self.llm.embed_ids(ans, dev)
+            seqs.append(torch.cat([prompt, ans_emb], dim=0))
+            labels.append([IGNORE] * prompt.shape[0] + ans)
+        lens = [s.shape[0] for s in seqs]
+        tmax = max(lens)
+        embeds = seqs[0].new_zeros(bsz, tmax, seqs[0].shape[1])
+        mask = torch.zeros(bsz, tmax, dtype=torch.long, device=dev)
+        label_t = torch.full((bsz, tmax), IGNORE, dtype=torch.long, device=dev)
+        for i, (s, lab) in enumerate(zip(seqs, labels)):
+            embeds[i, : lens[i]] = s
+            mask[i, : lens[i]] = 1
+            label_t[i, : lens[i]] = torch.tensor(lab, dtype=torch.long, device=dev)
+        position_ids = torch.arange(tmax, device=dev)[None].expand(bsz, -1)
+        hidden = self.llm.hidden_states(embeds, mask, position_ids)
+        # Position t predicts token t+1.
+        target = label_t[:, 1:]
+        select = target != IGNORE
+        logits = self.llm.logits(hidden[:, :-1][select]).float()
+        gold = target[select]
+        loss = torch.nn.functional.cross_entropy(logits, gold)
+        acc = (logits.argmax(-1) == gold).float().mean()
+        stats = {"acc": acc.detach()}
+        if self.ctc_head is not None:
+            if ctc_text is None:
+                raise ValueError("ctc_weight > 0 needs ctc_text in the batch (use the preprocessor)")
+            loss_ctc = self._ctc_loss(enc, enc_len, ctc_text, ctc_text_lengths)
+            stats.update(loss_llm=loss.detach(), loss_ctc=loss_ctc.detach())
+            loss = (1 - self.ctc_weight) * loss + self.ctc_weight * loss_ctc
+        stats["loss"] = loss.detach()
+        weight = torch.tensor(bsz, device=dev)
+        loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)
+        return loss, stats, weight
+
+    def collect_feats(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        **kwargs,
+    ) -> Dict[str, torch.Tensor]:
+        """Raw waveforms are the model's features (no normalisation stats needed)."""
+        return {"feats": speech, "feats_lengths": speech_lengths}
+
+    def generation_inputs(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded prompt embeddings and attention mask for generation."""
+        prompts = self.encode_prompts(speech, speech_lengths)
+        tmax = max(p.shape[0] for p in prompts)
+        embeds = prompts[0].new_zeros(len(prompts), tmax, prompts[0].shape[1])
+        mask = torch.zeros(len(prompts), tmax, dtype=torch.long, device=speech.device)
+        for i, p in enumerate(prompts):
+            embeds[i, tmax - p.shape[0] :] = p
+            mask[i, tmax - p.shape[0] :] = 1
+        return embeds, mask

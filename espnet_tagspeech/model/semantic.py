@@ -1,0 +1,122 @@
+"""Semantic stream: a WavLM encoder (Hugging Face ``transformers.WavLMModel``)."""
+
+import contextlib
+import math
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from espnet_tagspeech.model.abs_stream import AbsStream, freeze_module
+
+
+class WavLMStream(AbsStream):
+    """WavLM frames (20 ms for the standard convolutional front end).
+
+    Args:
+        model_name_or_path: Local directory or hub id (e.g. ``microsoft/wavlm-large``).
+        init: ``"pretrained"`` or ``"random"`` (from ``config``).
+        config: Inline ``WavLMConfig`` arguments for ``init: random``.
+        local_files_only: Never download (default).
+        freeze: Keep WavLM's weights fixed (the layer weights still train).
+        layer_weighting: Output a learned softmax-weighted sum of all hidden
+            layers instead of the last one.
+        normalize_waveform: Zero-mean unit-variance each waveform first (as
+            WavLM-large's feature extractor does).
+        sample_rate: Expected input sample rate.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: Optional[str] = None,
+        init: str = "pretrained",
+        config: Optional[Dict] = None,
+        local_files_only: bool = True,
+        freeze: bool = True,
+        layer_weighting: bool = False,
+        normalize_waveform: bool = True,
+        sample_rate: int = 16000,
+    ) -> None:
+        super().__init__()
+        from transformers import WavLMConfig, WavLMModel
+
+        if init == "random":
+            self.wavlm = WavLMModel(WavLMConfig(**(config or {})))
+        elif init == "pretrained":
+            if not model_name_or_path:
+                raise ValueError("semantic_encoder_conf: init 'pretrained' needs model_name_or_path")
+            self.wavlm = WavLMModel.from_pretrained(
+                model_name_or_path, local_files_only=local_files_only
+            )
+        else:
+            raise ValueError(
+                f"semantic_encoder_conf init must be 'pretrained' or 'random', got {init!r}"
+            )
+        cfg = self.wavlm.config
+        self._frame_shift = math.prod(cfg.conv_stride) / sample_rate
+        self._output_size = cfg.hidden_size
+        self.sample_rate = sample_rate
+        self.normalize_waveform = normalize_waveform
+        # Group norm over time in the conv front end sees padding: run items alone.
+        self.per_item = cfg.feat_extract_norm == "group"
+        self.frozen = bool(freeze)
+        if self.frozen:
+            freeze_module(self.wavlm)
+            self.wavlm.eval()
+        self.layer_weights = (
+            torch.nn.Parameter(torch.zeros(cfg.num_hidden_layers + 1))
+            if layer_weighting
+            else None
+        )
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds per WavLM frame (product of conv strides / sample rate)."""
+        return self._frame_shift
+
+    def output_size(self) -> int:
+        """WavLM hidden size."""
+        return self._output_size
+
+    def _normalize(self, speech: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = torch.arange(speech.shape[1], device=speech.device)[None] < lengths[:, None]
+        n = lengths.clamp(min=1).to(speech.dtype)[:, None]
+        mean = (speech * mask).sum(1, keepdim=True) / n
+        var = (((speech - mean) * mask) ** 2).sum(1, keepdim=True) / n
+        return (speech - mean) / torch.sqrt(var + 1e-7) * mask
+
+    def _encode(self, speech: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        ctx = torch.no_grad() if self.frozen else contextlib.nullcontext()
+        with ctx:
+            out = self.wavlm(
+                speech,
+                attention_mask=mask,
+                output_hidden_states=self.layer_weights is not None,
+            )
+        if self.layer_weights is None:
+            return out.last_hidden_state
+        stacked = torch.stack(out.hidden_states, dim=0)
+        w = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
+        return (w[:, None, None, None] * stacked).sum(0)
+
+    def forward(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encode ``(B, L)`` waveforms into ``(B, T, D)`` WavLM frames."""
+        if self.normalize_waveform:
+            speech = self._normalize(speech, speech_lengths)
+        lengths = self.wavlm._get_feat_extract_output_lengths(speech_lengths).long()
+        if self.per_item:
+            outs = [
+                self._encode(speech[i : i + 1, : int(speech_lengths[i])], None)[0]
+                for i in range(speech.shape[0])
+            ]
+            feats = speech.new_zeros(len(outs), int(lengths.max()), self._output_size)
+            for i, o in enumerate(outs):
+                feats[i, : o.shape[0]] = o
+        else:
+            mask = (
+                torch.arange(speech.shape[1], device=speech.device)[None]
+                < speech_lengths[:, None]
+            ).long()
+            feats = self._encode(speech, mask)
+        return feats, lengths

@@ -1,0 +1,174 @@
+"""Tokenizers of the LLM: a Hugging Face tokenizer or a small sentencepiece model.
+
+Both expose the same small interface (:class:`AbsTokenizer`): encode/decode the
+target strings, the EOS id, the ids of the ten digits (for time anchors) and,
+when the tokenizer has one, a chat template for the prompt.
+"""
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+NEWLINE_SYMBOL = "<nl>"
+
+
+class AbsTokenizer(ABC):
+    """What the model needs from a tokenizer."""
+
+    @abstractmethod
+    def encode(self, text: str) -> List[int]:
+        """Token ids of ``text`` (no special tokens added)."""
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of ``ids`` (special tokens dropped)."""
+
+    @property
+    @abstractmethod
+    def eos_id(self) -> int:
+        """Id ending an answer."""
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Number of distinct ids the tokenizer can produce."""
+
+    def chat_prompt(self, user_content: str) -> Optional[str]:
+        """The rendered chat prompt around ``user_content``, or ``None`` without a template."""
+        return None
+
+    def digit_ids(self) -> List[int]:
+        """Ids of ``"0"`` .. ``"9"``, each of which must be a single token.
+
+        Raises:
+            ValueError: a digit that the tokenizer splits or cannot represent.
+        """
+        out = []
+        for d in "0123456789":
+            ids = self.encode(d)
+            if len(ids) != 1:
+                raise ValueError(
+                    f"tokenizer encodes digit {d!r} as {len(ids)} tokens {ids}; time "
+                    "anchors need every digit to be one token (train the sentencepiece "
+                    "model with split digits and digits as user-defined symbols)"
+                )
+            out.append(ids[0])
+        return out
+
+
+class SentencePieceTokenizer(AbsTokenizer):
+    """A sentencepiece model trained on the targets (tiny/mini LLMs).
+
+    Newlines are mapped to the user-defined symbol ``<nl>`` (sentencepiece
+    trains on lines and cannot hold a raw newline).
+
+    Args:
+        model_path: The ``.model`` file.
+    """
+
+    def __init__(self, model_path: str) -> None:
+        import sentencepiece as spm
+
+        if not Path(model_path).is_file():
+            raise FileNotFoundError(f"sentencepiece model not found: {model_path}")
+        self.model_path = str(model_path)
+        self.sp = spm.SentencePieceProcessor(model_file=self.model_path)
+        if self.sp.piece_to_id(NEWLINE_SYMBOL) == self.sp.unk_id():
+            raise ValueError(
+                f"{model_path}: the sentencepiece model lacks the user-defined symbol "
+                f"{NEWLINE_SYMBOL!r} for newlines (train it with bin/train_tokenizer.py)"
+            )
+        if self.sp.eos_id() < 0:
+            raise ValueError(f"{model_path}: the sentencepiece model has no EOS id")
+
+    def encode(self, text: str) -> List[int]:
+        """Token ids of ``text``."""
+        return list(self.sp.encode(text.replace("\n", NEWLINE_SYMBOL)))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of ``ids``; control ids (EOS, padding) are skipped."""
+        keep = [int(i) for i in ids if not self.sp.is_control(int(i))]
+        return self.sp.decode(keep).replace(NEWLINE_SYMBOL, "\n")
+
+    @property
+    def eos_id(self) -> int:
+        """The sentencepiece EOS id."""
+        return int(self.sp.eos_id())
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the sentencepiece vocabulary."""
+        return int(self.sp.get_piece_size())
+
+
+class HFTokenizer(AbsTokenizer):
+    """A Hugging Face ``AutoTokenizer`` (the LLM's own).
+
+    Args:
+        name_or_path: Local directory or hub id.
+        local_files_only: Never touch the network.
+    """
+
+    def __init__(self, name_or_path: str, local_files_only: bool = True) -> None:
+        from transformers import AutoTokenizer
+
+        self.name_or_path = name_or_path
+        self.tok = AutoTokenizer.from_pretrained(
+            name_or_path, local_files_only=local_files_only
+        )
+        if self.tok.eos_token_id is None:
+            raise ValueError(f"tokenizer {name_or_path} has no EOS token")
+
+    def encode(self, text: str) -> List[int]:
+        """Token ids of ``text`` without BOS/EOS."""
+        return list(self.tok.encode(text, add_special_tokens=False))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of ``ids`` with special tokens dropped."""
+        return self.tok.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    @property
+    def eos_id(self) -> int:
+        """The tokenizer's EOS id."""
+        return int(self.tok.eos_token_id)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids including added tokens."""
+        return len(self.tok)
+
+    def chat_prompt(self, user_content: str) -> Optional[str]:
+        """Render one user turn with the generation prompt, if there is a template."""
+        if not getattr(self.tok, "chat_template", None):
+            return None
+        return self.tok.apply_chat_template(
+            [{"role": "user", "content": user_content}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+
+
+def build_tokenizer(
+    tokenizer: Optional[str] = None,
+    model_name_or_path: Optional[str] = None,
+    local_files_only: bool = True,
+) -> AbsTokenizer:
+    """Build the tokenizer named in ``llm_conf``.
+
+    Args:
+        tokenizer: A sentencepiece ``.model`` file, or a HF tokenizer dir / hub id.
+        model_name_or_path: The LLM's dir / hub id, used when ``tokenizer`` is unset.
+        local_files_only: Never touch the network for HF tokenizers.
+
+    Raises:
+        ValueError: neither argument given.
+    """
+    if tokenizer and str(tokenizer).endswith(".model"):
+        return SentencePieceTokenizer(tokenizer)
+    source = tokenizer or model_name_or_path
+    if not source:
+        raise ValueError(
+            "llm_conf needs `tokenizer` (a sentencepiece .model or HF tokenizer) "
+            "or `model_name_or_path`"
+        )
+    return HFTokenizer(source, local_files_only=local_files_only)

@@ -1,0 +1,194 @@
+"""TagSpeechTask: the TagSpeech model as an ESPnet task (training via ESPnet's Trainer).
+
+Config (flat ESPnet style)::
+
+    semantic_encoder: wavlm         # + semantic_encoder_conf
+    speaker_encoder: ecapa          # + speaker_encoder_conf
+    semantic_projector: stack_mlp   # + semantic_projector_conf {ds_rate: 4}
+    speaker_projector: stack_mlp    # + speaker_projector_conf {ds_rate: 8}
+    llm: hf_causal_lm               # + llm_conf {model_name_or_path | init: random, ...}
+    model_conf: {semantic_anchor_interval: 8, speaker_anchor_interval: 8}
+
+Data: ``speech`` (``sound``) and ``text`` (``text``: one escaped target per line).
+"""
+
+import argparse
+import logging
+import sys
+from typing import Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.train.trainer import Trainer
+from espnet2.utils.get_default_kwargs import get_default_kwargs
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str2bool
+
+from espnet_tagspeech.model.abs_stream import AbsStream
+from espnet_tagspeech.model.espnet_model import ESPnetTagSpeechModel
+from espnet_tagspeech.model.llm import HFCausalLM
+from espnet_tagspeech.model.projector import AbsProjector, StackMLPProjector
+from espnet_tagspeech.model.semantic import WavLMStream
+from espnet_tagspeech.model.speaker import EcapaStream
+from espnet_tagspeech.model.tokenizer import build_tokenizer
+from espnet_tagspeech.tasks.preprocessor import TagSpeechPreprocessor
+
+semantic_encoder_choices = ClassChoices(
+    name="semantic_encoder",
+    classes=dict(wavlm=WavLMStream),
+    type_check=AbsStream,
+    default="wavlm",
+)
+speaker_encoder_choices = ClassChoices(
+    name="speaker_encoder",
+    classes=dict(ecapa=EcapaStream),
+    type_check=AbsStream,
+    default="ecapa",
+)
+semantic_projector_choices = ClassChoices(
+    name="semantic_projector",
+    classes=dict(stack_mlp=StackMLPProjector),
+    type_check=AbsProjector,
+    default="stack_mlp",
+)
+speaker_projector_choices = ClassChoices(
+    name="speaker_projector",
+    classes=dict(stack_mlp=StackMLPProjector),
+    type_check=AbsProjector,
+    default="stack_mlp",
+)
+llm_choices = ClassChoices(
+    name="llm",
+    classes=dict(hf_causal_lm=HFCausalLM),
+    type_check=torch.nn.Module,
+    default="hf_causal_lm",
+)
+
+
+def _get_class(choices: ClassChoices, name: Optional[str]) -> type:
+    """The class named ``name``, or an error listing the valid names."""
+    if name not in choices.classes:
+        valid = ", ".join(repr(c) for c in choices.classes)
+        raise ValueError(f"unknown {choices.name} {name!r}; valid choices: {valid}")
+    return choices.classes[name]
+
+
+def _wav_scps(args: argparse.Namespace, train: bool) -> List[str]:
+    triples = getattr(args, "train_data_path_and_name_and_type" if train else
+                      "valid_data_path_and_name_and_type", None) or []
+    return [p for p, name, kind in triples if name == "speech" and kind == "sound"]
+
+
+class TagSpeechTask(AbsTask):
+    """ESPnet task for the TagSpeech model."""
+
+    num_optimizers: int = 1
+    class_choices_list = [
+        semantic_encoder_choices,
+        speaker_encoder_choices,
+        semantic_projector_choices,
+        speaker_projector_choices,
+        llm_choices,
+    ]
+    trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Task options plus ``--<part>`` / ``--<part>_conf`` for every part."""
+        group = parser.add_argument_group(description="Task related")
+        group.add_argument(
+            "--model_conf",
+            action=NestedDictAction,
+            default=get_default_kwargs(ESPnetTagSpeechModel),
+            help="Keyword arguments of ESPnetTagSpeechModel (anchor intervals).",
+        )
+        group.add_argument(
+            "--use_preprocessor",
+            type=str2bool,
+            default=True,
+            help="Check audio and tokenize targets in the data loader.",
+        )
+        group.add_argument(
+            "--sample_rate", type=int, default=16000, help="Sample rate the model expects."
+        )
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    def print_config(cls, file=None) -> None:
+        """Print the config (ESPnet reads the options from ``sys.argv``).
+
+        ESPnet's default binds the stdout of import time; this writes to the
+        current one.
+        """
+        super().print_config(file=file or sys.stdout)
+
+    @classmethod
+    def build_collate_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Callable[[Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]]:
+        """Pad speech with 0.0 and token ids with -1."""
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    def build_preprocess_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Optional[Callable[[str, Dict[str, np.array]], Dict[str, np.ndarray]]]:
+        """Audio checks and target tokenization with the LLM's tokenizer."""
+        if not args.use_preprocessor:
+            return None
+        conf = args.llm_conf or {}
+        tokenizer = build_tokenizer(
+            conf.get("tokenizer"),
+            conf.get("model_name_or_path"),
+            conf.get("local_files_only", True),
+        )
+        return TagSpeechPreprocessor(
+            train=train,
+            tokenizer=tokenizer,
+            sample_rate=getattr(args, "sample_rate", 16000),
+            wav_scps=_wav_scps(args, train),
+        )
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        """``speech`` and ``text`` for training; ``speech`` for inference."""
+        return ("speech",) if inference else ("speech", "text")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        """No optional data."""
+        return ()
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> ESPnetTagSpeechModel:
+        """Build streams, projectors and LLM from the config; check anchor spacing."""
+        llm = _get_class(llm_choices, args.llm)(**(args.llm_conf or {}))
+        d_llm = llm.hidden_size()
+        semantic = _get_class(semantic_encoder_choices, args.semantic_encoder)(
+            **(args.semantic_encoder_conf or {})
+        )
+        speaker = _get_class(speaker_encoder_choices, args.speaker_encoder)(
+            **(args.speaker_encoder_conf or {})
+        )
+        projectors = []
+        for choices, name, conf, stream in (
+            (semantic_projector_choices, args.semantic_projector, args.semantic_projector_conf, semantic),
+            (speaker_projector_choices, args.speaker_projector, args.speaker_projector_conf, speaker),
+        ):
+            conf = dict(conf or {})
+            conf.setdefault("output_size", d_llm)
+            projectors.append(_get_class(choices, name)(input_size=stream.output_size(), **conf))
+        model = ESPnetTagSpeechModel(
+            semantic_encoder=semantic,
+            speaker_encoder=speaker,
+            semantic_projector=projectors[0],
+            speaker_projector=projectors[1],
+            llm=llm,
+            **(args.model_conf or {}),
+        )
+        logging.info("built %s", type(model).__name__)
+        return model

@@ -1,0 +1,60 @@
+"""The sentencepiece tokenizer trained on targets, and the prompt layout."""
+
+import pytest
+
+from espnet_tagspeech.bin.train_tokenizer import main as train_main
+from espnet_tagspeech.bin.train_tokenizer import read_targets
+from espnet_tagspeech.data.errors import DataFormatError
+from espnet_tagspeech.data.turn import Turn
+from espnet_tagspeech.model.llm import prompt_pieces
+from espnet_tagspeech.model.tokenizer import SentencePieceTokenizer, build_tokenizer
+from espnet_tagspeech.serialization import serialize, target_to_line
+
+
+@pytest.fixture(scope="module")
+def spm(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tok")
+    cuts = [
+        [Turn.from_text("a", "X", 0.0, 1.25, "GOOD MORNING", "f"), Turn.from_text("a", "Y", 1.0, 3.5, "HI", "m")],
+        [Turn.from_text("b", "X", 0.3, 0.9, "YES", "u")],
+    ]
+    targets = [serialize(c) for c in cuts]
+    (work / "text").write_text("".join(f"k{i} {target_to_line(t)}\n" for i, t in enumerate(targets)))
+    train_main(["--text", str(work / "text"), "--out_dir", str(work / "tok"), "--vocab_size", "60"])
+    return SentencePieceTokenizer(str(work / "tok" / "tokenizer.model")), targets, work
+
+
+def test_round_trip_and_single_digit_pieces(spm):
+    tok, targets, _ = spm
+    for t in targets:
+        assert tok.decode(tok.encode(t)) == t
+    digits = tok.digit_ids()
+    assert len(set(digits)) == 10
+    assert tok.encode("1207") == [digits[1], digits[2], digits[0], digits[7]]
+    # unseen words and markup stay representable piece by piece
+    assert tok.decode(tok.encode('<spk id="9" g="m" t="1.00-2.00"/>')) == '<spk id="9" g="m" t="1.00-2.00"/>'
+    assert tok.decode(tok.encode("a\nb") + [tok.eos_id]).endswith("\nb")
+
+
+def test_plain_prompt_layout(spm):
+    tok, _, _ = spm
+    head, mid, tail = prompt_pieces(tok, "Who spoke?")
+    assert tok.decode(head) == "Who spoke?\n<text>"
+    assert tok.decode(mid) == "</text>\n<speaker>"
+    assert tok.decode(tail) == "</speaker>\nAnswer:\n"
+
+
+def test_build_tokenizer_picks_sentencepiece(spm):
+    _, _, work = spm
+    assert isinstance(build_tokenizer(str(work / "tok" / "tokenizer.model")), SentencePieceTokenizer)
+    with pytest.raises(ValueError, match="llm_conf needs"):
+        build_tokenizer(None, None)
+    with pytest.raises(FileNotFoundError):
+        build_tokenizer(str(work / "missing.model"))
+
+
+def test_text_without_target_names_file_and_line(tmp_path):
+    bad = tmp_path / "text"
+    bad.write_text("k1 <text>\\n</text>\nk2\n")
+    with pytest.raises(DataFormatError, match=r"text:2: key 'k2' has no target"):
+        read_targets(str(bad))

@@ -1,0 +1,155 @@
+"""Speech2Tags and the decoding CLI on a random-init tiny model.
+
+(The overfit test in test/tasks/test_overfit.py checks exact target decoding
+after training; here outputs are arbitrary but must be consistent.)"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from espnet_tagspeech.data.errors import DataFormatError
+from espnet_tagspeech.model.tiny import build_args, setup_tiny
+
+# A sharp random LLM gives varied greedy outputs (no near-ties), so batched vs
+# single decoding is a real comparison.
+SHARP = {"llm_conf": {"config": {"initializer_range": 0.5}}}
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+    work = tmp_path_factory.mktemp("inf")
+    cuts, cfg = setup_tiny(str(work), num_cuts=4, overrides=SHARP)
+    torch.manual_seed(1)
+    model = TagSpeechTask.build_model(build_args(cfg))
+    (work / "exp").mkdir()
+    torch.save(model.state_dict(), work / "exp" / "model.pth")
+    return work, cuts, cfg
+
+
+@pytest.fixture(scope="module")
+def s2t(packed):
+    from espnet_tagspeech.inference import Speech2Tags
+
+    work, _, cfg = packed
+    return Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)
+
+
+def test_batch_equals_one_by_one(packed, s2t):
+    _, cuts, _ = packed
+    keys = list(cuts)
+    singles = [s2t(cuts[k][0], key=k).text for k in keys]
+    batched = s2t.batch([cuts[k][0] for k in keys], keys=keys)
+    assert [r.text for r in batched] == singles
+    assert len(set(singles)) > 1  # the outputs do depend on the audio
+
+
+def test_beam_search_batch_equals_one_by_one(packed, s2t):
+    _, cuts, _ = packed
+    keys = list(cuts)[:3]
+    s2t.beam_size = 3
+    try:
+        singles = [s2t(cuts[k][0], key=k).text for k in keys]
+        batched = [r.text for r in s2t.batch([cuts[k][0] for k in keys], keys=keys)]
+    finally:
+        s2t.beam_size = 1
+    assert batched == singles
+
+
+@pytest.mark.parametrize(
+    "wav,fs,message",
+    [
+        (np.zeros(1600, np.float32), 8000, "sample rate 8000"),
+        (np.zeros((1600, 2), np.float32), 16000, "not mono"),
+        (np.zeros(0, np.float32), 16000, "empty audio"),
+        (np.full(1600, np.nan, np.float32), 16000, "NaN"),
+    ],
+)
+def test_bad_audio_errors_name_the_key(s2t, wav, fs, message):
+    if fs == 16000:  # a bad item among good ones is named
+        with pytest.raises(DataFormatError, match=f"bad1: .*{message}"):
+            s2t.batch([np.zeros(1600, np.float32), wav], keys=["ok", "bad1"])
+    with pytest.raises(DataFormatError, match=f"bad1: .*{message}"):
+        s2t(wav, fs=fs, key="bad1")
+
+
+def test_chunk_windows(s2t):
+    s2t.chunk_sec = 1.0
+    try:
+        chunks = s2t._chunks(np.zeros(16000 * 3 + 3000, np.float32))
+        assert [c[0] for c in chunks] == [0.0, 1.0, 2.0]  # 0.19 s tail joins the last window
+        assert [len(c[1]) for c in chunks] == [16000, 16000, 19000]
+        res = s2t.batch([np.random.default_rng(0).standard_normal(40000).astype(np.float32)],
+                        keys=["long"], offsets=[10.0])[0]
+        assert res.text.count("\n") >= 2  # three chunk outputs joined
+        assert all(t.start >= 10.0 for t in res.turns + res.speaker_turns)
+        assert all(t.speaker.startswith(("c0-", "c1-", "c2-")) for t in res.turns)
+    finally:
+        s2t.chunk_sec = None
+
+
+def test_from_pretrained_zip_decodes_the_same(packed, s2t, monkeypatch, tmp_path):
+    from espnet_tagspeech.inference import Speech2Tags, pack_model
+
+    work, cuts, _ = packed
+    monkeypatch.chdir(work)  # packed paths are relative to the recipe dir
+    import yaml
+
+    cfg = yaml.safe_load(Path("config.yaml").read_text())
+    cfg["llm_conf"]["tokenizer"] = "token/tokenizer.model"
+    Path("exp/config.yaml").write_text(yaml.safe_dump(cfg))
+    pack_model("exp/packed.zip", "exp/config.yaml", "exp/model.pth", ["token/tokenizer.model"])
+    loaded = Speech2Tags.from_pretrained(work / "exp" / "packed.zip", cache_dir=tmp_path / "cache",
+                                         max_new_tokens=24)
+    wav = cuts["cut2"][0]
+    assert loaded(wav).text == s2t(wav).text
+    with pytest.raises(FileNotFoundError, match="meta.yaml"):
+        Speech2Tags.from_pretrained(tmp_path)
+
+
+def test_cli_writes_text_rttm_seglst(packed, tmp_path):
+    from espnet_tagspeech.bin.tagspeech_inference import main
+    from espnet_tagspeech.serialization import line_to_target
+
+    work, cuts, cfg = packed
+    keys = tmp_path / "keys"
+    keys.write_text("cut3\ncut1\n")
+    out = tmp_path / "out"
+    main([
+        "--data_path_and_name_and_type", f"{work}/data/wav.scp,speech,sound",
+        "--key_file", str(keys), "--output_dir", str(out), "--batch_size", "2",
+        "--train_config", cfg, "--model_file", str(work / "exp" / "model.pth"),
+        "--max_new_tokens", "24",
+    ])
+    lines = (out / "text").read_text().splitlines()
+    assert [ln.split(" ", 1)[0] for ln in lines] == ["cut3", "cut1"]
+    assert all("\n" not in ln for ln in lines)
+    from espnet_tagspeech.inference import Speech2Tags
+
+    direct = Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)(cuts["cut1"][0])
+    assert line_to_target(lines[1].split(" ", 1)[1]) == direct.text
+    assert isinstance(json.loads((out / "hyp.seglst.json").read_text()), list)
+    assert (out / "rttm").exists()
+    with pytest.raises(DataFormatError, match="keys not in"):
+        keys.write_text("nope\n")
+        main([
+            "--data_path_and_name_and_type", f"{work}/data/wav.scp,speech,sound",
+            "--key_file", str(keys), "--output_dir", str(out),
+            "--train_config", cfg, "--model_file", str(work / "exp" / "model.pth"),
+        ])
+
+
+def test_cli_reads_the_decode_config():
+    from espnet_tagspeech.bin.tagspeech_inference import get_parser
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "decode_tagspeech.yaml"
+    args = get_parser().parse_args([
+        "--config", str(conf), "--data_path_and_name_and_type", "w.scp,speech,sound",
+        "--output_dir", "out", "--beam_size", "4",
+    ])
+    assert args.max_new_tokens == 800 and args.batch_size == 1 and args.chunk_sec is None
+    assert args.beam_size == 4  # the command line wins over the config
