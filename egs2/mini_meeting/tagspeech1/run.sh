@@ -23,7 +23,7 @@ esac
   --datadir "data/${size}" --dumpdir "dump/${size}" \
   --train_set train --valid_set dev --test_sets "test" \
   --train_config "conf/train_${size}.yaml" \
-  --inference_config conf/decode.yaml \
+  --inference_config "conf/decode_${size}.yaml" \
   --pretrain_config "$( [ -f "conf/pretrain_${size}.yaml" ] && echo "conf/pretrain_${size}.yaml" )" \
   --tokenizer_type sentencepiece --vocab_size 300 \
   --max_cut_dur 20 --inference_nj 2 --batch_size 8 --nj 2 \

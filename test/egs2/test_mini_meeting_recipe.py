@@ -1,0 +1,117 @@
+"""Integration test: the mini_meeting recipe at --size tiny through every stage.
+
+Runs `run.sh --size tiny` (data simulation, formatting, cuts, tokenizer, stats,
+training, decoding with 2 jobs, scoring, pack, upload dry run) in a temporary
+recipe dir that links to the repository's recipe, then loads the packed zip
+with `Speech2Tags.from_pretrained` and checks it decodes what stage 8 decoded.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "egs2" / "mini_meeting" / "tagspeech1"
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (make install-system)")
+
+
+def _recipe_dir(tmp: Path) -> Path:
+    d = tmp / "egs2" / "mini_meeting" / "tagspeech1"
+    d.mkdir(parents=True)
+    for name in ("run.sh", "tagspeech.sh", "path.sh", "cmd.sh", "db.sh", "utils", "conf", "local"):
+        (d / name).symlink_to((RECIPE / name).resolve())
+    return d
+
+
+def _run(d: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    proc = subprocess.run(["./run.sh", "--size", "tiny", *args], cwd=d, env=env,
+                          capture_output=True, text=True, timeout=1500)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"run.sh {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    d = _recipe_dir(tmp_path_factory.mktemp("recipe"))
+    proc = _run(d)
+    return d, proc
+
+
+def test_every_stage_runs_and_scores(recipe):
+    d, proc = recipe
+    exp = d / "exp" / "tagspeech_tiny"
+    dec = next(exp.glob("decode_*/test"))
+    # A 60-update model need not produce sensible output (learning is test/tasks/test_overfit.py);
+    # what must hold: every cut decoded, outputs parsed into valid files, and scored.
+    cuts = (d / "dump" / "tiny" / "raw" / "test_cuts" / "wav.scp").read_text().split("\n")
+    decoded = (dec / "text").read_text().splitlines()
+    assert sorted(x.split()[0] for x in decoded) == sorted(x.split()[0] for x in cuts if x)
+    rttm = (dec / "rttm").read_text().splitlines()
+    assert all(line.split()[0] == "SPEAKER" and len(line.split()) == 10 for line in rttm)
+    assert isinstance(json.loads((dec / "hyp.seglst.json").read_text()), list)
+    results = (exp / "RESULTS.md").read_text()
+    row = next(line for line in results.splitlines() if line.startswith("| test"))
+    numbers = [float(x) for x in row.strip("|").split("|")[1:]]
+    assert len(numbers) == 9 and all(0 <= x <= 1000 for x in numbers)
+    assert "DER" in results and "cpWER" in results
+    assert "| test" in proc.stdout  # the table is printed at the end
+    assert list((exp / "images" / "test").glob("*.png"))
+    assert (exp / "run.sh").is_file() and os.access(exp / "run.sh", os.X_OK)
+    # decoding ran as 2 jobs with their own logs
+    assert len(list((dec / "logdir").glob("inference.*.log"))) == 2
+    # stage 11 without --hf_repo only says what it would push
+    assert (exp / "hf_upload" / "README.md").is_file()
+
+
+def test_packed_zip_decodes_like_stage_8(recipe):
+    import soundfile as sf
+
+    from espnet_tagspeech.data.kaldi import read_scp
+    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.serialization import line_to_target
+
+    d, _ = recipe
+    exp = d / "exp" / "tagspeech_tiny"
+    zips = list(exp.glob("*_packed.zip"))
+    assert len(zips) == 1
+    decoded = read_scp(next(exp.glob("decode_*/test")) / "text")
+    key = sorted(decoded)[0]
+    wav = read_scp(d / "dump" / "tiny" / "raw" / "test_cuts" / "wav.scp")[key]
+    audio, rate = sf.read(d / wav if not os.path.isabs(wav) else wav, dtype="float32")
+    cwd = os.getcwd()
+    os.chdir(tempfile_dir := d.parent)  # the zip must not depend on the recipe dir
+    try:
+        conf = yaml.safe_load((RECIPE / "conf" / "decode_tiny.yaml").read_text())
+        s2t = Speech2Tags.from_pretrained(zips[0], cache_dir=tempfile_dir / "unpacked",
+                                          max_new_tokens=conf["max_new_tokens"])
+        res = s2t(audio, fs=rate, key=key)
+    finally:
+        os.chdir(cwd)
+    assert res.text == line_to_target(decoded[key])
+
+
+def test_missing_inputs_name_the_stage_to_run(tmp_path):
+    d = _recipe_dir(tmp_path)
+    proc = _run(d, "--stage", "7", "--stop_stage", "7", check=False)
+    assert proc.returncode != 0
+    assert "run stage 6 first" in proc.stderr
+
+
+def test_killed_training_resumes(recipe):
+    """Stage 7 again on a finished experiment resumes from its checkpoint, not from scratch."""
+    d, _ = recipe
+    exp = d / "exp" / "tagspeech_tiny"
+    assert (exp / "checkpoint.pth").is_file()
+    before = (exp / "train.log").read_text()
+    _run(d, "--stage", "7", "--stop_stage", "7")
+    log = (exp / "train.log").read_text()
+    assert before != log
+    assert "checkpoint" in log.lower() or "resum" in log.lower()
