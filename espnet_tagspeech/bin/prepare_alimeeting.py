@@ -51,7 +51,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tqdm import tqdm
 
     from espnet_tagspeech.corpora.alimeeting import PARTS, find_part_dir, list_sessions, load_session, session_audio
-    from espnet_tagspeech.corpora.datadir import Recording, write_corpus_dir
+    from espnet_tagspeech.corpora.datadir import Recording, write_prepared_sets
     from espnet_tagspeech.corpora.problems import Problems
     from espnet_tagspeech.data.errors import DataFormatError
 
@@ -97,16 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except DataFormatError as err:
         logger.error("%s", err)
         return 1
-    for name, (recordings, turns) in prepared.items():
-        if not recordings:
-            logger.error("set %s: no session could be prepared", name)
-            return 1
-        out = Path(args.out_dir) / f"{name}{args.suffix}"
-        stats = write_corpus_dir(out, recordings, turns)
-        logger.info("%s: %s", out, stats.summary())
-    if problems.found:
-        logger.warning("%d malformed entries were skipped (see the warnings above)", len(problems.found))
-    return 0
+    return write_prepared_sets(prepared, args.out_dir, args.suffix, len(problems.found))
 
 
 if __name__ == "__main__":

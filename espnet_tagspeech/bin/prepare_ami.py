@@ -123,7 +123,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tqdm import tqdm
 
     from espnet_tagspeech.corpora.ami import load_meeting_nxt, load_meeting_rttm, meeting_words
-    from espnet_tagspeech.corpora.datadir import Recording, write_corpus_dir
+    from espnet_tagspeech.corpora.datadir import Recording, write_prepared_sets
     from espnet_tagspeech.corpora.problems import Problems
     from espnet_tagspeech.data.errors import DataFormatError
 
@@ -159,13 +159,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except DataFormatError as err:
         logger.error("%s", err)
         return 1
-    for name, (recordings, turns) in prepared.items():
-        out = Path(args.out_dir) / f"{name}{suffix}"
-        stats = write_corpus_dir(out, recordings, turns)
-        logger.info("%s: %s", out, stats.summary())
-    if problems.found:
-        logger.warning("%d malformed entries were skipped (see the warnings above)", len(problems.found))
-    return 0
+    return write_prepared_sets(prepared, args.out_dir, suffix, len(problems.found))
 
 
 if __name__ == "__main__":

@@ -173,3 +173,32 @@ def write_corpus_dir(out_dir: PathLike, recordings: Sequence[Recording], turns: 
     stats.speakers = len(set(utt2spk.values()))
     stats.hours = sum(t.duration for t in kept) / 3600
     return stats
+
+
+def write_prepared_sets(
+    prepared: Mapping[str, "tuple[Sequence[Recording], Sequence[Turn]]"],
+    out_dir: PathLike,
+    suffix: str,
+    skipped: int = 0,
+) -> int:
+    """Write every prepared set as ``<out_dir>/<set><suffix>``; the CLIs' common ending.
+
+    Args:
+        prepared: ``{set name: (recordings, turns)}``.
+        out_dir: Parent directory of the data dirs.
+        suffix: Appended to each set name (``_sdm``, ``_far``...).
+        skipped: How many malformed entries were skipped (reported as a warning).
+
+    Returns:
+        The exit status: 1 when a set has no recording, else 0.
+    """
+    for name, (recordings, turns) in prepared.items():
+        if not recordings:
+            logger.error("set %s: no recording could be prepared", name)
+            return 1
+        out = Path(out_dir) / f"{name}{suffix}"
+        stats = write_corpus_dir(out, recordings, turns)
+        logger.info("%s: %s", out, stats.summary())
+    if skipped:
+        logger.warning("%d malformed entries were skipped (see the warnings above)", skipped)
+    return 0
