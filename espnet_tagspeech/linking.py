@@ -10,7 +10,8 @@ cannot-link constraint: two speakers of one cut are never merged.  Clustering
 stops at ``threshold`` or, when given, at ``num_speakers`` clusters.
 
 Embeddings come from a callable ``embed(audio, sample_rate) -> np.ndarray``;
-:func:`fbank_embedding` (log-mel statistics) needs no model.
+:func:`fbank_embedding` (log-mel statistics) needs no model,
+:class:`SpeakerStreamEmbedder` pools the TagSpeech model's own speaker stream.
 """
 
 import logging
@@ -39,6 +40,39 @@ def fbank_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
         wav * 32768, num_mel_bins=40, sample_frequency=sample_rate, dither=0.0
     )
     return torch.cat([feats.mean(0), feats.std(0, unbiased=False)]).numpy()
+
+
+class SpeakerStreamEmbedder:
+    """Voice prints from a TagSpeech model's speaker stream (ECAPA frames, mean and std).
+
+    Args:
+        train_config: The model's ``config.yaml``.
+        model_file: Its weights (``.pth``).
+        device: Torch device.
+    """
+
+    def __init__(self, train_config: str, model_file: Optional[str] = None, device: str = "cpu") -> None:
+        from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+        model, _ = TagSpeechTask.build_model_from_file(train_config, model_file, device)
+        self.encoder = model.speaker_encoder.eval()
+        self.sample_rate = model.sample_rate
+        self.device = device
+
+    def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """``(2 C,)`` mean and standard deviation of the stream's frames over ``audio``."""
+        import torch
+
+        if sample_rate != self.sample_rate:
+            raise ValueError(f"speaker-stream linking: audio at {sample_rate} Hz, model expects {self.sample_rate}")
+        wav = torch.as_tensor(audio, dtype=torch.float32).reshape(1, -1)
+        min_len = int(0.1 * sample_rate)
+        if wav.shape[1] < min_len:
+            wav = torch.nn.functional.pad(wav, (0, min_len - wav.shape[1]))
+        with torch.no_grad():
+            feats, _ = self.encoder(wav.to(self.device), torch.tensor([wav.shape[1]], device=self.device))
+        f = feats[0].double().cpu()
+        return torch.cat([f.mean(0), f.std(0, unbiased=False)]).numpy()
 
 
 def _subtract(spans: Sequence[Span], others: Sequence[Span]) -> List[Span]:

@@ -43,8 +43,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--out_dir", required=True)
     p.add_argument("--cut2reco", help="cut -> 'reco start end' (else keys are recordings)")
     p.add_argument("--wav_scp", help="recording wav.scp (needed for linking)")
-    p.add_argument("--link", choices=["fbank", "none"], default="fbank",
-                   help="how cut-local speakers are linked across cuts")
+    p.add_argument("--link", choices=["fbank", "model", "none"], default="fbank",
+                   help="how cut-local speakers are linked across cuts: log-mel statistics, "
+                        "the model's speaker stream (needs --train_config/--model_file), or not")
+    p.add_argument("--train_config", help="model config.yaml (--link model)")
+    p.add_argument("--model_file", help="model weights (--link model)")
     p.add_argument("--linking_threshold", type=float, default=0.3)
     p.add_argument("--reco2num_spk", help="known speaker count per recording (oracle linking)")
     args = p.parse_args(argv)
@@ -95,8 +98,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         from tqdm import tqdm
 
         from espnet_tagspeech.data.kaldi import load_audio
-        from espnet_tagspeech.linking import fbank_embedding, link_speakers
+        from espnet_tagspeech.linking import SpeakerStreamEmbedder, fbank_embedding, link_speakers
 
+        embed = fbank_embedding
+        if args.link == "model":
+            if not args.train_config:
+                logger.error("--link model needs --train_config (and --model_file)")
+                return 1
+            embed = SpeakerStreamEmbedder(args.train_config, args.model_file)
         for reco in tqdm(sorted(spk_turns), desc="linking speakers", file=sys.stderr, mininterval=2):
             if reco not in wav:
                 logger.error("recording %s not in --wav_scp; cannot link its speakers", reco)
@@ -105,7 +114,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if audio.ndim == 2:
                 audio = audio[:, 0]
             spk_turns[reco], txt_turns[reco] = link_speakers(
-                spk_turns[reco], txt_turns[reco], cut_of, audio, rate, fbank_embedding,
+                spk_turns[reco], txt_turns[reco], cut_of, audio, rate, embed,
                 args.linking_threshold, num_spk.get(reco),
             )
 

@@ -1,39 +1,97 @@
-"""Pre-train the semantic encoder of a small random-init model with SOT-CTC.
+"""Pre-train the small random-init encoders of a TagSpeech model (stage 5).
 
-A random-init WavLM learns to align far faster from a CTC loss on the
-serialized transcript (the text lines' words in time order, a newline between
-lines as the speaker-change symbol) than from the LLM's loss alone.  This
-trains the semantic encoder and a CTC head on the cuts and writes
-``<output_dir>/init.pth`` for ``tagspeech_train --init_param``.
+Two optional parts, each with its own schedule, so that the paper's recipe
+(pre-trained encoders frozen, projectors trained) can be run offline:
 
-The ``--config`` yaml names the model and the schedule::
+* ``semantic``: SOT-CTC on the semantic encoder: the cut's text-line words in
+  time order, a newline between lines as the speaker-change symbol;
+* ``speaker``: frame-level speaker classification on the speaker encoder: for
+  every frame, which of the training set's (global) speakers are active, read
+  from the recordings' RTTM through the cuts' ``cut2reco`` (multi-label,
+  binary cross-entropy).
 
-    model_config: conf/tuning/train_tagspeech_mini.yaml
-    steps: 400
-    lr: 0.002
+A part frozen in the model config (the paper's recipe) is trained here all
+the same; the main training then keeps it fixed.  Writes ``<output_dir>/init.pth`` (keys of the TagSpeech model, for
+``tagspeech_train --init_param``) and ``pretrain_result.yaml``.  The ``--config``
+yaml::
+
+    model_config: conf/tuning/train_tagspeech_mini.yaml   # or --model_config
     batch_size: 8
     max_cut_sec: 20
+    seed: 0
+    semantic: {steps: 800, lr: 0.002}
+    speaker: {steps: 300, lr: 0.002}
 
 Example::
 
-    python -m espnet_tagspeech.bin.pretrain --config conf/tuning/pretrain_mini.yaml \\
-        --train_dir data/train_cuts --valid_dir data/dev_cuts \\
+    python -m espnet_tagspeech.bin.pretrain --config conf/pretrain_mini.yaml \\
+        --train_dir dump/raw/train_cuts --valid_dir dump/raw/dev_cuts \\
+        --train_rttm dump/raw/train/rttm --valid_rttm dump/raw/dev/rttm \\
         --tokenizer data/token/tokenizer.model --output_dir exp/pretrain
 """
 
 import argparse
 import logging
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-_KEYS = {"model_config", "steps", "lr", "batch_size", "max_cut_sec", "seed"}
+_KEYS = {"model_config", "batch_size", "max_cut_sec", "seed", "semantic", "speaker"}
+_PART_KEYS = {"steps", "lr", "warmup"}
 
 
-def load_cuts(data_dir: str, tokenizer, sample_rate: int, max_sec: float) -> List[Tuple[str, np.ndarray, List[int]]]:
-    """``(key, waveform, SOT-CTC token ids)`` of every cut not longer than ``max_sec``."""
+@dataclass
+class PretrainCut:
+    """One cut of the pre-training data."""
+
+    key: str
+    wav: np.ndarray
+    ctc_ids: List[int]
+    # (speaker index, start, end) in cut time; empty without an RTTM
+    spans: List[Tuple[int, float, float]] = field(default_factory=list)
+
+
+def _cut_spans(data_dir: Path, rttm: str, speakers: Dict[str, int]) -> Dict[str, List[Tuple[int, float, float]]]:
+    """Speaker spans of every cut from the recordings' RTTM and ``cut2reco``."""
+    from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.data.formats import read_rttm
+    from espnet_tagspeech.data.kaldi import read_scp
+
+    c2r = data_dir / "cut2reco"
+    if not c2r.is_file():
+        raise FileNotFoundError(f"{c2r}: missing (speaker pre-training maps cuts to recordings)")
+    by_reco: Dict[str, list] = {}
+    for t in read_rttm(rttm):
+        by_reco.setdefault(t.recording, []).append(t)
+    out = {}
+    for lineno, (key, value) in enumerate(read_scp(c2r).items(), 1):
+        fields = value.split()
+        try:
+            reco, start, end = fields[0], float(fields[1]), float(fields[2])
+        except (IndexError, ValueError):
+            raise DataFormatError(str(c2r), lineno, f"key {key!r}: expected '<reco> <start> <end>'")
+        spans = []
+        for t in by_reco.get(reco, []):
+            s, e = max(t.start, start), min(t.end, end)
+            if e > s and t.speaker in speakers:
+                spans.append((speakers[t.speaker], s - start, e - start))
+        out[key] = spans
+    return out
+
+
+def load_cuts(
+    data_dir: str,
+    tokenizer,
+    sample_rate: int,
+    max_sec: float,
+    rttm: Optional[str] = None,
+    speakers: Optional[Dict[str, int]] = None,
+) -> List[PretrainCut]:
+    """The cuts of a data dir not longer than ``max_sec``, with CTC ids and speaker spans."""
     from tqdm import tqdm
 
     from espnet_tagspeech.data.kaldi import load_audio, read_text, read_wav_scp
@@ -42,98 +100,187 @@ def load_cuts(data_dir: str, tokenizer, sample_rate: int, max_sec: float) -> Lis
 
     d = Path(data_dir)
     wavs, texts = read_wav_scp(d / "wav.scp"), read_text(d / "text")
+    spans = _cut_spans(d, rttm, speakers) if rttm else {}
     out = []
-    for key, entry in tqdm(wavs.items(), desc=f"load {d.name}", unit="cut"):
+    for key, entry in tqdm(wavs.items(), desc=f"load {d.name}", unit="cut", mininterval=2):
         if key not in texts:
             continue
         wav, rate = load_audio(entry, key=key)
         wav = check_waveform(wav, key, str(d / "wav.scp"), rate, sample_rate)
         if len(wav) > max_sec * sample_rate:
             continue
-        out.append((key, wav, tokenizer.encode(sot_transcript(line_to_target(texts[key])))))
+        ids = tokenizer.encode(sot_transcript(line_to_target(texts[key])))
+        out.append(PretrainCut(key, wav, ids, spans.get(key, [])))
     if not out:
         raise ValueError(f"{data_dir}: no usable cuts (wav.scp and text keys, <= {max_sec} s)")
     return out
 
 
-def _batch(items, device):
+def _batch(items: Sequence[PretrainCut], device):
     import torch
 
-    lens = torch.tensor([len(w) for _, w, _ in items])
+    lens = torch.tensor([len(c.wav) for c in items])
     speech = torch.zeros(len(items), int(lens.max()))
-    tlen = torch.tensor([len(t) for _, _, t in items])
+    tlen = torch.tensor([len(c.ctc_ids) for c in items])
     text = torch.full((len(items), max(1, int(tlen.max()))), -1, dtype=torch.long)
-    for i, (_, w, t) in enumerate(items):
-        speech[i, : len(w)] = torch.from_numpy(w)
-        text[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+    for i, c in enumerate(items):
+        speech[i, : len(c.wav)] = torch.from_numpy(c.wav)
+        text[i, : len(c.ctc_ids)] = torch.tensor(c.ctc_ids, dtype=torch.long)
     return speech.to(device), lens.to(device), text.to(device), tlen.to(device)
 
 
-def pretrain(conf: Dict, train_dir: str, valid_dir: str, tokenizer: Optional[str],
-             output_dir: str, device: str = "cpu") -> Dict[str, float]:
-    """Run SOT-CTC pre-training; returns first/last train loss and the valid loss."""
+def frame_labels(items: Sequence[PretrainCut], num_frames: int, frame_shift: float, num_speakers: int):
+    """``(B, T, S)`` 0/1 activity of each speaker at each frame centre."""
     import torch
-    import yaml
+
+    lab = torch.zeros(len(items), num_frames, num_speakers)
+    centres = (torch.arange(num_frames) + 0.5) * frame_shift
+    for i, c in enumerate(items):
+        for spk, s, e in c.spans:
+            lab[i, (centres >= s) & (centres < e), spk] = 1.0
+    return lab
+
+
+def _part_conf(conf: Dict, name: str) -> Optional[Dict]:
+    part = conf.get(name)
+    if part is None:
+        return None
+    if not isinstance(part, dict) or set(part) - _PART_KEYS:
+        raise ValueError(f"pretrain config {name}: expected a mapping with keys {sorted(_PART_KEYS)}, got {part!r}")
+    return part
+
+
+def _train_loop(name: str, params, loss_fn, train_set, part: Dict, bsz: int, rng) -> List[float]:
+    import torch
     from tqdm import tqdm
 
+    lr, warmup = float(part.get("lr", 2e-3)), int(part.get("warmup", 50))
+    opt = torch.optim.Adam(params, lr=lr)
+    losses = []
+    t0 = time.time()
+    for step in tqdm(range(int(part.get("steps", 400))), desc=name, unit="step", mininterval=5):
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
+        idx = rng.choice(len(train_set), size=min(bsz, len(train_set)), replace=False)
+        loss = loss_fn([train_set[i] for i in idx])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        losses.append(loss.item())
+        if step % 50 == 0:
+            logging.info("%s step %d (%.0f s): loss %.3f", name, step, time.time() - t0, float(loss))
+    return losses
+
+
+def pretrain(
+    conf: Dict,
+    train_dir: str,
+    valid_dir: str,
+    tokenizer: Optional[str],
+    output_dir: str,
+    device: str = "cpu",
+    train_rttm: Optional[str] = None,
+    valid_rttm: Optional[str] = None,
+) -> Dict[str, float]:
+    """Run the configured pre-training parts; returns their first/last/valid losses."""
+    import torch
+    import yaml
+
     from espnet_tagspeech.data.atomic import atomic_write
+    from espnet_tagspeech.data.formats import read_rttm
     from espnet_tagspeech.model.tiny import build_args
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
     unknown = set(conf) - _KEYS
     if unknown or "model_config" not in conf:
         raise ValueError(f"pretrain config: unknown keys {sorted(unknown)} or no model_config; valid: {sorted(_KEYS)}")
+    sem_part, spk_part = _part_conf(conf, "semantic"), _part_conf(conf, "speaker")
+    if sem_part is None and spk_part is None:
+        raise ValueError("pretrain config: nothing to do (give 'semantic' and/or 'speaker')")
+    if spk_part is not None and not train_rttm:
+        raise ValueError("speaker pre-training needs --train_rttm (global speaker labels)")
     args = build_args(conf["model_config"])
+    # the parts pre-trained here train here, whatever the main training does with them
+    if sem_part is not None:
+        args.semantic_encoder_conf = {**(args.semantic_encoder_conf or {}), "freeze": False}
+    if spk_part is not None:
+        args.speaker_encoder_conf = {**(args.speaker_encoder_conf or {}), "freeze": False}
     if tokenizer:
         args.llm_conf = {**args.llm_conf, "tokenizer": tokenizer}
     torch.manual_seed(int(conf.get("seed", 0)))
     model = TagSpeechTask.build_model(args).to(device)
-    enc = model.semantic_encoder
-    if enc.frozen:
-        raise ValueError("the semantic encoder is frozen in the model config: nothing to pre-train")
-    head = model.ctc_head or torch.nn.Linear(enc.output_size(), model.llm.tokenizer.vocab_size + 1)
-    head.to(device)
     tok = model.llm.tokenizer
     rate = int(getattr(args, "sample_rate", 16000))
     max_sec = float(conf.get("max_cut_sec", 20.0))
-    train_set = load_cuts(train_dir, tok, rate, max_sec)
-    valid_set = load_cuts(valid_dir, tok, rate, max_sec)
-    params = list(enc.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=float(conf.get("lr", 2e-3)))
     bsz = int(conf.get("batch_size", 8))
     rng = np.random.default_rng(int(conf.get("seed", 0)))
+    speakers: Dict[str, int] = {}
+    if spk_part is not None:
+        speakers = {s: i for i, s in enumerate(sorted({t.speaker for t in read_rttm(train_rttm)}))}
+        logging.info("speaker pre-training over %d training speakers", len(speakers))
+    train_set = load_cuts(train_dir, tok, rate, max_sec, train_rttm if spk_part else None, speakers)
+    valid_set = load_cuts(valid_dir, tok, rate, max_sec, valid_rttm if spk_part else None, speakers)
+    result: Dict[str, float] = {}
+    state: Dict[str, torch.Tensor] = {}
 
-    def ctc_loss(items):
-        speech, lens, text, tlen = _batch(items, device)
-        feats, flen = enc(speech, lens)
-        logp = torch.log_softmax(head(feats).float(), -1).transpose(0, 1)
-        return torch.nn.functional.ctc_loss(logp, text.clamp(min=0), flen, tlen,
-                                            blank=logp.shape[-1] - 1, zero_infinity=True)
+    if sem_part is not None:
+        enc = model.semantic_encoder
+        head = model.ctc_head or torch.nn.Linear(enc.output_size(), tok.vocab_size + 1)
+        head.to(device)
 
-    enc.train()
-    losses = []
-    for step in tqdm(range(int(conf.get("steps", 400))), desc="SOT-CTC", unit="step"):
-        idx = rng.choice(len(train_set), size=min(bsz, len(train_set)), replace=False)
-        loss = ctc_loss([train_set[i] for i in idx])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        losses.append(float(loss))
-        if step % 20 == 0:
-            logging.info("step %d: ctc loss %.3f", step, float(loss))
-    enc.eval()
-    with torch.no_grad():
-        valid = [float(ctc_loss(valid_set[i : i + bsz])) for i in range(0, len(valid_set), bsz)]
-    state = {f"semantic_encoder.{k}": v.cpu() for k, v in enc.state_dict().items()}
-    if model.ctc_head is not None:
-        state.update({f"ctc_head.{k}": v.cpu() for k, v in head.state_dict().items()})
+        def ctc_loss(items):
+            speech, lens, text, tlen = _batch(items, device)
+            feats, flen = enc(speech, lens)
+            logp = torch.log_softmax(head(feats).float(), -1).transpose(0, 1)
+            return torch.nn.functional.ctc_loss(logp, text.clamp(min=0), flen, tlen,
+                                                blank=logp.shape[-1] - 1, zero_infinity=True)
+
+        params = [p for p in list(enc.parameters()) + list(head.parameters()) if p.requires_grad]
+        enc.train()
+        losses = _train_loop("SOT-CTC", params, ctc_loss, train_set, sem_part, bsz, rng)
+        enc.eval()
+        with torch.no_grad():
+            valid = [float(ctc_loss(valid_set[i : i + bsz])) for i in range(0, len(valid_set), bsz)]
+        result.update(semantic_first_loss=losses[0], semantic_last_loss=float(np.mean(losses[-10:])),
+                      semantic_valid_loss=float(np.mean(valid)))
+        state.update({f"semantic_encoder.{k}": v.cpu() for k, v in enc.state_dict().items()})
+        if model.ctc_head is not None:
+            state.update({f"ctc_head.{k}": v.cpu() for k, v in head.state_dict().items()})
+
+    if spk_part is not None:
+        spk = model.speaker_encoder
+        head = torch.nn.Linear(spk.output_size(), len(speakers)).to(device)
+
+        def spk_loss(items, return_acc: bool = False):
+            speech, lens, _, _ = _batch(items, device)
+            feats, flen = spk(speech, lens)
+            lab = frame_labels(items, feats.shape[1], spk.frame_shift, len(speakers)).to(device)
+            valid = (torch.arange(feats.shape[1], device=device)[None] < flen[:, None]).float()
+            logits = head(feats)
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, lab, reduction="none")
+            loss = (bce.mean(-1) * valid).sum() / valid.sum()
+            if not return_acc:
+                return loss
+            single = (lab.sum(-1) == 1) & (valid > 0)
+            acc = (logits.argmax(-1) == lab.argmax(-1))[single].float().mean()
+            return loss, acc
+
+        params = [p for p in list(spk.parameters()) + list(head.parameters()) if p.requires_grad]
+        spk.train()
+        losses = _train_loop("speaker", params, spk_loss, train_set, spk_part, bsz, rng)
+        spk.eval()
+        with torch.no_grad():
+            vals = [spk_loss(valid_set[i : i + bsz], True) for i in range(0, len(valid_set), bsz)]
+        result.update(speaker_first_loss=losses[0], speaker_last_loss=float(np.mean(losses[-10:])),
+                      speaker_valid_loss=float(np.mean([float(v[0]) for v in vals])),
+                      speaker_valid_frame_acc=float(np.nanmean([float(v[1]) for v in vals])))
+        state.update({f"speaker_encoder.{k}": v.cpu() for k, v in spk.state_dict().items()})
+
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "init.pth", "wb") as f:
         torch.save(state, f)
-    result = {"first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])),
-              "valid_loss": float(np.mean(valid))}
     with atomic_write(out / "pretrain_result.yaml") as f:
         yaml.safe_dump(result, f)
     logging.info("wrote %s: %s", out / "init.pth", result)
@@ -143,13 +290,16 @@ def pretrain(conf: Dict, train_dir: str, valid_dir: str, tokenizer: Optional[str
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--config", required=True, help="pretrain yaml (model_config, steps, lr, ...)")
-    p.add_argument("--train_dir", required=True, help="cuts data dir (wav.scp, text)")
+    p.add_argument("--config", required=True, help="pretrain yaml (model_config, semantic, speaker, ...)")
+    p.add_argument("--train_dir", required=True, help="cuts data dir (wav.scp, text, cut2reco)")
     p.add_argument("--valid_dir", required=True)
+    p.add_argument("--train_rttm", default=None, help="recording RTTM of the training set (speaker part)")
+    p.add_argument("--valid_rttm", default=None)
+    p.add_argument("--model_config", default=None,
+                   help="the training config of the model (overrides the yaml's model_config)")
     p.add_argument("--tokenizer", default=None, help="overrides llm_conf.tokenizer")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--ngpu", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="overrides the config's steps")
     return p
 
 
@@ -161,10 +311,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with open(args.config, encoding="utf-8") as f:
         conf = yaml.safe_load(f) or {}
-    if args.steps is not None:
-        conf["steps"] = args.steps
+    if args.model_config:
+        conf["model_config"] = args.model_config
     pretrain(conf, args.train_dir, args.valid_dir, args.tokenizer, args.output_dir,
-             "cuda" if args.ngpu > 0 else "cpu")
+             "cuda" if args.ngpu > 0 else "cpu", args.train_rttm, args.valid_rttm)
 
 
 if __name__ == "__main__":

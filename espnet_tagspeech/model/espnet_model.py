@@ -37,6 +37,18 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             lines' words in time order, lines joined by newlines as the
             speaker-change symbol) come from the preprocessor.  It helps small
             random-init semantic encoders align quickly (mini recipe).
+        ctc_embed: Add to each projected semantic frame the LLM input
+            embedding expected under the CTC head's posteriors (blank = zero
+            vector), averaged over the frames the projector stacks; the
+            posteriors are not back-propagated.  Words then arrive in the
+            LLM's own embedding space, which a small LLM trained from scratch
+            learns to copy far sooner (mini recipe).  Builds the CTC head
+            even when ``ctc_weight`` is 0 (it then comes pre-trained).
+        input_token_noise: In training, the fraction of teacher-forced answer
+            tokens fed to the LLM as a random token instead (the labels stay
+            right).  A small LLM trained from scratch otherwise learns to
+            continue its own text and ignores the audio after the first
+            word; the noise makes it read the streams (mini recipe).
         save_frozen: Keep the weights of frozen pretrained parts in
             ``state_dict()`` (checkpoints).  ``False`` leaves them out (a 7B
             LLM would otherwise be copied into every checkpoint); they are
@@ -58,6 +70,8 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         semantic_anchor_interval: int = 8,
         speaker_anchor_interval: int = 8,
         ctc_weight: float = 0.0,
+        ctc_embed: bool = False,
+        input_token_noise: float = 0.0,
         save_frozen: bool = True,
     ) -> None:
         super().__init__()
@@ -81,9 +95,13 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         if not 0.0 <= ctc_weight < 1.0:
             raise ValueError(f"model_conf ctc_weight must be in [0, 1), got {ctc_weight}")
         self.ctc_weight = ctc_weight
+        if not 0.0 <= input_token_noise < 1.0:
+            raise ValueError(f"model_conf input_token_noise must be in [0, 1), got {input_token_noise}")
+        self.input_token_noise = input_token_noise
         self.save_frozen = save_frozen
         self.ctc_head = None
-        if ctc_weight > 0:
+        self.ctc_embed = bool(ctc_embed)
+        if ctc_weight > 0 or self.ctc_embed:
             # one output per token id plus the blank (the last index)
             self.ctc_head = torch.nn.Linear(
                 semantic_encoder.output_size(), llm.tokenizer.vocab_size + 1
@@ -149,6 +167,8 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         """
         enc, enc_len = self.semantic_encoder(speech, speech_lengths)
         sem, sem_len = self.semantic_projector(enc, enc_len)
+        if self.ctc_embed:
+            sem = sem + self._posterior_embeddings(enc, enc_len, sem.shape[1]).to(sem.dtype)
         spk, spk_len = self.speaker_encoder(speech, speech_lengths)
         spk, spk_len = self.speaker_projector(spk, spk_len)
         embed = self.llm.embed_tokens
@@ -166,6 +186,20 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             return prompts, enc, enc_len
         return prompts
 
+    def _posterior_embeddings(self, enc: torch.Tensor, enc_len: torch.Tensor, num_out: int) -> torch.Tensor:
+        """``(B, num_out, D)``: CTC-posterior-weighted token embeddings, pooled like the projector."""
+        with torch.no_grad():
+            post = torch.softmax(self.ctc_head(enc).float(), dim=-1)[..., :-1]  # drop blank
+            valid = torch.arange(enc.shape[1], device=enc.device)[None] < enc_len[:, None]
+            post = post * valid[..., None]
+        table = self.llm.embed_tokens.weight[: post.shape[-1]]
+        emb = post.to(table.dtype) @ table  # (B, T, D); gradients reach the embedding table
+        k = self.semantic_projector.ds_rate
+        tail = num_out * k - emb.shape[1]
+        if tail > 0:
+            emb = torch.nn.functional.pad(emb, (0, 0, 0, tail))
+        return emb[:, : num_out * k].reshape(emb.shape[0], num_out, k, -1).mean(2)
+
     def _ctc_loss(
         self, enc: torch.Tensor, enc_len: torch.Tensor, ctc_text: torch.Tensor, ctc_len: torch.Tensor
     ) -> torch.Tensor:
@@ -175,6 +209,15 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         return torch.nn.functional.ctc_loss(
             logp, targets, enc_len, ctc_len, blank=blank, reduction="mean", zero_infinity=True
         )
+
+    def _noisy(self, ids: List[int]) -> List[int]:
+        """``ids`` with a random ``input_token_noise`` share swapped for random tokens (training)."""
+        if not (self.training and self.input_token_noise > 0):
+            return ids
+        vocab = self.llm.tokenizer.vocab_size
+        swap = torch.rand(len(ids)) < self.input_token_noise
+        rand = torch.randint(0, vocab, (len(ids),))
+        return [int(r) if sw else x for x, r, sw in zip(ids, rand.tolist(), swap.tolist())]
 
     def forward(
         self,
@@ -207,7 +250,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         seqs, labels = [], []
         for i, prompt in enumerate(prompts):
             ans = text[i, : int(text_lengths[i])].tolist() + [eos]
-            ans_emb = self.llm.embed_ids(ans, dev)
+            ans_emb = self.llm.embed_ids(self._noisy(ans), dev)
             seqs.append(torch.cat([prompt, ans_emb], dim=0))
             labels.append([IGNORE] * prompt.shape[0] + ans)
         lens = [s.shape[0] for s in seqs]
@@ -229,7 +272,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         loss = torch.nn.functional.cross_entropy(logits, gold)
         acc = (logits.argmax(-1) == gold).float().mean()
         stats = {"acc": acc.detach()}
-        if self.ctc_head is not None:
+        if self.ctc_weight > 0:
             if ctc_text is None:
                 raise ValueError("ctc_weight > 0 needs ctc_text in the batch (use the preprocessor)")
             loss_ctc = self._ctc_loss(enc, enc_len, ctc_text, ctc_text_lengths)

@@ -8,6 +8,64 @@ import torch
 
 from espnet_tagspeech.model.abs_stream import AbsStream, freeze_module
 
+_FRONTENDS = ("conv", "fbank")
+
+
+class FbankStackFrontend(torch.nn.Module):
+    """Log-mel frames stacked ``stack`` at a time, in place of WavLM's waveform CNN.
+
+    Output ``(B, n_mels * stack, T)`` like the CNN's, with exactly the length
+    of a single convolution of kernel ``n_fft + hop_length * (stack - 1)`` and
+    stride ``hop_length * stack`` (no centring), so that WavLM's own length and
+    attention-mask arithmetic stays right.  A small random-init WavLM learns
+    words several times faster from these than from raw samples (mini recipe).
+
+    Args:
+        n_mels: Mel bands.
+        n_fft: FFT size (the analysis window is ``win_length`` inside it).
+        win_length: Analysis window in samples.
+        hop_length: Mel frame shift in samples.
+        stack: Consecutive mel frames per output frame.
+        sample_rate: Input sample rate.
+    """
+
+    def __init__(
+        self,
+        n_mels: int = 80,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        stack: int = 4,
+        sample_rate: int = 16000,
+    ) -> None:
+        super().__init__()
+        import torchaudio
+
+        if stack < 1 or win_length > n_fft:
+            raise ValueError(f"fbank frontend: need stack >= 1 and win_length <= n_fft, got {stack}, {win_length}")
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
+            n_mels=n_mels, center=False,
+        )
+        self.n_mels = n_mels
+        self.stack = stack
+        self.kernel = n_fft + hop_length * (stack - 1)
+        self.stride = hop_length * stack
+
+    def output_size(self) -> int:
+        """Channels per output frame."""
+        return self.n_mels * self.stack
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` waveforms -> ``(B, n_mels * stack, T)``."""
+        if wav.shape[1] < self.kernel:
+            wav = torch.nn.functional.pad(wav, (0, self.kernel - wav.shape[1]))
+        feats = torch.log(self.mel(wav.float()) + 1e-6)  # (B, n_mels, N)
+        bsz, n_mels, n = feats.shape
+        t = n // self.stack
+        feats = feats[..., : t * self.stack].reshape(bsz, n_mels, t, self.stack)
+        return feats.permute(0, 3, 1, 2).reshape(bsz, self.stack * n_mels, t).to(wav.dtype)
+
 
 class WavLMStream(AbsStream):
     """WavLM frames (20 ms for the standard convolutional front end).
@@ -23,6 +81,9 @@ class WavLMStream(AbsStream):
         normalize_waveform: Zero-mean unit-variance each waveform first (as
             WavLM-large's feature extractor does).
         sample_rate: Expected input sample rate.
+        frontend: ``"conv"`` (WavLM's waveform CNN) or ``"fbank"``
+            (:class:`FbankStackFrontend`; random init only).
+        frontend_conf: Arguments of the fbank frontend.
     """
 
     def __init__(
@@ -35,12 +96,28 @@ class WavLMStream(AbsStream):
         layer_weighting: bool = False,
         normalize_waveform: bool = True,
         sample_rate: int = 16000,
+        frontend: str = "conv",
+        frontend_conf: Optional[Dict] = None,
     ) -> None:
         super().__init__()
         from transformers import WavLMConfig, WavLMModel
 
+        if frontend not in _FRONTENDS:
+            raise ValueError(f"semantic_encoder_conf frontend {frontend!r} unknown; valid: {_FRONTENDS}")
+        if frontend == "fbank" and init != "random":
+            raise ValueError("semantic_encoder_conf frontend 'fbank' needs init: random "
+                             "(pretrained WavLM weights expect the waveform CNN)")
         if init == "random":
-            self.wavlm = WavLMModel(WavLMConfig(**(config or {})))
+            config = dict(config or {})
+            fbank = None
+            if frontend == "fbank":
+                fbank = FbankStackFrontend(sample_rate=sample_rate, **(frontend_conf or {}))
+                # one "convolution" with the fbank frontend's exact geometry
+                config.update(conv_dim=[fbank.output_size()], conv_kernel=[fbank.kernel],
+                              conv_stride=[fbank.stride], conv_bias=False)
+            self.wavlm = WavLMModel(WavLMConfig(**config))
+            if fbank is not None:
+                self.wavlm.feature_extractor = fbank
         elif init == "pretrained":
             if not model_name_or_path:
                 raise ValueError("semantic_encoder_conf: init 'pretrained' needs model_name_or_path")
@@ -57,7 +134,7 @@ class WavLMStream(AbsStream):
         self.sample_rate = sample_rate
         self.normalize_waveform = normalize_waveform
         # Group norm over time in the conv front end sees padding: run items alone.
-        self.per_item = cfg.feat_extract_norm == "group"
+        self.per_item = cfg.feat_extract_norm == "group" and frontend == "conv"
         self.frozen = bool(freeze)
         if self.frozen:
             freeze_module(self.wavlm)

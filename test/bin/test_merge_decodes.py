@@ -40,3 +40,12 @@ def test_missing_job_output_and_unknown_cut(tmp_path, caplog):
     assert main(["--out_dir", str(tmp_path / "d"), "--cut2reco", str(tmp_path / "c2r"),
                  "--link", "none", str(tmp_path / "o1")]) == 1
     assert "no entry for decoded keys ['k']" in caplog.text
+
+
+def test_link_model_needs_the_model_config(tmp_path, caplog):
+    (tmp_path / "o1").mkdir()
+    (tmp_path / "o1" / "text").write_text("rec1 <text>\\n</text>\n")
+    (tmp_path / "wav.scp").write_text("rec1 /nonexistent.wav\n")
+    assert main(["--out_dir", str(tmp_path / "d"), "--link", "model", "--wav_scp",
+                 str(tmp_path / "wav.scp"), str(tmp_path / "o1")]) == 1
+    assert "--link model needs --train_config" in caplog.text

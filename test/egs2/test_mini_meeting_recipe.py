@@ -1,6 +1,6 @@
 """Integration test: the mini_meeting recipe at --size tiny through every stage.
 
-Runs `run.sh --size tiny` (data simulation, formatting, cuts, tokenizer, stats,
+Runs `run.sh --size tiny` (data simulation, formatting, cuts, tokenizer, pre-training, stats,
 training, decoding with 2 jobs, scoring, pack, upload dry run) in a temporary
 recipe dir that links to the repository's recipe, then loads the packed zip
 with `Speech2Tags.from_pretrained` and checks it decodes what stage 8 decoded.
@@ -65,6 +65,10 @@ def test_every_stage_runs_and_scores(recipe):
     assert "| test" in proc.stdout  # the table is printed at the end
     assert list((exp / "images" / "test").glob("*.png"))
     assert (exp / "run.sh").is_file() and os.access(exp / "run.sh", os.X_OK)
+    # stage 5 pre-trained both encoders and stage 7 started from its init.pth
+    pre = yaml.safe_load((d / "exp" / "pretrain_tiny" / "pretrain_result.yaml").read_text())
+    assert {"semantic_valid_loss", "speaker_valid_loss"} <= set(pre)
+    assert "pretrain_tiny/init.pth" in (exp / "train.log").read_text()
     # decoding ran as 2 jobs with their own logs
     assert len(list((dec / "logdir").glob("inference.*.log"))) == 2
     # stage 11 without --hf_repo only says what it would push

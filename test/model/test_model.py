@@ -180,3 +180,62 @@ def test_checkpoints_can_leave_out_frozen_weights(tiny):
         fresh.load_state_dict(sd)
     full = _build(args, **FROZEN).state_dict()
     assert any(k.startswith("llm.") for k in full)  # default keeps everything
+
+
+def test_ctc_embed_adds_posterior_weighted_token_embeddings(tiny):
+    """With ctc_embed, a semantic frame whose CTC posterior is one token carries that token's
+    LLM embedding on top of the projector output; blank-only frames add nothing."""
+    cuts, args = tiny
+    model = _build(args, model_conf={"ctc_embed": True}).eval()
+    assert model.ctc_head is not None and model.ctc_weight == 0
+    plain = _build(args).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("ctc_head.")})
+    head = model.ctc_head
+    vocab = head.out_features - 1
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(-30.0)
+        head.bias[5] = 30.0  # every frame: token 5 with probability ~1
+    batch = _batch(model, cuts, ["cut1"])
+    with torch.no_grad():
+        enc, enc_len = model.semantic_encoder(batch[0], batch[1])
+        post = model._posterior_embeddings(enc, enc_len, -(-enc.shape[1] // model.semantic_projector.ds_rate))
+        token5 = model.llm.embed_tokens.weight[5]
+        torch.testing.assert_close(post[0, 0], token5, atol=1e-5, rtol=1e-5)
+        with_emb = model.encode_prompts(batch[0], batch[1])[0]
+        without = plain.encode_prompts(batch[0], batch[1])[0]
+        diff = with_emb - without
+        # the prompt differs exactly at the semantic frames (by token 5's embedding)
+        changed = (diff.abs().sum(-1) > 1e-4).nonzero().flatten().tolist()
+        assert len(changed) == post.shape[1]
+        torch.testing.assert_close(diff[changed[0]], token5, atol=1e-4, rtol=1e-4)
+        head.bias[5] = -30.0
+        head.bias[vocab] = 30.0  # blank everywhere: nothing added
+        torch.testing.assert_close(model.encode_prompts(batch[0], batch[1])[0], without, atol=1e-5, rtol=1e-5)
+    # the LLM loss trains through the added embeddings (the posteriors themselves are fixed)
+    model.train()
+    loss, _, _ = model(*batch)
+    loss.backward()
+    assert model.llm.embed_tokens.weight.grad is not None
+    assert head.weight.grad is None
+
+
+def test_input_token_noise_only_in_training_and_labels_stay(tiny):
+    cuts, args = tiny
+    clean = _build(args).eval()
+    noisy = _build(args, model_conf={"input_token_noise": 0.5})
+    noisy.load_state_dict(clean.state_dict())
+    batch = _batch(clean, cuts, ["cut1", "cut2"])
+    noisy.eval()
+    with torch.no_grad():
+        assert float(noisy(*batch)[0]) == pytest.approx(float(clean(*batch)[0]), rel=1e-6)
+    vocab = noisy.llm.tokenizer.vocab_size
+    ids = [i % vocab for i in range(200)]
+    assert noisy._noisy(ids) == ids  # eval mode: untouched
+    noisy.train()
+    torch.manual_seed(0)
+    out = noisy._noisy(ids)
+    changed = sum(a != b for a, b in zip(ids, out))
+    assert 60 < changed < 140 and all(0 <= x < vocab for x in out)
+    with pytest.raises(ValueError, match="input_token_noise"):
+        _build(args, model_conf={"input_token_noise": 1.0})

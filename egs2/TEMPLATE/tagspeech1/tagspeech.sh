@@ -61,7 +61,8 @@ inference_config=""
 inference_args=""
 inference_model=valid.acc.ave.pth
 batch_size=4
-merge_args=""          # e.g. "--link none" or "--linking_threshold 0.4"
+link=model             # cross-cut speaker linking: model (speaker stream) | fbank | none
+merge_args=""          # more merge_decodes options, e.g. "--linking_threshold 0.4"
 collars="0 0.25"
 max_plots=5
 
@@ -74,6 +75,7 @@ help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<set> 
   --train_config yaml --inference_config yaml --pretrain_config yaml --tag name
   --local_data_opts \"...\"  passed to local/data.sh
   --tokenizer_type sentencepiece|hf --vocab_size N
+  --link model|fbank|none --merge_args \"--linking_threshold 0.3\"   cross-cut speaker linking
   --hf_repo user/name (stage 11 pushes only with this and credentials)"
 
 log "$0 $*"
@@ -168,10 +170,15 @@ if run_stage 5; then
   if [ -n "${pretrain_config}" ]; then
     log "Stage 5: pre-training small encoders/LLM: ${pretrain_config} -> ${pre_dir}"
     need "${raw}/${train_set}_cuts/wav.scp" 3
+    rttm_args=()  # global speaker labels for the speaker part, when the sets have them
+    [ -f "${raw}/${train_set}/rttm" ] && rttm_args+=(--train_rttm "${raw}/${train_set}/rttm")
+    [ -f "${raw}/${valid_set}/rttm" ] && rttm_args+=(--valid_rttm "${raw}/${valid_set}/rttm")
     # shellcheck disable=SC2086
     ${cuda_cmd} --gpu "${ngpu}" "${pre_dir}/pretrain.log" \
       ${python} -m espnet_tagspeech.bin.pretrain --config "${pretrain_config}" \
         --train_dir "${raw}/${train_set}_cuts" --valid_dir "${raw}/${valid_set}_cuts" \
+        "${rttm_args[@]+"${rttm_args[@]}"}" \
+        --model_config "${train_config}" \
         --tokenizer "${tok_dir}/tokenizer.model" --output_dir "${pre_dir}" --ngpu "${ngpu}" \
         ${pretrain_args}
   else
@@ -255,10 +262,13 @@ if run_stage 8; then
         --train_config "${exp}/config.yaml" --model_file "${model_file}" \
         --output_dir "${dir}/logdir/output.JOB" ${inference_args} \
       || die "decoding failed: see ${dir}/logdir/inference.*.log"
+    case ${link} in model|fbank|none) ;; *) die "--link must be model, fbank or none, got '${link}'" ;; esac
     # Cut-local speakers -> recording speakers (chunk-and-cluster), recording-time RTTM/SegLST.
     # shellcheck disable=SC2086
+    link_args=(--link "${link}")
+    [ "${link}" = model ] && link_args+=(--train_config "${exp}/config.yaml" --model_file "${model_file}")
     py merge_decodes --out_dir "${dir}" --cut2reco "${raw}/${x}_cuts/cut2reco" \
-      --wav_scp "${raw}/${x}/wav.scp" ${merge_args} "${dir}"/logdir/output.*
+      --wav_scp "${raw}/${x}/wav.scp" "${link_args[@]}" ${merge_args} "${dir}"/logdir/output.*
   done
 fi
 

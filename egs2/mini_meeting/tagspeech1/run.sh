@@ -14,7 +14,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case ${size} in
-  tiny|mini) ;;
+  tiny) vocab_size=300 ;;
+  # every word of the mini grammar becomes one or two pieces: shorter targets
+  mini) vocab_size=800 ;;
   *) echo "run.sh: --size must be tiny or mini, got '${size}'" >&2; exit 1 ;;
 esac
 
@@ -25,8 +27,9 @@ esac
   --train_config "conf/train_${size}.yaml" \
   --inference_config "conf/decode_${size}.yaml" \
   --pretrain_config "$( [ -f "conf/pretrain_${size}.yaml" ] && echo "conf/pretrain_${size}.yaml" )" \
-  --tokenizer_type sentencepiece --vocab_size 300 \
+  --tokenizer_type sentencepiece --vocab_size ${vocab_size} \
   --max_cut_dur 20 --inference_nj 2 --batch_size 8 --nj 2 \
+  --link model --merge_args "--linking_threshold 0.5" \
   --tag "${size}" \
   "${args[@]+"${args[@]}"}"
 

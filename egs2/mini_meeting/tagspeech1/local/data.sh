@@ -64,7 +64,7 @@ case ${size} in
     size_opts=(--min_speakers 2 --max_speakers 3 --min_duration 15 --max_duration 25)
     ;;
   mini)
-    sets=(train:100 dev:10 test:12)
+    sets=(train:400 dev:10 test:12)
     size_opts=(--min_speakers 2 --max_speakers 3 --min_duration 30 --max_duration 70)
     ;;
   full)

@@ -1,0 +1,84 @@
+"""WavLM semantic stream: the fbank frontend option of the small random-init models."""
+
+import pytest
+import torch
+
+from espnet_tagspeech.model.semantic import FbankStackFrontend, WavLMStream
+
+CONFIG = dict(
+    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+    feat_extract_norm="layer", do_stable_layer_norm=True, num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4, num_buckets=32, max_bucket_distance=64,
+    apply_spec_augment=False, hidden_dropout=0.0, attention_dropout=0.0,
+    activation_dropout=0.0, feat_proj_dropout=0.0, layerdrop=0.0,
+)
+
+
+def _stream(**kw):
+    torch.manual_seed(0)
+    return WavLMStream(init="random", config=CONFIG, freeze=False, frontend="fbank",
+                       frontend_conf={"n_mels": 40, "stack": 4}, **kw).eval()
+
+
+@pytest.mark.parametrize("num_samples", [992, 993, 1631, 1632, 16000, 23456])
+def test_fbank_lengths_match_wavlm_length_arithmetic(num_samples):
+    stream = _stream()
+    feats, lens = stream(torch.randn(1, num_samples), torch.tensor([num_samples]))
+    # one stacked frame per 4 x 10 ms mel frames that fit wholly (512-sample FFT, no centring)
+    expected = ((num_samples - 512) // 160 + 1) // 4
+    assert int(lens[0]) == expected == feats.shape[1]
+    assert feats.shape[2] == 32
+    assert stream.frame_shift == pytest.approx(0.04)
+
+
+def test_fbank_frontend_is_log_mel_stacked_in_time_order():
+    fe = FbankStackFrontend(n_mels=8, stack=3)
+    wav = torch.randn(1, 16000)
+    out = fe(wav)
+    mel = torch.log(fe.mel(wav) + 1e-6)
+    assert out.shape == (1, 24, mel.shape[-1] // 3)
+    # output frame t holds mel frames 3t, 3t+1, 3t+2 one after another
+    torch.testing.assert_close(out[0, :8, 5], mel[0, :, 15])
+    torch.testing.assert_close(out[0, 8:16, 5], mel[0, :, 16])
+    torch.testing.assert_close(out[0, 16:, 5], mel[0, :, 17])
+
+
+def test_fbank_batch_equals_one_by_one():
+    stream = _stream()
+    a, b = torch.randn(12000), torch.randn(20000)
+    batch = torch.zeros(2, 20000)
+    batch[0, :12000], batch[1] = a, b
+    feats, lens = stream(batch, torch.tensor([12000, 20000]))
+    fa, _ = stream(a[None], torch.tensor([12000]))
+    fb, _ = stream(b[None], torch.tensor([20000]))
+    torch.testing.assert_close(feats[0, : int(lens[0])], fa[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(feats[1], fb[0], atol=1e-4, rtol=1e-4)
+
+
+def test_fbank_stream_learns_and_trains_the_frontend_free_parts():
+    stream = _stream()
+    stream.train()
+    head = torch.nn.Linear(32, 2)
+    opt = torch.optim.Adam(list(stream.parameters()) + list(head.parameters()), lr=3e-3)
+    t = torch.arange(16000) / 16000
+    tone = torch.sin(2 * torch.pi * 440 * t)[None]
+    noise = 0.3 * torch.randn(1, 16000)
+    x, lens = torch.cat([tone, noise]), torch.tensor([16000, 16000])
+    first = None
+    for _ in range(30):
+        feats, _ = stream(x, lens)
+        loss = torch.nn.functional.cross_entropy(head(feats.mean(1)), torch.tensor([0, 1]))
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * first
+
+
+def test_bad_frontend_settings_are_named():
+    with pytest.raises(ValueError, match="frontend 'mfcc' unknown; valid"):
+        WavLMStream(init="random", config=CONFIG, frontend="mfcc")
+    with pytest.raises(ValueError, match="needs init: random"):
+        WavLMStream(model_name_or_path="some/dir", init="pretrained", frontend="fbank")
+    with pytest.raises(ValueError, match="win_length <= n_fft"):
+        FbankStackFrontend(n_fft=256, win_length=400)
