@@ -141,6 +141,11 @@ def frame_labels(items: Sequence[PretrainCut], num_frames: int, frame_shift: flo
     return lab
 
 
+def _mean_finite(values: Sequence[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def _part_conf(conf: Dict, name: str) -> Optional[Dict]:
     part = conf.get(name)
     if part is None:
@@ -274,7 +279,8 @@ def pretrain(
             vals = [spk_loss(valid_set[i : i + bsz], True) for i in range(0, len(valid_set), bsz)]
         result.update(speaker_first_loss=losses[0], speaker_last_loss=float(np.mean(losses[-10:])),
                       speaker_valid_loss=float(np.mean([float(v[0]) for v in vals])),
-                      speaker_valid_frame_acc=float(np.nanmean([float(v[1]) for v in vals])))
+                      # nan when the valid cuts carry no speaker labels (no --valid_rttm)
+                      speaker_valid_frame_acc=_mean_finite([float(v[1]) for v in vals]))
         state.update({f"speaker_encoder.{k}": v.cpu() for k, v in spk.state_dict().items()})
 
     out = Path(output_dir)
