@@ -9,7 +9,7 @@ the real time ``n * interval * ds_rate * frame_shift`` seconds; both streams
 must agree on that spacing, which :func:`check_anchor_spacing` enforces.
 """
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -88,17 +88,24 @@ class AnchorInserter:
         return [self.digit_ids[d] for d in digits_of(number)]
 
     def __call__(
-        self, frames: torch.Tensor, embed_tokens: torch.nn.Module
+        self,
+        frames: torch.Tensor,
+        embed_tokens: torch.nn.Module,
+        keep: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, List[int]]:
         """Return the anchored sequence and the positions where anchors start.
 
         Args:
             frames: ``(T, D)`` projected frames of one item (no padding).
             embed_tokens: The LLM's input embedding module.
+            keep: Optional ``(T,)`` booleans: only these frames enter the
+                sequence (a compressed stream).  Anchors stay where they are
+                in time: anchor ``n`` still precedes what is left of frames
+                ``n * interval`` onwards.
 
         Returns:
-            ``(T + total anchor tokens, D)`` embeddings and, per anchor, the index
-            of its first token in that sequence.
+            ``(kept frames + total anchor tokens, D)`` embeddings and, per
+            anchor, the index of its first token in that sequence.
         """
         t = frames.shape[0]
         n_anchors = anchor_count(t, self.interval)
@@ -115,6 +122,8 @@ class AnchorInserter:
             cursor += len(group)
             pos += len(group)
             chunk = frames[n * self.interval : (n + 1) * self.interval]
+            if keep is not None:
+                chunk = chunk[keep[n * self.interval : (n + 1) * self.interval]]
             if n < n_anchors - 1 and chunk.shape[0]:
                 pieces.append(chunk)
                 pos += chunk.shape[0]

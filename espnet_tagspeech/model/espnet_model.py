@@ -15,6 +15,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_tagspeech.model.abs_stream import AbsStream
 from espnet_tagspeech.model.anchors import AnchorInserter, check_anchor_spacing
+from espnet_tagspeech.model.ctc_compress import CtcCompressor
 from espnet_tagspeech.model.llm import HFCausalLM, log_parameters
 from espnet_tagspeech.model.projector import AbsProjector
 
@@ -44,6 +45,11 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             LLM's own embedding space, which a small LLM trained from scratch
             learns to copy far sooner (mini recipe).  Builds the CTC head
             even when ``ctc_weight`` is 0 (it then comes pre-trained).
+        ctc_compress: Keep only the semantic frames where the CTC head's
+            greedy path starts a token (plus previous-token and tenths-of-a-second
+            features, see :mod:`~espnet_tagspeech.model.ctc_compress`): about one
+            frame per word, in spoken order, anchors unchanged in time (mini
+            recipe).  Builds the CTC head like ``ctc_embed``.
         input_token_noise: In training, the fraction of teacher-forced answer
             tokens fed to the LLM as a random token instead (the labels stay
             right).  A small LLM trained from scratch otherwise learns to
@@ -71,6 +77,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         speaker_anchor_interval: int = 8,
         ctc_weight: float = 0.0,
         ctc_embed: bool = False,
+        ctc_compress: bool = False,
         input_token_noise: float = 0.0,
         save_frozen: bool = True,
     ) -> None:
@@ -90,6 +97,10 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         self.semantic_projector = semantic_projector
         self.speaker_projector = speaker_projector
         self.llm = llm
+        # projectors with an output norm start on the scale of the LLM's own embeddings
+        emb_rms = float(llm.embed_tokens.weight.detach().float().pow(2).mean().sqrt())
+        semantic_projector.match_scale(emb_rms)
+        speaker_projector.match_scale(emb_rms)
         self.semantic_anchors = AnchorInserter(semantic_anchor_interval, llm.digit_ids)
         self.speaker_anchors = AnchorInserter(speaker_anchor_interval, llm.digit_ids)
         if not 0.0 <= ctc_weight < 1.0:
@@ -101,10 +112,20 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         self.save_frozen = save_frozen
         self.ctc_head = None
         self.ctc_embed = bool(ctc_embed)
-        if ctc_weight > 0 or self.ctc_embed:
+        if ctc_weight > 0 or self.ctc_embed or ctc_compress:
             # one output per token id plus the blank (the last index)
             self.ctc_head = torch.nn.Linear(
                 semantic_encoder.output_size(), llm.tokenizer.vocab_size + 1
+            )
+        self.ctc_compressor = None
+        if ctc_compress:
+            digits = llm.embed_tokens.weight.detach()[torch.tensor(llm.digit_ids)]
+            self.ctc_compressor = CtcCompressor(
+                d,
+                semantic_projector.ds_rate,
+                semantic_encoder.frame_shift,
+                self.anchor_spacing,
+                digits,
             )
         logging.info("time anchors every %.3f s", self.anchor_spacing)
         log_parameters(
@@ -167,10 +188,52 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         """
         enc, enc_len = self.semantic_encoder(speech, speech_lengths)
         sem, sem_len = self.semantic_projector(enc, enc_len)
-        if self.ctc_embed:
-            sem = sem + self._posterior_embeddings(enc, enc_len, sem.shape[1]).to(sem.dtype)
+        keep = None
+        if self.ctc_embed or self.ctc_compressor is not None:
+            with torch.no_grad():
+                post = torch.softmax(self.ctc_head(enc).float(), dim=-1)
+            sem, keep = self.add_ctc_features(sem, post, enc_len)
         spk, spk_len = self.speaker_encoder(speech, speech_lengths)
         spk, spk_len = self.speaker_projector(spk, spk_len)
+        prompts = self.assemble_prompts(sem, sem_len, spk, spk_len, keep)
+        if return_semantic:
+            return prompts, enc, enc_len
+        return prompts
+
+    def add_ctc_features(
+        self, sem: torch.Tensor, post: torch.Tensor, enc_len: torch.Tensor
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Add the CTC-derived features to projected semantic frames.
+
+        Args:
+            sem: ``(B, T', D)`` projected semantic frames.
+            post: ``(B, T, V + 1)`` CTC posteriors of the encoder frames (blank last).
+            enc_len: ``(B,)`` valid encoder frames.
+
+        Returns:
+            The frames with ``ctc_embed`` / ``ctc_compress`` features added, and the
+            keep mask ``(B, T')`` of ``ctc_compress`` (``None`` without it).
+        """
+        keep = None
+        if self.ctc_embed:
+            sem = sem + self._posterior_embeddings(post, enc_len, sem.shape[1]).to(sem.dtype)
+        if self.ctc_compressor is not None:
+            blank = post.shape[-1] - 1
+            keep, extra = self.ctc_compressor(
+                post.argmax(-1), enc_len, sem.shape[1], blank, self.llm.embed_tokens.weight
+            )
+            sem = sem + extra.to(sem.dtype)
+        return sem, keep
+
+    def assemble_prompts(
+        self,
+        sem: torch.Tensor,
+        sem_len: torch.Tensor,
+        spk: torch.Tensor,
+        spk_len: torch.Tensor,
+        keep: Optional[torch.Tensor] = None,
+    ) -> List[torch.Tensor]:
+        """Anchor both projected streams and wrap them in the chat prompt, per item."""
         embed = self.llm.embed_tokens
         dtype = embed.weight.dtype
         dev = sem.device
@@ -178,20 +241,23 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         middle = self.llm.embed_ids(self.llm.middle_ids, dev)
         suffix = self.llm.embed_ids(self.llm.suffix_ids, dev)
         prompts = []
-        for i in range(speech.shape[0]):
-            a_sem, _ = self.semantic_anchors(sem[i, : int(sem_len[i])].to(dtype), embed)
+        for i in range(sem.shape[0]):
+            n = int(sem_len[i])
+            a_sem, _ = self.semantic_anchors(
+                sem[i, :n].to(dtype), embed, None if keep is None else keep[i, :n]
+            )
             a_spk, _ = self.speaker_anchors(spk[i, : int(spk_len[i])].to(dtype), embed)
             prompts.append(torch.cat([prefix, a_sem, middle, a_spk, suffix], dim=0))
-        if return_semantic:
-            return prompts, enc, enc_len
         return prompts
 
-    def _posterior_embeddings(self, enc: torch.Tensor, enc_len: torch.Tensor, num_out: int) -> torch.Tensor:
-        """``(B, num_out, D)``: CTC-posterior-weighted token embeddings, pooled like the projector."""
+    def _posterior_embeddings(self, post: torch.Tensor, enc_len: torch.Tensor, num_out: int) -> torch.Tensor:
+        """``(B, num_out, D)``: CTC-posterior-weighted token embeddings, pooled like the projector.
+
+        ``post`` are the CTC posteriors ``(B, T, V + 1)`` (blank last), without gradient.
+        """
         with torch.no_grad():
-            post = torch.softmax(self.ctc_head(enc).float(), dim=-1)[..., :-1]  # drop blank
-            valid = torch.arange(enc.shape[1], device=enc.device)[None] < enc_len[:, None]
-            post = post * valid[..., None]
+            valid = torch.arange(post.shape[1], device=post.device)[None] < enc_len[:, None]
+            post = post[..., :-1] * valid[..., None]  # drop blank
         table = self.llm.embed_tokens.weight[: post.shape[-1]]
         emb = post.to(table.dtype) @ table  # (B, T, D); gradients reach the embedding table
         k = self.semantic_projector.ds_rate
@@ -245,8 +311,32 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         """
         bsz = speech.shape[0]
         prompts, enc, enc_len = self.encode_prompts(speech, speech_lengths, return_semantic=True)
+        loss, acc = self.answer_loss(prompts, text, text_lengths)
+        stats = {"acc": acc.detach()}
+        if self.ctc_weight > 0:
+            if ctc_text is None:
+                raise ValueError("ctc_weight > 0 needs ctc_text in the batch (use the preprocessor)")
+            loss_ctc = self._ctc_loss(enc, enc_len, ctc_text, ctc_text_lengths)
+            stats.update(loss_llm=loss.detach(), loss_ctc=loss_ctc.detach())
+            loss = (1 - self.ctc_weight) * loss + self.ctc_weight * loss_ctc
+        stats["loss"] = loss.detach()
+        weight = torch.tensor(bsz, device=speech.device)
+        loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)
+        return loss, stats, weight
+
+    def answer_loss(
+        self, prompts: List[torch.Tensor], text: torch.Tensor, text_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced cross-entropy and accuracy of the answers after ``prompts``.
+
+        Args:
+            prompts: Per item ``(P_i, D)`` prompt embeddings.
+            text: ``(B, U)`` answer token ids (padding ``-1``).
+            text_lengths: ``(B,)`` tokens per item.
+        """
         eos = self.llm.tokenizer.eos_id
-        dev = speech.device
+        dev = text.device
+        bsz = len(prompts)
         seqs, labels = [], []
         for i, prompt in enumerate(prompts):
             ans = text[i, : int(text_lengths[i])].tolist() + [eos]
@@ -271,17 +361,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         gold = target[select]
         loss = torch.nn.functional.cross_entropy(logits, gold)
         acc = (logits.argmax(-1) == gold).float().mean()
-        stats = {"acc": acc.detach()}
-        if self.ctc_weight > 0:
-            if ctc_text is None:
-                raise ValueError("ctc_weight > 0 needs ctc_text in the batch (use the preprocessor)")
-            loss_ctc = self._ctc_loss(enc, enc_len, ctc_text, ctc_text_lengths)
-            stats.update(loss_llm=loss.detach(), loss_ctc=loss_ctc.detach())
-            loss = (1 - self.ctc_weight) * loss + self.ctc_weight * loss_ctc
-        stats["loss"] = loss.detach()
-        weight = torch.tensor(bsz, device=dev)
-        loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)
-        return loss, stats, weight
+        return loss, acc
 
     def collect_feats(
         self,

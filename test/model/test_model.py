@@ -199,7 +199,8 @@ def test_ctc_embed_adds_posterior_weighted_token_embeddings(tiny):
     batch = _batch(model, cuts, ["cut1"])
     with torch.no_grad():
         enc, enc_len = model.semantic_encoder(batch[0], batch[1])
-        post = model._posterior_embeddings(enc, enc_len, -(-enc.shape[1] // model.semantic_projector.ds_rate))
+        probs = torch.softmax(model.ctc_head(enc), dim=-1)
+        post = model._posterior_embeddings(probs, enc_len, -(-enc.shape[1] // model.semantic_projector.ds_rate))
         token5 = model.llm.embed_tokens.weight[5]
         torch.testing.assert_close(post[0, 0], token5, atol=1e-5, rtol=1e-5)
         with_emb = model.encode_prompts(batch[0], batch[1])[0]
@@ -217,6 +218,56 @@ def test_ctc_embed_adds_posterior_weighted_token_embeddings(tiny):
     loss, _, _ = model(*batch)
     loss.backward()
     assert model.llm.embed_tokens.weight.grad is not None
+    assert head.weight.grad is None
+
+
+def test_projector_output_norm_puts_frames_on_the_llm_embedding_scale(tiny):
+    cuts, args = tiny
+    model = _build(
+        args,
+        semantic_projector_conf={"output_norm": True},
+        speaker_projector_conf={"output_norm": True},
+    ).eval()
+    emb_rms = model.llm.embed_tokens.weight.pow(2).mean().sqrt()
+    speech, lens, _, _ = _batch(model, cuts, ["cut1"])
+    with torch.no_grad():
+        for enc, proj in (
+            (model.semantic_encoder, model.semantic_projector),
+            (model.speaker_encoder, model.speaker_projector),
+        ):
+            frames, flen = enc(speech, lens)
+            out, olen = proj(frames, flen)
+            rms = out[0, : int(olen[0])].pow(2).mean(-1).sqrt()
+            torch.testing.assert_close(rms, torch.full_like(rms, float(emb_rms)), rtol=1e-2, atol=1e-5)
+
+
+def test_ctc_compress_keeps_token_start_frames_only(tiny):
+    """One token everywhere -> one run start -> a single semantic frame between the anchors."""
+    cuts, args = tiny
+    model = _build(args, model_conf={"ctc_compress": True}).eval()
+    plain = _build(args).eval()
+    head = model.ctc_head
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(-30.0)
+        head.bias[5] = 30.0
+    speech, lens, text, tlen = _batch(model, cuts, ["cut1", "cut3"])
+    with torch.no_grad():
+        enc, enc_len = model.semantic_encoder(speech, lens)
+        _, sem_len = model.semantic_projector(enc, enc_len)
+        short = model.encode_prompts(speech, lens)
+        full = plain.encode_prompts(speech, lens)
+        for i in range(2):
+            assert short[i].shape[0] == full[i].shape[0] - int(sem_len[i]) + 1
+            # batch == single
+            alone = model.encode_prompts(speech[i : i + 1, : int(lens[i])], lens[i : i + 1])[0]
+            torch.testing.assert_close(short[i], alone, atol=1e-5, rtol=1e-5)
+    # the added features train with the LLM loss
+    model.train()
+    loss, _, _ = model(speech, lens, text, tlen)
+    loss.backward()
+    assert model.ctc_compressor.tenths.weight.grad.abs().sum() > 0
+    assert model.ctc_compressor.prev_proj.weight.grad is not None
     assert head.weight.grad is None
 
 

@@ -41,3 +41,20 @@ def test_padding_does_not_leak_into_an_item():
 def test_bad_ds_rate():
     with pytest.raises(ValueError, match="ds_rate"):
         StackMLPProjector(4, 8, ds_rate=0)
+
+
+def test_output_norm_starts_at_the_requested_scale_and_learns():
+    torch.manual_seed(0)
+    proj = StackMLPProjector(input_size=6, output_size=16, ds_rate=2, output_norm=True)
+    proj.match_scale(0.05)
+    x = 100.0 * torch.randn(3, 10, 6)  # encoder frames far larger than LLM embeddings
+    out, _ = proj(x, torch.tensor([10, 10, 10]))
+    rms = out.pow(2).mean(-1).sqrt()
+    torch.testing.assert_close(rms, torch.full_like(rms, 0.05), rtol=1e-3, atol=1e-4)
+    assert proj.norm.weight.requires_grad
+    # without the norm the scale follows the input, and match_scale changes nothing
+    plain = StackMLPProjector(input_size=6, output_size=16, ds_rate=2)
+    before = plain(x, torch.tensor([10, 10, 10]))[0]
+    plain.match_scale(0.05)
+    torch.testing.assert_close(plain(x, torch.tensor([10, 10, 10]))[0], before)
+    assert before.pow(2).mean().sqrt() > 1.0

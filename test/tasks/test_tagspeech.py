@@ -31,7 +31,7 @@ def test_print_config_defaults(monkeypatch, capsys):
     assert cfg["llm_conf"]["freeze"] is True
     assert cfg["model_conf"] == {
         "semantic_anchor_interval": 8, "speaker_anchor_interval": 8,
-        "ctc_weight": 0.0, "ctc_embed": False, "input_token_noise": 0.0, "save_frozen": True,
+        "ctc_weight": 0.0, "ctc_embed": False, "ctc_compress": False, "input_token_noise": 0.0, "save_frozen": True,
     }
 
 
@@ -42,7 +42,7 @@ def test_print_config_merges_a_config_file_and_overrides(monkeypatch, capsys):
     cfg = _print_config(monkeypatch, capsys, cmd)
     assert cfg["llm_conf"]["tokenizer"] == "x.model"
     assert cfg["llm_conf"]["config"]["hidden_size"] == 64
-    assert cfg["speaker_projector_conf"] == {"ds_rate": 4}
+    assert cfg["speaker_projector_conf"] == {"ds_rate": 4, "output_norm": False}
 
 
 def test_unknown_choice_on_the_command_line_lists_valid_ones(capsys):

@@ -1,0 +1,69 @@
+"""CTC compression of the semantic stream: run starts, kept frames, previous-token and
+tenths features, anchors that stay in time."""
+
+import pytest
+import torch
+
+from espnet_tagspeech.model.anchors import AnchorInserter
+from espnet_tagspeech.model.ctc_compress import CtcCompressor, ctc_run_starts
+
+B = 9  # blank index in these tests
+
+
+def test_run_starts_skip_blanks_repeats_and_padding():
+    greedy = torch.tensor([[B, 3, 3, B, 3, 4, 4, B], [5, 5, B, 6, B, 7, 7, 7]])
+    starts = ctc_run_starts(greedy, torch.tensor([8, 4]), blank=B)
+    assert starts[0].nonzero().flatten().tolist() == [1, 4, 5]  # 3 again after a blank: new run
+    assert starts[1].nonzero().flatten().tolist() == [0, 3]  # frames 4.. are padding
+
+
+def _compressor(d=4, ds_rate=2, frame_shift=0.05, spacing=1.0):
+    digits = torch.arange(10, dtype=torch.float32)[:, None].repeat(1, d)
+    return CtcCompressor(d, ds_rate, frame_shift, spacing, digits)
+
+
+def test_kept_frames_previous_tokens_and_tenths():
+    comp = _compressor()
+    table = torch.eye(9, 4)  # token i -> unit vector i (tokens >= 4 -> zero rows)
+    with torch.no_grad():
+        comp.prev_proj.weight.copy_(2 * torch.eye(4))
+    # encoder frames of 50 ms, projected frames of 100 ms (pairs)
+    greedy = torch.tensor([[B, 1, B, B, 2, 2, B, 3, B, B, B, B]])
+    keep, extra = comp(greedy, torch.tensor([12]), num_out=6, blank=B, embed_table=table)
+    # token starts at encoder frames 1, 4, 7 -> projected frames 0, 2, 3
+    assert keep[0].tolist() == [True, False, True, True, False, False]
+    tenths = comp.tenths.weight
+    # projected frame j starts at j * 0.1 s: tenths digit j
+    torch.testing.assert_close(extra[0, 0], tenths[0])  # no previous token
+    torch.testing.assert_close(extra[0, 2], tenths[2] + 2 * table[1])  # after token 1
+    torch.testing.assert_close(extra[0, 3], tenths[3] + 2 * table[2])  # after token 2
+    # the previous token of a frame is the last one that started before the frame begins
+    torch.testing.assert_close(extra[0, 5], tenths[5] + 2 * table[3])
+
+
+def test_tenths_wrap_at_each_anchor_and_prev_proj_starts_at_zero():
+    comp = _compressor(ds_rate=1, frame_shift=0.05, spacing=1.0)
+    assert comp.frame_tenths(45, torch.device("cpu")).tolist() == [
+        (j * 5 % 100) // 10 for j in range(45)
+    ]
+    assert float(comp.prev_proj.weight.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="digit_embeddings"):
+        CtcCompressor(4, 1, 0.05, 1.0, torch.zeros(9, 4))
+
+
+def test_anchors_keep_their_time_in_a_compressed_stream():
+    emb = torch.nn.Embedding(20, 3)
+    digits = list(range(10, 20))
+    frames = torch.arange(25, dtype=torch.float32)[:, None].repeat(1, 3)
+    keep = torch.zeros(25, dtype=torch.bool)
+    keep[[2, 3, 17, 24]] = True  # nothing kept between anchors 1 and 2
+    seq, positions = AnchorInserter(8, digits)(frames, emb, keep)
+    anchor = lambda n: emb(torch.tensor([digits[n]]))[0]
+    # anchor 0, frames 2 3, anchor 1, anchor 2, frame 17, anchor 3, frame 24, anchor 4 (end)
+    assert positions == [0, 3, 4, 6, 8]
+    assert seq.shape[0] == 9
+    for n, p in enumerate(positions):
+        torch.testing.assert_close(seq[p], anchor(n))
+    assert [float(seq[i, 0]) for i in (1, 2, 5, 7)] == [2.0, 3.0, 17.0, 24.0]
+    full, _ = AnchorInserter(8, digits)(frames, emb)
+    assert full.shape[0] == 25 + 5
