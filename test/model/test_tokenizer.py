@@ -42,6 +42,9 @@ def test_plain_prompt_layout(spm):
     assert tok.decode(head) == "Who spoke?\n<text>"
     assert tok.decode(mid) == "</text>\n<speaker>"
     assert tok.decode(tail) == "</speaker>\nAnswer:\n"
+    # no instruction (mini recipe): the prompt head is just the opening of the text block
+    head, _, _ = prompt_pieces(tok, "")
+    assert tok.decode(head) == "\n<text>" and len(head) <= 3
 
 
 def test_build_tokenizer_picks_sentencepiece(spm):
