@@ -28,7 +28,7 @@ def token_kind(piece: str, section: str) -> str:
     s = piece.strip()
     if s.isdigit():
         return f"{section}_digit"
-    if s.isalpha() or (s.replace("'", "").isalpha() and s):
+    if s.replace("'", "").isalpha():
         return f"{section}_word"
     return f"{section}_markup"
 

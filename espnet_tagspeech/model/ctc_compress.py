@@ -118,9 +118,8 @@ class CtcCompressor(torch.nn.Module):
         has_prev = first_of_frame >= 0
         prev_tok = torch.gather(greedy, 1, first_of_frame.clamp(min=0))
         prev_tok = torch.where(has_prev, prev_tok, torch.full_like(prev_tok, blank))
-        table = embed_table
-        prev_emb = torch.zeros(bsz, num_out, table.shape[1], dtype=table.dtype, device=table.device)
+        prev_emb = embed_table.new_zeros(bsz, num_out, embed_table.shape[1])
         real = has_prev & (prev_tok != blank)
-        prev_emb[real] = table[prev_tok[real]]
+        prev_emb[real] = embed_table[prev_tok[real]]
         extra = self.prev_proj(prev_emb) + self.tenths(self.frame_tenths(num_out, greedy.device))[None]
         return keep, extra
