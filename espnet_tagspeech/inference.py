@@ -50,6 +50,9 @@ class Speech2Tags:
         beam_size: 1 for greedy search, more for beam search.
         chunk_sec: Split longer audio into windows of this many seconds and
             shift each window's result (speakers are not linked across windows).
+        ctc_weight: Weight of the semantic stream's SOT-CTC in joint CTC/LLM
+            decoding of the transcript words (0 = the LLM alone; see
+            :mod:`espnet_tagspeech.joint_ctc`).
 
     Example:
         >>> s2t = Speech2Tags("exp/config.yaml", "exp/valid.acc.best.pth")
@@ -65,6 +68,7 @@ class Speech2Tags:
         max_new_tokens: int = 800,
         beam_size: int = 1,
         chunk_sec: Optional[float] = None,
+        ctc_weight: float = 0.0,
     ) -> None:
         from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
@@ -78,6 +82,11 @@ class Speech2Tags:
         if chunk_sec is not None and chunk_sec <= 0:
             raise ValueError(f"chunk_sec must be positive, got {chunk_sec}")
         self.chunk_sec = chunk_sec
+        if not 0.0 <= ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
+        if ctc_weight > 0 and model.ctc_head is None:
+            raise ValueError(f"ctc_weight {ctc_weight}: the model has no CTC head to score with")
+        self.ctc_weight = ctc_weight
 
     @classmethod
     def from_pretrained(
@@ -173,12 +182,30 @@ class Speech2Tags:
         for i, w in enumerate(wavs):
             speech[i, : len(w)] = torch.from_numpy(w)
         speech, lengths = speech.to(self.device), lengths.to(self.device)
+        tok = self.model.llm.tokenizer
+        processor = None
+        if self.ctc_weight > 0:
+            from espnet_tagspeech.joint_ctc import (
+                AnswerTokens,
+                JointCtcLogitsProcessor,
+                ctc_log_posteriors,
+            )
+
+            processor = JointCtcLogitsProcessor(
+                ctc_log_posteriors(self.model, speech, lengths),
+                AnswerTokens(tok),
+                self.ctc_weight,
+                num_beams=self.beam_size,
+            )
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(speech, lengths)
             ids = self.model.llm.generate(
-                embeds, mask, max_new_tokens=self.max_new_tokens, num_beams=self.beam_size
+                embeds,
+                mask,
+                max_new_tokens=self.max_new_tokens,
+                num_beams=self.beam_size,
+                logits_processor=processor,
             )
-        tok = self.model.llm.tokenizer
         texts = [tok.decode(x) for x in ids]
         for x, t in zip(ids, texts):
             if len(x) >= self.max_new_tokens:

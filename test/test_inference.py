@@ -153,3 +153,23 @@ def test_cli_reads_the_decode_config():
     ])
     assert args.max_new_tokens == 800 and args.batch_size == 1 and args.chunk_sec is None
     assert args.beam_size == 4  # the command line wins over the config
+
+
+def test_cli_reads_the_joint_ctc_decode_config():
+    from espnet_tagspeech.bin.tagspeech_inference import get_parser
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "decode_tagspeech_ctc.yaml"
+    base = ["--data_path_and_name_and_type", "w.scp,speech,sound", "--output_dir", "out"]
+    assert get_parser().parse_args(base).ctc_weight == 0.0
+    args = get_parser().parse_args(["--config", str(conf), *base])
+    assert args.ctc_weight == 0.5 and args.max_new_tokens == 800
+
+
+def test_joint_ctc_needs_a_ctc_head(packed):
+    from espnet_tagspeech.inference import Speech2Tags
+
+    work, _, cfg = packed
+    with pytest.raises(ValueError, match="no CTC head"):
+        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_weight=0.3)
+    with pytest.raises(ValueError, match="ctc_weight"):
+        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_weight=1.5)

@@ -19,7 +19,7 @@ yaml::
     batch_size: 8
     max_cut_sec: 20
     seed: 0
-    semantic: {steps: 800, lr: 0.002}
+    semantic: {steps: 800, lr: 0.002, warmup: 50, decay: true}   # decay: cosine to 5 %
     speaker: {steps: 300, lr: 0.002}
 
 Example::
@@ -32,6 +32,7 @@ Example::
 
 import argparse
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 _KEYS = {"model_config", "batch_size", "max_cut_sec", "seed", "semantic", "speaker"}
-_PART_KEYS = {"steps", "lr", "warmup"}
+_PART_KEYS = {"steps", "lr", "warmup", "decay"}
 
 
 @dataclass
@@ -155,17 +156,28 @@ def _part_conf(conf: Dict, name: str) -> Optional[Dict]:
     return part
 
 
+def _lr_factor(step: int, warmup: int, steps: int, decay: bool) -> float:
+    """Linear warm-up, then constant or (``decay``) cosine down to 5 % at the last step."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    if not decay:
+        return 1.0
+    done = (step - warmup) / max(1, steps - warmup - 1)
+    return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
+
+
 def _train_loop(name: str, params, loss_fn, train_set, part: Dict, bsz: int, rng) -> List[float]:
     import torch
     from tqdm import tqdm
 
     lr, warmup = float(part.get("lr", 2e-3)), int(part.get("warmup", 50))
+    steps, decay = int(part.get("steps", 400)), bool(part.get("decay", False))
     opt = torch.optim.Adam(params, lr=lr)
     losses = []
     t0 = time.time()
-    for step in tqdm(range(int(part.get("steps", 400))), desc=name, unit="step", mininterval=5):
+    for step in tqdm(range(steps), desc=name, unit="step", mininterval=5):
         for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
+            g["lr"] = lr * _lr_factor(step, warmup, steps, decay)
         idx = rng.choice(len(train_set), size=min(bsz, len(train_set)), replace=False)
         loss = loss_fn([train_set[i] for i in idx])
         opt.zero_grad()

@@ -45,6 +45,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_new_tokens", type=int, default=800)
     p.add_argument("--beam_size", type=int, default=1)
     p.add_argument("--chunk_sec", type=float, default=None, help="split longer audio into windows")
+    p.add_argument("--ctc_weight", type=float, default=0.0,
+                   help="joint CTC/LLM decoding of the transcript words (0 = LLM alone)")
+    p.add_argument("--num_threads", type=int, default=0,
+                   help="CPU threads of this job (0 = torch's default: all cores)")
     p.add_argument("--log_level", default="INFO")
     return p
 
@@ -92,6 +96,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     from espnet_tagspeech.inference import Speech2Tags
     from espnet_tagspeech.serialization import target_to_line
 
+    if args.num_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.num_threads)
     items = _inputs(args.data_path_and_name_and_type, args.key_file)
     segmented = any(it[3] is not None for it in items)
     kwargs = dict(
@@ -99,6 +107,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         max_new_tokens=args.max_new_tokens,
         beam_size=args.beam_size,
         chunk_sec=args.chunk_sec,
+        ctc_weight=args.ctc_weight,
     )
     if args.model_tag:
         s2t = Speech2Tags.from_pretrained(args.model_tag, **kwargs)

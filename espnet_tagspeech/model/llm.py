@@ -185,13 +185,19 @@ class HFCausalLM(torch.nn.Module):
         attention_mask: torch.Tensor,
         max_new_tokens: int = 800,
         num_beams: int = 1,
+        logits_processor=None,
     ) -> List[List[int]]:
         """Decode answers for left-padded prompts; returns ids up to (not incl.) EOS.
 
         ``generate`` derives the positions from the attention mask, so each
         left-padded prompt sees positions 0, 1, ... as it would alone.
+        ``logits_processor`` (a ``transformers`` logits processor, e.g. joint
+        CTC scoring) sees the answer tokens generated so far.
         """
+        from transformers import LogitsProcessorList
+
         eos = self.tokenizer.eos_id
+        extra = {"logits_processor": LogitsProcessorList([logits_processor])} if logits_processor else {}
         out = self.model.generate(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -200,6 +206,7 @@ class HFCausalLM(torch.nn.Module):
             do_sample=False,
             eos_token_id=eos,
             pad_token_id=eos,
+            **extra,
         )
         results = []
         for row in out.tolist():

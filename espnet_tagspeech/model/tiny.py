@@ -137,3 +137,17 @@ def build_args(config_path: str):
         for k, v in yaml.safe_load(f).items():
             setattr(args, k, v)
     return args
+
+
+def spelled_ctc_posteriors(labels: List[int], vocab_size: int, peak: float = 0.9) -> np.ndarray:
+    """``(2 L + 1, V + 1)`` CTC log posteriors that spell ``labels`` (blank last).
+
+    Blank frames around one frame per label, each frame ``peak`` sure of its
+    symbol (the rest spread evenly): a stand-in SOT-CTC head for tests of joint
+    CTC decoding.
+    """
+    frames = 2 * len(labels) + 1
+    probs = np.full((frames, vocab_size + 1), (1 - peak) / vocab_size)
+    for t in range(frames):
+        probs[t, labels[t // 2] if t % 2 else vocab_size] = peak
+    return np.log(probs)

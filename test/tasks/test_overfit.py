@@ -103,3 +103,34 @@ def test_trained_model_through_the_cli_with_segments(trained, tmp_path):
     assert sorted(got) == sorted(expected)
     assert {t.recording for t in read_rttm(out / "rttm")} == {"meeting"}
     assert (out / "warnings").read_text() == ""
+
+
+def test_joint_ctc_decoding_writes_the_ctc_words(trained, monkeypatch):
+    """Joint CTC/LLM decoding: with the right CTC words the target stays exact; with
+    other words at a high CTC weight, the lines carry the CTC's words and line count."""
+    from espnet_tagspeech import joint_ctc
+    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.model.tiny import spelled_ctc_posteriors
+    from espnet_tagspeech.serialization import parse
+    from espnet_tagspeech.tasks.preprocessor import sot_transcript
+
+    work, cuts = trained
+    exp = work / "exp"
+    s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", max_new_tokens=200)
+    tok = s2t.model.llm.tokenizer
+    spelled = {}
+    monkeypatch.setattr(
+        joint_ctc, "ctc_log_posteriors",
+        lambda model, speech, lengths: [spelled_ctc_posteriors(spelled["labels"], tok.vocab_size)],
+    )
+    wav, target = cuts["cut1"]
+    s2t.ctc_weight = 0.5  # (the tiny model has no CTC head: its posteriors are given)
+    spelled["labels"] = tok.encode(sot_transcript(target))
+    assert s2t(wav, key="cut1").text == target
+    # the words of cut2 (another line count and other words) in cut1's audio
+    other = sot_transcript(cuts["cut2"][1])
+    assert other.count("\n") != sot_transcript(target).count("\n")
+    s2t.ctc_weight = 0.95
+    spelled["labels"] = tok.encode(other)
+    res = s2t(wav, key="cut1")
+    assert "\n".join(t.text for t in parse(res.text).turns) == other  # lines as written

@@ -114,3 +114,15 @@ def test_parts_frozen_for_the_main_training_are_pretrained(tmp_path):
     assert result["speaker_last_loss"] < result["speaker_first_loss"]
     state = torch.load(tmp_path / "o" / "init.pth", weights_only=False)
     assert any(k.startswith("speaker_encoder.encoder.") for k in state)
+
+
+def test_learning_rate_schedule_warms_up_then_decays():
+    from espnet_tagspeech.bin.pretrain import _lr_factor
+
+    steps, warmup = 100, 10
+    flat = [_lr_factor(s, warmup, steps, decay=False) for s in range(steps)]
+    cosine = [_lr_factor(s, warmup, steps, decay=True) for s in range(steps)]
+    assert flat[0] == pytest.approx(0.1) and flat[9] == 1.0 and flat[-1] == 1.0
+    assert cosine[:10] == flat[:10] and cosine[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(cosine[10:], cosine[11:]))  # never rises after warm-up
+    assert cosine[-1] == pytest.approx(0.05)

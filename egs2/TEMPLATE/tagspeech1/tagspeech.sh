@@ -253,6 +253,11 @@ if run_stage 8; then
     utils/split_scp.sh "${raw}/${x}_cuts/wav.scp" "${keys[@]}"
     conf_args=()
     [ -n "${inference_config}" ] && conf_args=(--config "${inference_config}")
+    # local CPU jobs share this machine's cores (2 jobs x all threads each ran 4x slower)
+    if ! ${gpu_inference} && [[ ${decode_cmd} == *run.pl* ]]; then
+      _threads=$(( $(nproc) / _nj )); [ "${_threads}" -ge 1 ] || _threads=1
+      conf_args+=(--num_threads "${_threads}")
+    fi
     # shellcheck disable=SC2086
     ${decode_cmd} --gpu "${_gpu}" JOB=1:"${_nj}" "${dir}/logdir/inference.JOB.log" \
       ${python} -m espnet_tagspeech.bin.tagspeech_inference "${conf_args[@]}" \
