@@ -23,7 +23,7 @@ returns what it can recover and a list of warnings.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_tagspeech.data.turn import GENDERS, Turn, Word, merge_intervals
@@ -71,6 +71,16 @@ class ParseResult:
     turns: List[Turn] = field(default_factory=list)
     speaker_turns: List[Turn] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+
+    def diarization(self, source: str = "block") -> List[Turn]:
+        """Speaker turns without words: the speaker block's ranges (``"block"``, the
+        paper's diarization output) or the text lines' ranges with the speakers the
+        block gives them (``"lines"``: line times and speaker ids always agree)."""
+        if source == "block":
+            return list(self.speaker_turns)
+        if source == "lines":
+            return [replace(t, words=()) for t in self.turns]
+        raise ValueError(f"diarization source must be 'block' or 'lines', got {source!r}")
 
     def speaker_text(self) -> Dict[str, str]:
         """Per speaker, its words in time order joined by spaces."""

@@ -258,3 +258,16 @@ def test_strict_mode_names_the_first_error(bad, line, what):
     assert what in str(ei.value)
     assert ei.value.position == sum(len(x) + 1 for x in bad.split("\n")[: line - 1])
     parse(bad)  # lenient mode recovers without raising
+
+
+def test_diarization_from_block_or_lines():
+    from espnet_tagspeech.serialization import parse
+
+    res = parse("<text>\n0.00-1.00>a b\n1.00-2.00>c\n1.50-3.00>d\n</text>\n<speaker>\n"
+                '<spk id="1" g="f" t="0.00-2.00"/>\n<spk id="2" g="m" t="1.50-3.00"/>\n</speaker>')
+    assert [(t.speaker, t.start, t.end) for t in res.diarization()] == [("1", 0.0, 2.0), ("2", 1.5, 3.0)]
+    lines = res.diarization("lines")
+    assert [(t.speaker, t.start, t.end) for t in lines] == [("1", 0.0, 1.0), ("1", 1.0, 2.0), ("2", 1.5, 3.0)]
+    assert all(t.words == () for t in lines)
+    with pytest.raises(ValueError, match="block' or 'lines"):
+        res.diarization("speakers")

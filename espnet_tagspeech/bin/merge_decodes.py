@@ -49,6 +49,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--train_config", help="model config.yaml (--link model)")
     p.add_argument("--model_file", help="model weights (--link model)")
     p.add_argument("--linking_threshold", type=float, default=0.3)
+    p.add_argument("--rttm_from", choices=["block", "lines"], default="block",
+                   help="diarization from the speaker block's ranges (the paper) or from the "
+                        "text lines' ranges with the block's speaker of each line")
     p.add_argument("--reco2num_spk", help="known speaker count per recording (oracle linking)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
@@ -91,7 +94,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         warnings[key] = len(res.warnings)
         for t in res.speaker_turns + res.turns:
             cut_of[f"{key}|{t.speaker}"] = key
-        spk_turns[reco] += _clip([t.with_speaker(f"{key}|{t.speaker}") for t in res.speaker_turns], start, end)
+        diar = res.diarization(args.rttm_from)
+        spk_turns[reco] += _clip([t.with_speaker(f"{key}|{t.speaker}") for t in diar], start, end)
         txt_turns[reco] += _clip([t.with_speaker(f"{key}|{t.speaker}") for t in res.turns], start, end)
 
     if args.link != "none":

@@ -49,3 +49,22 @@ def test_link_model_needs_the_model_config(tmp_path, caplog):
     assert main(["--out_dir", str(tmp_path / "d"), "--link", "model", "--wav_scp",
                  str(tmp_path / "wav.scp"), str(tmp_path / "o1")]) == 1
     assert "--link model needs --train_config" in caplog.text
+
+
+def test_rttm_from_the_text_lines(tmp_path):
+    """The speaker block disagrees with the lines: --rttm_from lines takes the lines'
+    times with the block's speaker of each line; the default keeps the block."""
+    job = tmp_path / "o1"
+    job.mkdir()
+    target = ("<text>\n0.00-1.00>hello there\n0.50-2.00>yes\n</text>\n<speaker>\n"
+              '<spk id="1" g="f" t="0.00-1.40"/>\n<spk id="2" g="m" t="0.60-2.50"/>\n</speaker>')
+    (job / "text").write_text(f"cut {target_to_line(target)}\n")
+    (tmp_path / "cut2reco").write_text("cut rec 10.0 13.0\n")
+    rttms = {}
+    for source in ("block", "lines"):
+        out = tmp_path / source
+        assert main(["--out_dir", str(out), "--cut2reco", str(tmp_path / "cut2reco"), "--link", "none",
+                     "--rttm_from", source, str(job)]) == 0
+        rttms[source] = [(t.speaker, t.start, t.end) for t in read_rttm(out / "rttm")]
+    assert rttms["block"] == [("cut|1", 10.0, 11.4), ("cut|2", 10.6, 12.5)]
+    assert rttms["lines"] == [("cut|1", 10.0, 11.0), ("cut|2", 10.5, 12.0)]
