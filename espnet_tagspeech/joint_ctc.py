@@ -39,8 +39,8 @@ class TextBlockState:
     Attributes:
         kind: ``"word"`` (inside a line's words), ``"line_start"`` (after
             ``<text>\\n`` or a line's newline), ``"stamp"`` (inside a line's
-            ``start-end>`` timestamp) or ``"other"`` (before ``<text>``, after
-            ``</text>``).
+            ``start-end>`` timestamp), ``"open"`` (right after ``<text>``) or
+            ``"other"`` (before ``<text>``, after ``</text>``).
         labels: The CTC labels written so far (lines' words, newline between lines).
         first: At the start of the first line.
         stamp: The timestamp text written so far (``"stamp"``).

@@ -162,7 +162,7 @@ def test_cli_reads_the_joint_ctc_decode_config():
     base = ["--data_path_and_name_and_type", "w.scp,speech,sound", "--output_dir", "out"]
     assert get_parser().parse_args(base).ctc_weight == 0.0
     args = get_parser().parse_args(["--config", str(conf), *base])
-    assert args.ctc_weight == 0.5 and args.max_new_tokens == 800
+    assert args.ctc_weight == 0.6 and args.max_new_tokens == 800
 
 
 def test_joint_ctc_needs_a_ctc_head(packed):
