@@ -53,6 +53,12 @@ class Speech2Tags:
         ctc_weight: Weight of the semantic stream's SOT-CTC in joint CTC/LLM
             decoding of the transcript words (0 = the LLM alone; see
             :mod:`espnet_tagspeech.joint_ctc`).
+        ctc_times: Re-time every text line from the SOT-CTC alignment of its
+            words (:mod:`espnet_tagspeech.ctc_alignment`) instead of the LLM's
+            timestamps; needs a CTC head.
+        ctc_time_pads: ``(start_pad, end_pad)`` seconds taken off a line's first
+            CTC frame and added after its last (CTC fires inside a token, not at
+            its edges).
 
     Example:
         >>> s2t = Speech2Tags("exp/config.yaml", "exp/valid.acc.best.pth")
@@ -69,6 +75,8 @@ class Speech2Tags:
         beam_size: int = 1,
         chunk_sec: Optional[float] = None,
         ctc_weight: float = 0.0,
+        ctc_times: bool = False,
+        ctc_time_pads: Sequence[float] = (0.0, 0.0),
     ) -> None:
         from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
@@ -87,6 +95,12 @@ class Speech2Tags:
         if ctc_weight > 0 and model.ctc_head is None:
             raise ValueError(f"ctc_weight {ctc_weight}: the model has no CTC head to score with")
         self.ctc_weight = ctc_weight
+        if ctc_times and model.ctc_head is None:
+            raise ValueError("ctc_times: the model has no CTC head to align with")
+        if len(ctc_time_pads) != 2 or min(ctc_time_pads) < 0:
+            raise ValueError(f"ctc_time_pads must be two non-negative seconds, got {ctc_time_pads}")
+        self.ctc_times = bool(ctc_times)
+        self.ctc_time_pads = (float(ctc_time_pads[0]), float(ctc_time_pads[1]))
 
     @classmethod
     def from_pretrained(
@@ -183,16 +197,16 @@ class Speech2Tags:
             speech[i, : len(w)] = torch.from_numpy(w)
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         tok = self.model.llm.tokenizer
-        processor = None
+        processor, log_posteriors = None, None
+        if self.ctc_weight > 0 or self.ctc_times:
+            from espnet_tagspeech.joint_ctc import ctc_log_posteriors
+
+            log_posteriors = ctc_log_posteriors(self.model, speech, lengths)
         if self.ctc_weight > 0:
-            from espnet_tagspeech.joint_ctc import (
-                AnswerTokens,
-                JointCtcLogitsProcessor,
-                ctc_log_posteriors,
-            )
+            from espnet_tagspeech.joint_ctc import AnswerTokens, JointCtcLogitsProcessor
 
             processor = JointCtcLogitsProcessor(
-                ctc_log_posteriors(self.model, speech, lengths),
+                log_posteriors,
                 AnswerTokens(tok),
                 self.ctc_weight,
                 num_beams=self.beam_size,
@@ -210,6 +224,14 @@ class Speech2Tags:
         for x, t in zip(ids, texts):
             if len(x) >= self.max_new_tokens:
                 logging.warning("output hit max_new_tokens=%d: %r...", self.max_new_tokens, t[:60])
+        if self.ctc_times:
+            from espnet_tagspeech.ctc_alignment import retime_lines
+
+            frame_shift = self.model.semantic_encoder.frame_shift
+            texts = [
+                retime_lines(t, lp, tok, frame_shift, *self.ctc_time_pads)[0]
+                for t, lp in zip(texts, log_posteriors)
+            ]
         return texts
 
 

@@ -104,6 +104,7 @@ def cluster_with_constraints(
     groups: Sequence[str],
     threshold: float,
     num_clusters: Optional[int] = None,
+    cannot_link: Optional[np.ndarray] = None,
 ) -> List[int]:
     """Average-linkage clustering in which items of one group never share a cluster.
 
@@ -113,6 +114,8 @@ def cluster_with_constraints(
         threshold: Stop when the closest allowed pair is farther than this (cosine).
         num_clusters: Stop at this many clusters instead (threshold ignored), if
             the constraints allow it.
+        cannot_link: Optional ``(n, n)`` boolean matrix of further pairs that must
+            stay apart (e.g. lines that overlap in time).
 
     Returns:
         A cluster index per item, numbered by first appearance.
@@ -121,6 +124,12 @@ def cluster_with_constraints(
     if n == 0:
         return []
     dist = _cosine_dist(emb)
+    apart = np.array([[a == b for b in groups] for a in groups], dtype=bool)
+    np.fill_diagonal(apart, False)
+    if cannot_link is not None:
+        if cannot_link.shape != (n, n):
+            raise ValueError(f"cannot_link must be ({n}, {n}), got {cannot_link.shape}")
+        apart |= cannot_link | cannot_link.T
     clusters: Dict[int, List[int]] = {i: [i] for i in range(n)}
     while len(clusters) > 1:
         if num_clusters is not None and len(clusters) <= num_clusters:
@@ -128,9 +137,8 @@ def cluster_with_constraints(
         best, pair = None, None
         keys = sorted(clusters)
         for ia, a in enumerate(keys):
-            ga = {groups[i] for i in clusters[a]}
             for b in keys[ia + 1:]:
-                if ga & {groups[i] for i in clusters[b]}:
+                if apart[np.ix_(clusters[a], clusters[b])].any():
                     continue
                 d = float(dist[np.ix_(clusters[a], clusters[b])].mean())
                 if best is None or d < best:
@@ -146,6 +154,30 @@ def cluster_with_constraints(
             if i in members:
                 label[i] = order.setdefault(k, len(order))
     return label
+
+
+def _voice_prints(
+    items: Sequence[Tuple[Sequence[Span], Sequence[Span]]],
+    audio: np.ndarray,
+    sample_rate: int,
+    embed: Embedder,
+) -> np.ndarray:
+    """One embedding per item ``(own spans, others' spans)``, centred when more than two.
+
+    Each item is embedded from the audio where it speaks alone, or from all its
+    spans when that leaves less than 0.3 s.
+    """
+    vecs = []
+    for own, others in items:
+        mine = merge_intervals(own)
+        alone = _subtract(mine, merge_intervals(others))
+        use = alone if sum(e - s for s, e in alone) >= 0.3 else mine
+        pieces = [audio[int(s * sample_rate): int(e * sample_rate)] for s, e in use]
+        pieces = [p for p in pieces if len(p)]
+        chunk = np.concatenate(pieces) if pieces else np.zeros(int(0.1 * sample_rate), np.float32)
+        vecs.append(np.asarray(embed(chunk, sample_rate), dtype=np.float64))
+    emb = np.stack(vecs)
+    return emb - emb.mean(0, keepdims=True) if len(items) > 2 else emb
 
 
 def link_speakers(
@@ -180,21 +212,17 @@ def link_speakers(
     labels = sorted(by_label, key=lambda k: min(s for s, _ in by_label[k]))
     if not labels:
         return list(speaker_turns), list(text_turns)
-    vecs = []
-    for lab in labels:
-        mine = merge_intervals(by_label[lab])
-        others = merge_intervals(
-            sp for other, spans in by_label.items()
-            if other != lab and cut_of[other] == cut_of[lab] for sp in spans
-        )
-        alone = _subtract(mine, others)
-        use = alone if sum(e - s for s, e in alone) >= 0.3 else mine
-        pieces = [audio[int(s * sample_rate): int(e * sample_rate)] for s, e in use]
-        pieces = [p for p in pieces if len(p)]
-        chunk = np.concatenate(pieces) if pieces else np.zeros(int(0.1 * sample_rate), np.float32)
-        vecs.append(np.asarray(embed(chunk, sample_rate), dtype=np.float64))
-    emb = np.stack(vecs)
-    emb = emb - emb.mean(0, keepdims=True) if len(labels) > 2 else emb
+    emb = _voice_prints(
+        [
+            (
+                by_label[lab],
+                [sp for other, spans in by_label.items()
+                 if other != lab and cut_of[other] == cut_of[lab] for sp in spans],
+            )
+            for lab in labels
+        ],
+        audio, sample_rate, embed,
+    )
     assign = cluster_with_constraints(emb, [cut_of[k] for k in labels], threshold, num_speakers)
     new = {lab: f"spk{c + 1}" for lab, c in zip(labels, assign)}
     logger.debug("linked %d local speakers into %d", len(labels), len(set(assign)))
@@ -202,3 +230,90 @@ def link_speakers(
         [t.with_speaker(new[t.speaker]) for t in speaker_turns],
         [t.with_speaker(new.get(t.speaker, "unk")) for t in text_turns],
     )
+
+
+def _absorb_small(
+    assign: List[int], emb: np.ndarray, spans: Sequence[Span], apart: np.ndarray, min_sec: float
+) -> List[int]:
+    """Move the lines of speakers with under ``min_sec`` of speech to their closest
+    allowed speaker (smallest speakers first); renumber by first appearance."""
+    dist = _cosine_dist(emb)
+    label = list(assign)
+    while True:
+        dur: Dict[int, float] = defaultdict(float)
+        for c, (s, e) in zip(label, spans):
+            dur[c] += e - s
+        if len(dur) < 2:
+            break
+        small = [c for c in sorted(dur, key=dur.get) if dur[c] < min_sec]
+        moved = False
+        for c in small:
+            members = [i for i, x in enumerate(label) if x == c]
+            for i in members:
+                options = []
+                for k in dur:
+                    others = [j for j, x in enumerate(label) if x == k]
+                    if k == c or not others or apart[i, others].any():
+                        continue
+                    options.append((float(dist[i, others].mean()), k))
+                if options:
+                    label[i] = min(options)[1]
+                    moved = True
+            if moved:
+                break
+        if not moved:
+            break
+    order: Dict[int, int] = {}
+    return [order.setdefault(c, len(order)) for c in label]
+
+
+def link_lines(
+    text_turns: Sequence[Turn],
+    audio: np.ndarray,
+    sample_rate: int,
+    embed: Embedder = fbank_embedding,
+    threshold: float = 0.3,
+    num_speakers: Optional[int] = None,
+    max_overlap: float = 0.3,
+    min_speaker_sec: float = 0.0,
+) -> List[Turn]:
+    """Label every transcribed line of one recording by clustering the lines' voices.
+
+    The model's own speaker ids are ignored: each line is an item, embedded from
+    the audio where no other line is active, and lines overlapping each other by
+    more than ``max_overlap`` seconds never share a speaker (one voice does not
+    overlap itself).  Useful when the model places lines well in time but
+    attributes them poorly.
+
+    Args:
+        text_turns: The recording's transcribed lines in recording time.
+        audio: The recording's samples (mono).
+        sample_rate: Its sample rate.
+        embed: Embedding function.
+        threshold: Cosine distance at which clustering stops.
+        num_speakers: Known number of speakers, if any.
+        max_overlap: Overlap in seconds above which two lines must differ in speaker.
+        min_speaker_sec: A speaker with less speech than this after clustering is
+            not kept: each of its lines joins the closest other speaker it may
+            join (short lines give noisy voice prints and become extra speakers).
+
+    Returns:
+        The lines relabelled ``spk1``, ``spk2``... by first appearance in time.
+    """
+    lines = sorted(text_turns, key=lambda t: (t.start, t.end))
+    if not lines:
+        return []
+    spans = [(t.start, t.end) for t in lines]
+    emb = _voice_prints(
+        [([sp], spans[:i] + spans[i + 1:]) for i, sp in enumerate(spans)], audio, sample_rate, embed
+    )
+    n = len(lines)
+    overlap = np.array(
+        [[min(a[1], b[1]) - max(a[0], b[0]) > max_overlap for b in spans] for a in spans], dtype=bool
+    )
+    np.fill_diagonal(overlap, False)
+    assign = cluster_with_constraints(emb, [str(i) for i in range(n)], threshold, num_speakers, overlap)
+    if min_speaker_sec > 0 and num_speakers is None:
+        assign = _absorb_small(assign, emb, spans, overlap, min_speaker_sec)
+    logger.debug("clustered %d lines into %d speakers", n, len(set(assign)))
+    return [t.with_speaker(f"spk{c + 1}") for t, c in zip(lines, assign)]

@@ -163,6 +163,8 @@ def test_cli_reads_the_joint_ctc_decode_config():
     assert get_parser().parse_args(base).ctc_weight == 0.0
     args = get_parser().parse_args(["--config", str(conf), *base])
     assert args.ctc_weight == 0.6 and args.max_new_tokens == 800
+    assert args.ctc_times is True and (args.ctc_start_pad, args.ctc_end_pad) == (0.2, 0.3)
+    assert get_parser().parse_args(base).ctc_times is False
 
 
 def test_joint_ctc_needs_a_ctc_head(packed):

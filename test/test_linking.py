@@ -1,9 +1,10 @@
 """Tests of speaker linking across cuts (espnet_tagspeech/linking.py)."""
 
 import numpy as np
+import pytest
 
 from espnet_tagspeech.data.turn import Turn
-from espnet_tagspeech.linking import cluster_with_constraints, fbank_embedding, link_speakers
+from espnet_tagspeech.linking import cluster_with_constraints, fbank_embedding, link_lines, link_speakers
 
 SR = 16000
 
@@ -86,3 +87,66 @@ def test_speaker_stream_embedder_links_voices(tmp_path):
     else:
         raise AssertionError("a wrong sample rate must fail")
     assert np.isfinite(embed(np.zeros(10, np.float32), SR)).all()  # shorter than a frame: padded
+
+
+def _lines_with_wrong_ids(rng):
+    """Six lines of two voices; the model's ids are all "1" (it attributed nothing)."""
+    voices = {"A": 110.0, "B": 260.0}
+    audio = np.zeros(SR * 30, np.float32)
+    plan = [("A", 0.0, 3.0), ("B", 2.5, 6.0), ("A", 7.0, 9.0), ("B", 10.0, 13.0),
+            ("B", 14.0, 16.0), ("A", 15.5, 19.0)]
+    lines, truth = [], []
+    for who, s, e in plan:
+        audio[int(s * SR): int(e * SR)] += _voice(rng, voices[who], e - s)
+        lines.append(Turn.from_text("rec", "cut|1", s, e, "hello"))
+        truth.append(who)
+    return audio, lines, truth
+
+
+def test_link_lines_relabels_each_line_by_its_voice():
+    audio, lines, truth = _lines_with_wrong_ids(np.random.default_rng(0))
+    out = link_lines(lines, audio, SR, fbank_embedding, threshold=0.5)
+    assert [(t.start, t.end, t.text) for t in out] == [(t.start, t.end, t.text) for t in lines]
+    got = [t.speaker for t in out]
+    assert got[0] == "spk1" and got[1] == "spk2"  # numbered by first appearance
+    assert got == ["spk1" if w == "A" else "spk2" for w in truth]
+    # a known count of one puts every line on one speaker unless overlaps forbid it
+    assert {t.speaker for t in link_lines(lines, audio, SR, fbank_embedding, num_speakers=1,
+                                          max_overlap=1000)} == {"spk1"}
+    assert link_lines([], audio, SR, fbank_embedding) == []
+
+
+def test_link_lines_never_merges_overlapping_lines():
+    audio, lines, _ = _lines_with_wrong_ids(np.random.default_rng(1))
+    # one voice everywhere, yet lines 0/1 and 4/5 overlap by 0.5 s: two speakers at least
+    same = np.tile(_voice(np.random.default_rng(2), 110.0, 1.0), 30)
+    out = link_lines(lines, same, SR, fbank_embedding, threshold=2.0, max_overlap=0.3)
+    assert out[0].speaker != out[1].speaker and out[4].speaker != out[5].speaker
+    loose = link_lines(lines, same, SR, fbank_embedding, threshold=2.0, max_overlap=1000)
+    assert {t.speaker for t in loose} == {"spk1"}
+
+
+def test_cannot_link_matrix_must_match_the_items():
+    emb = np.eye(3)
+    with pytest.raises(ValueError, match=r"\(3, 3\)"):
+        cluster_with_constraints(emb, ["a", "b", "c"], 1.0, cannot_link=np.zeros((2, 2), bool))
+
+
+def test_min_speaker_sec_folds_tiny_speakers_into_their_closest():
+    rng = np.random.default_rng(3)
+    audio = np.zeros(SR * 20, np.float32)
+    plan = [(110.0, 0.0, 4.0), (260.0, 4.5, 8.5), (110.0, 9.0, 13.0), (180.0, 13.5, 14.0),
+            (260.0, 14.5, 18.5)]
+    lines = []
+    for f0, s, e in plan:
+        audio[int(s * SR): int(e * SR)] += _voice(rng, f0, e - s)
+        lines.append(Turn.from_text("rec", "x", s, e, "word"))
+    free = [t.speaker for t in link_lines(lines, audio, SR, fbank_embedding, threshold=0.2)]
+    assert len(set(free)) == 3 and free[3] not in (free[0], free[1])  # the 0.5 s voice alone
+    folded = [t.speaker for t in link_lines(lines, audio, SR, fbank_embedding, threshold=0.2,
+                                            min_speaker_sec=1.0)]
+    assert len(set(folded)) == 2
+    assert folded[:3] == free[:3] and folded[4] == free[4] and folded[3] in (folded[0], folded[1])
+    # a known speaker count wins over the minimum
+    counted = link_lines(lines, audio, SR, fbank_embedding, num_speakers=3, min_speaker_sec=1.0)
+    assert len({t.speaker for t in counted}) == 3

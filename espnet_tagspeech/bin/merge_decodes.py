@@ -11,7 +11,8 @@ Each output is parsed (never raising; warnings are counted and written to
 ``parse_warnings``), moved to recording time with ``cut2reco`` (``cut reco
 start end``), clipped to its cut, and the cut-local speakers of each recording
 are linked into recording-level speakers (:mod:`espnet_tagspeech.linking`)
-unless ``--link none``.  Writes ``text``, ``rttm``, ``hyp.seglst.json`` and
+unless ``--link none``.  ``--link_unit line`` clusters every transcribed line on its
+own voice instead, ignoring the model's speaker ids (the RTTM is then the lines).  Writes ``text``, ``rttm``, ``hyp.seglst.json`` and
 ``parse_warnings`` into ``--out_dir``.
 """
 
@@ -52,14 +53,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--rttm_from", choices=["block", "lines"], default="block",
                    help="diarization from the speaker block's ranges (the paper) or from the "
                         "text lines' ranges with the block's speaker of each line")
+    p.add_argument("--link_unit", choices=["speaker", "line"], default="speaker",
+                   help="cluster the model's cut-local speakers (its speaker block decides who "
+                        "spoke each line) or every text line by its own voice (needs "
+                        "--rttm_from lines and --link fbank|model)")
+    p.add_argument("--max_line_overlap", type=float, default=0.3,
+                   help="--link_unit line: lines overlapping by more seconds never share a speaker")
+    p.add_argument("--min_speaker_sec", type=float, default=0.0,
+                   help="--link_unit line: speakers with less speech join their closest speaker")
     p.add_argument("--reco2num_spk", help="known speaker count per recording (oracle linking)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
+    if args.link_unit == "line" and (args.rttm_from != "lines" or args.link == "none"):
+        logger.error("--link_unit line needs --rttm_from lines and --link fbank or model")
+        return 1
 
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.data.formats import write_rttm, write_seglst
     from espnet_tagspeech.data.kaldi import read_scp, write_table
+    from dataclasses import replace
     from espnet_tagspeech.serialization import line_to_target, parse
 
     try:
@@ -102,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from tqdm import tqdm
 
         from espnet_tagspeech.data.kaldi import load_audio
-        from espnet_tagspeech.linking import SpeakerStreamEmbedder, fbank_embedding, link_speakers
+        from espnet_tagspeech.linking import SpeakerStreamEmbedder, fbank_embedding, link_lines, link_speakers
 
         embed = fbank_embedding
         if args.link == "model":
@@ -117,6 +130,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             audio, rate = load_audio(wav[reco], reco)
             if audio.ndim == 2:
                 audio = audio[:, 0]
+            if args.link_unit == "line":
+                txt_turns[reco] = link_lines(
+                    txt_turns[reco], audio, rate, embed, args.linking_threshold,
+                    num_spk.get(reco), args.max_line_overlap, args.min_speaker_sec,
+                )
+                spk_turns[reco] = [replace(t, words=()) for t in txt_turns[reco]]
+                continue
             spk_turns[reco], txt_turns[reco] = link_speakers(
                 spk_turns[reco], txt_turns[reco], cut_of, audio, rate, embed,
                 args.linking_threshold, num_spk.get(reco),

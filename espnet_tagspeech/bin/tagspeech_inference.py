@@ -31,6 +31,7 @@ from espnet_tagspeech.data.errors import DataFormatError
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options (ESPnet's inference flags)."""
     from espnet2.utils import config_argparse
+    from espnet2.utils.types import str2bool
 
     p = config_argparse.ArgumentParser(description="TagSpeech decoding (--config reads a yaml)")
     p.add_argument("--data_path_and_name_and_type", action="append", required=True,
@@ -47,6 +48,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk_sec", type=float, default=None, help="split longer audio into windows")
     p.add_argument("--ctc_weight", type=float, default=0.0,
                    help="joint CTC/LLM decoding of the transcript words (0 = LLM alone)")
+    p.add_argument("--ctc_times", type=str2bool, default=False,
+                   help="re-time the text lines from the SOT-CTC alignment of their words")
+    p.add_argument("--ctc_start_pad", type=float, default=0.0,
+                   help="--ctc_times: seconds before a line's first CTC frame")
+    p.add_argument("--ctc_end_pad", type=float, default=0.0,
+                   help="--ctc_times: seconds after a line's last CTC frame")
     p.add_argument("--num_threads", type=int, default=0,
                    help="CPU threads of this job (0 = torch's default: all cores)")
     p.add_argument("--log_level", default="INFO")
@@ -108,6 +115,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         beam_size=args.beam_size,
         chunk_sec=args.chunk_sec,
         ctc_weight=args.ctc_weight,
+        ctc_times=args.ctc_times,
+        ctc_time_pads=(args.ctc_start_pad, args.ctc_end_pad),
     )
     if args.model_tag:
         s2t = Speech2Tags.from_pretrained(args.model_tag, **kwargs)

@@ -68,3 +68,48 @@ def test_rttm_from_the_text_lines(tmp_path):
         rttms[source] = [(t.speaker, t.start, t.end) for t in read_rttm(out / "rttm")]
     assert rttms["block"] == [("cut|1", 10.0, 11.4), ("cut|2", 10.6, 12.5)]
     assert rttms["lines"] == [("cut|1", 10.0, 11.0), ("cut|2", 10.5, 12.0)]
+
+
+def test_link_unit_line_clusters_lines_by_voice(tmp_path, caplog):
+    """The model calls both lines of each cut speaker 1 and swaps nothing right:
+    --link_unit line labels every line by its own voice across the recording."""
+    import numpy as np
+    import soundfile as sf
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+
+    def voice(f0, sec):
+        t = np.arange(int(sec * sr)) / sr
+        return (0.1 * sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 8))
+                + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+    audio = np.zeros(sr * 12, np.float32)
+    for f0, s, e in [(110.0, 0.0, 2.0), (260.0, 2.5, 4.5), (260.0, 6.0, 8.0), (110.0, 8.5, 11.0)]:
+        audio[int(s * sr): int(e * sr)] = voice(f0, e - s)
+    sf.write(tmp_path / "rec.wav", audio, sr)
+    (tmp_path / "wav.scp").write_text(f"rec {tmp_path / 'rec.wav'}\n")
+    (tmp_path / "cut2reco").write_text("a rec 0.0 5.0\nb rec 6.0 11.0\n")
+    job = tmp_path / "o1"
+    job.mkdir()
+    one = '<speaker>\n<spk id="1" g="f" t="0.00-4.50"/>\n</speaker>'
+    (job / "text").write_text(
+        "a " + target_to_line(f"<text>\n0.00-2.00>hello\n2.50-4.50>yes\n</text>\n{one}") + "\n"
+        + "b " + target_to_line(f"<text>\n0.00-2.00>no\n2.50-5.00>fine\n</text>\n{one}") + "\n")
+    base = ["--cut2reco", str(tmp_path / "cut2reco"), "--wav_scp", str(tmp_path / "wav.scp"),
+            "--link", "fbank", "--linking_threshold", "0.5", str(job)]
+    out = tmp_path / "line"
+    assert main(["--out_dir", str(out), "--link_unit", "line", "--rttm_from", "lines"] + base) == 0
+    assert [(t.speaker, t.start) for t in read_rttm(out / "rttm")] == [
+        ("spk1", 0.0), ("spk2", 2.5), ("spk2", 6.0), ("spk1", 8.5)]
+    hyp = json.loads((out / "hyp.seglst.json").read_text())
+    assert [(h["speaker"], h["words"]) for h in hyp] == [
+        ("spk1", "hello"), ("spk2", "yes"), ("spk2", "no"), ("spk1", "fine")]
+    # the model's own ids put both lines of a cut on one speaker
+    out = tmp_path / "spk"
+    assert main(["--out_dir", str(out), "--rttm_from", "lines"] + base) == 0
+    hyp = json.loads((out / "hyp.seglst.json").read_text())
+    assert hyp[0]["speaker"] == hyp[1]["speaker"]
+    # line clustering is meaningless for the block's ranges or without voices
+    assert main(["--out_dir", str(tmp_path / "x"), "--link_unit", "line"] + base) == 1
+    assert "--link_unit line needs --rttm_from lines" in caplog.text

@@ -29,7 +29,7 @@ esac
   --pretrain_config "$( [ -f "conf/pretrain_${size}.yaml" ] && echo "conf/pretrain_${size}.yaml" )" \
   --tokenizer_type sentencepiece --vocab_size ${vocab_size} \
   --max_cut_dur 20 --inference_nj 2 --batch_size 8 --nj 2 \
-  --link model --merge_args "--linking_threshold 0.9 --rttm_from lines" \
+  --link model --merge_args "--link_unit line --linking_threshold 0.7 --min_speaker_sec 3 --rttm_from lines" \
   --tag "${size}" \
   "${args[@]+"${args[@]}"}"
 

@@ -1,0 +1,139 @@
+"""Line times from the SOT-CTC alignment: re-time a decoded answer's text lines.
+
+The LLM of a small model writes a line's timestamp largely from its priors,
+while the semantic stream's SOT-CTC head (the one joint decoding scores words
+with) knows in which encoder frames each token is emitted.  This module force-aligns
+the answer's words (lines joined by newlines, exactly the SOT-CTC labels) to
+the CTC posteriors with the Viterbi path and rewrites each line's
+``start-end>`` from the frames of its first and last token.
+
+SOT-CTC emits the words of an overlapping line only after the line before it,
+so re-timed lines do not overlap: an overlapped line starts late.  Keeping the
+LLM's start when it was earlier was measured and rejected on the mini recipe
+(the small LLM's starts are mostly its priors; DER rose, see the README).
+"""
+
+import logging
+import re
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from espnet_tagspeech.serialization import TEXT_CLOSE, TEXT_OPEN
+
+logger = logging.getLogger(__name__)
+
+_STAMPED = re.compile(r"^(\s*)(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)(\s*>)(.*)$")
+
+
+def ctc_viterbi(log_probs: np.ndarray, labels: Sequence[int], blank: int) -> Optional[np.ndarray]:
+    """The best CTC path of ``labels``: for each label, its first and last frame.
+
+    Args:
+        log_probs: ``(T, V)`` CTC log posteriors.
+        labels: The label sequence (no blanks).
+        blank: Index of the blank.
+
+    Returns:
+        ``(L, 2)`` int array of ``[first_frame, last_frame]`` per label, or
+        ``None`` when the labels cannot fit into ``T`` frames.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    num_frames, num_labels = lp.shape[0], len(labels)
+    if num_labels == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if any(not 0 <= x < lp.shape[1] or x == blank for x in labels):
+        raise ValueError(f"labels must be in [0, {lp.shape[1]}) and not the blank {blank}")
+    repeats = sum(1 for a, b in zip(labels, labels[1:]) if a == b)
+    if num_frames < num_labels + repeats:
+        return None
+    ext = np.full(2 * num_labels + 1, blank, dtype=np.int64)
+    ext[1::2] = labels
+    num_states = len(ext)
+    # a skip from s-2 to s is allowed onto a label that differs from the one before
+    can_skip = np.zeros(num_states, dtype=bool)
+    can_skip[3::2] = ext[3::2] != ext[1:-2:2]
+    alpha = np.full(num_states, -np.inf)
+    alpha[0], alpha[1] = lp[0, blank], lp[0, ext[1]]
+    back = np.zeros((num_frames, num_states), dtype=np.int8)
+    for t in range(1, num_frames):
+        stay = alpha
+        step = np.concatenate(([-np.inf], alpha[:-1]))
+        skip = np.where(can_skip, np.concatenate(([-np.inf, -np.inf], alpha[:-2])), -np.inf)
+        cand = np.stack([stay, step, skip])
+        back[t] = np.argmax(cand, axis=0)
+        alpha = cand[back[t], np.arange(num_states)] + lp[t, ext]
+    state = num_states - 1 if alpha[-1] >= alpha[-2] else num_states - 2
+    if not np.isfinite(alpha[state]):
+        return None
+    spans = np.full((num_labels, 2), -1, dtype=np.int64)
+    for t in range(num_frames - 1, -1, -1):
+        if state % 2 == 1:
+            k = state // 2
+            spans[k, 0] = t
+            if spans[k, 1] < 0:
+                spans[k, 1] = t
+        state -= int(back[t, state])
+    return spans
+
+
+def retime_lines(
+    answer: str,
+    log_probs: np.ndarray,
+    tokenizer,
+    frame_shift: float,
+    start_pad: float = 0.0,
+    end_pad: float = 0.0,
+) -> Tuple[str, int]:
+    """Rewrite the timestamps of an answer's text lines from the CTC alignment.
+
+    Args:
+        answer: A decoded answer (``<text>`` block with ``start-end>words`` lines).
+        log_probs: ``(T, V + 1)`` SOT-CTC log posteriors of its audio (blank last).
+        tokenizer: The LLM's tokenizer (``encode``), which made the CTC labels.
+        frame_shift: Seconds per CTC frame.
+        start_pad: Seconds taken off each line's first-token frame.
+        end_pad: Seconds added after each line's last-token frame.
+
+    Returns:
+        The answer with re-timed lines, and how many lines were re-timed (0
+        when nothing could be aligned: no text block, or more labels than frames).
+    """
+    rows = answer.split("\n")
+    try:
+        first = next(i for i, r in enumerate(rows) if r.strip() == TEXT_OPEN)
+    except StopIteration:
+        return answer, 0
+    lines: List[Tuple[int, re.Match, List[int]]] = []
+    for i in range(first + 1, len(rows)):
+        if rows[i].strip() == TEXT_CLOSE:
+            break
+        m = _STAMPED.match(rows[i])
+        if m and m.group(5).strip():
+            lines.append((i, m, list(tokenizer.encode(m.group(5).strip()))))
+    lines = [x for x in lines if x[2]]
+    if not lines:
+        return answer, 0
+    newline = list(tokenizer.encode("\n"))
+    labels: List[int] = []
+    owner: List[int] = []  # line index of each label, -1 for the newlines between lines
+    for k, (_, _, ids) in enumerate(lines):
+        if k:
+            labels += newline
+            owner += [-1] * len(newline)
+        labels += ids
+        owner += [k] * len(ids)
+    blank = log_probs.shape[1] - 1
+    spans = ctc_viterbi(log_probs, labels, blank)
+    if spans is None:
+        logger.warning("CTC re-timing: %d labels do not fit %d frames; times kept", len(labels), len(log_probs))
+        return answer, 0
+    owner_arr = np.asarray(owner)
+    limit = len(log_probs) * frame_shift
+    for k, (i, m, _) in enumerate(lines):  # stamps are rewritten, words kept
+        mine = spans[owner_arr == k]
+        start = max(0.0, mine[0, 0] * frame_shift - start_pad)
+        end = min(limit, (mine[-1, 1] + 1) * frame_shift + end_pad)
+        end = max(end, start)
+        rows[i] = f"{m.group(1)}{start:.2f}-{end:.2f}{m.group(4)}{m.group(5)}"
+    return "\n".join(rows), len(lines)

@@ -1,0 +1,122 @@
+"""Tests of line re-timing from the SOT-CTC alignment (espnet_tagspeech/ctc_alignment.py)."""
+
+import itertools
+import logging
+
+import numpy as np
+import pytest
+
+from espnet_tagspeech.ctc_alignment import ctc_viterbi, retime_lines
+from espnet_tagspeech.serialization import parse
+
+
+def _collapse(path, blank):
+    out, prev = [], None
+    for s in path:
+        if s != prev and s != blank:
+            out.append(s)
+        prev = s
+    return tuple(out)
+
+
+def _brute_force(lp, labels, blank):
+    best, best_path = -np.inf, None
+    for path in itertools.product(range(lp.shape[1]), repeat=lp.shape[0]):
+        if _collapse(path, blank) != tuple(labels):
+            continue
+        score = sum(lp[t, s] for t, s in enumerate(path))
+        if score > best:
+            best, best_path = score, path
+    if best_path is None:
+        return None
+    # the frames of the k-th label: walk the path, counting label runs
+    spans, k, prev = [], -1, None
+    for t, s in enumerate(best_path):
+        if s != blank and s != prev:
+            k += 1
+            spans.append([t, t])
+        elif s != blank:
+            spans[k][1] = t
+        prev = s
+    return np.array(spans)
+
+
+@pytest.mark.parametrize("labels", [(0, 1), (0, 0, 1), (2, 1, 2), (1,)])
+def test_viterbi_matches_brute_force(labels):
+    rng = np.random.default_rng(len(labels) + sum(labels))
+    for _ in range(5):
+        lp = np.log(rng.dirichlet(np.ones(4), size=6))  # 6 frames, 3 labels + blank (3)
+        got = ctc_viterbi(lp, labels, blank=3)
+        np.testing.assert_array_equal(got, _brute_force(lp, labels, 3))
+
+
+def test_viterbi_edge_cases():
+    lp = np.log(np.full((2, 3), 1 / 3))
+    assert ctc_viterbi(lp, [0, 0], blank=2) is None  # a repeat needs a blank between: 3 frames
+    assert ctc_viterbi(lp, [0, 1], blank=2) is not None
+    assert ctc_viterbi(lp, [], blank=2).shape == (0, 2)
+    with pytest.raises(ValueError, match="blank"):
+        ctc_viterbi(lp, [2], blank=2)
+    with pytest.raises(ValueError, match="blank"):
+        ctc_viterbi(lp, [5], blank=2)
+
+
+class _WordTokenizer:
+    """One id per word, the newline its own id: enough to spell CTC labels."""
+
+    def __init__(self, words):
+        self.ids = {w: i for i, w in enumerate(["\n"] + list(words))}
+
+    def encode(self, text):
+        if text == "\n":
+            return [0]
+        return [self.ids[w] for w in text.split()]
+
+
+def _posteriors(num_frames, vocab, placed, peak=0.95):
+    """CTC log posteriors: label ``i`` sure at each frame ``placed[frame] = i``, blank elsewhere."""
+    probs = np.full((num_frames, vocab + 1), (1 - peak) / vocab)
+    probs[:, vocab] = peak
+    for t, i in placed.items():
+        probs[t] = (1 - peak) / vocab
+        probs[t, i] = peak
+    return np.log(probs)
+
+
+ANSWER = (
+    "<text>\n0.00-0.50>hello there\n0.20-0.90>yes\n</text>\n<speaker>\n"
+    '<spk id="1" g="f" t="0.00-0.50"/>\n<spk id="2" g="m" t="0.20-0.90"/>\n</speaker>'
+)
+
+
+def test_lines_take_the_frames_of_their_words():
+    tok = _WordTokenizer(["hello", "there", "yes"])
+    h, t, y = tok.encode("hello there yes")
+    # 0.1 s frames: hello at 3, there at 5-6, newline at 8, yes at 12
+    lp = _posteriors(20, 4, {3: h, 5: t, 6: t, 8: 0, 12: y})
+    out, n = retime_lines(ANSWER, lp, tok, frame_shift=0.1)
+    assert n == 2
+    turns = parse(out).turns
+    assert [(x.start, x.end, x.text) for x in turns] == [(0.3, 0.7, "hello there"), (1.2, 1.3, "yes")]
+    assert out.split("</text>")[1] == ANSWER.split("</text>")[1]  # speaker block untouched
+    out, _ = retime_lines(ANSWER, lp, tok, frame_shift=0.1, start_pad=0.2, end_pad=0.5)
+    assert [(x.start, x.end) for x in parse(out).turns] == [(0.1, 1.2), (1.0, 1.8)]
+    # pads stop at the audio's edges
+    out, _ = retime_lines(ANSWER, lp, tok, frame_shift=0.1, start_pad=1.0, end_pad=5.0)
+    assert [(x.start, x.end) for x in parse(out).turns] == [(0.0, 2.0), (0.2, 2.0)]
+
+
+def test_unalignable_answers_are_kept(caplog):
+    tok = _WordTokenizer(["hello", "there", "yes"])
+    lp = _posteriors(3, 4, {})
+    with caplog.at_level(logging.WARNING):
+        assert retime_lines(ANSWER, lp, tok, 0.1) == (ANSWER, 0)  # 4 labels, 3 frames
+    assert "do not fit 3 frames" in caplog.text
+    assert retime_lines("no markup at all", lp, tok, 0.1) == ("no markup at all", 0)
+    empty = "<text>\n0.00-0.50>\nnot a line\n</text>"
+    assert retime_lines(empty, lp, tok, 0.1) == (empty, 0)
+    # a malformed row between good lines is left as it is; the good lines are re-timed
+    mixed = "<text>\n0.00-0.50>yes\ngarbage row\n0.30-0.90>yes\n"  # truncated: no </text>
+    out, n = retime_lines(mixed, _posteriors(10, 4, {1: 3, 4: 0, 7: 3}), tok, 0.1)
+    assert n == 2
+    assert out.split("\n")[1:4] == ["0.10-0.20>yes", "garbage row", "0.70-0.80>yes"]
