@@ -95,10 +95,10 @@ class Speech2Tags:
         if ctc_weight > 0 and model.ctc_head is None:
             raise ValueError(f"ctc_weight {ctc_weight}: the model has no CTC head to score with")
         self.ctc_weight = ctc_weight
-        if ctc_times and model.ctc_head is None:
-            raise ValueError("ctc_times: the model has no CTC head to align with")
         if len(ctc_time_pads) != 2 or min(ctc_time_pads) < 0:
             raise ValueError(f"ctc_time_pads must be two non-negative seconds, got {ctc_time_pads}")
+        if ctc_times and model.ctc_head is None:
+            raise ValueError("ctc_times: the model has no CTC head to align with")
         self.ctc_times = bool(ctc_times)
         self.ctc_time_pads = (float(ctc_time_pads[0]), float(ctc_time_pads[1]))
 

@@ -9,6 +9,10 @@ are clustered agglomeratively (average linkage, cosine distance) with a
 cannot-link constraint: two speakers of one cut are never merged.  Clustering
 stops at ``threshold`` or, when given, at ``num_speakers`` clusters.
 
+:func:`link_lines` goes one step further and ignores the model's speaker ids:
+every transcribed line is an item of its own (lines overlapping in time may not
+merge), for models that place lines well but attribute them poorly.
+
 Embeddings come from a callable ``embed(audio, sample_rate) -> np.ndarray``;
 :func:`fbank_embedding` (log-mel statistics) needs no model,
 :class:`SpeakerStreamEmbedder` pools the TagSpeech model's own speaker stream.

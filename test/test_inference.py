@@ -175,3 +175,7 @@ def test_joint_ctc_needs_a_ctc_head(packed):
         Speech2Tags(cfg, work / "exp" / "model.pth", ctc_weight=0.3)
     with pytest.raises(ValueError, match="ctc_weight"):
         Speech2Tags(cfg, work / "exp" / "model.pth", ctc_weight=1.5)
+    with pytest.raises(ValueError, match="no CTC head to align"):
+        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_times=True)
+    with pytest.raises(ValueError, match="non-negative"):
+        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_time_pads=(-0.1, 0.2))
