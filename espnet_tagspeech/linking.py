@@ -239,34 +239,21 @@ def link_speakers(
 def _absorb_small(
     assign: List[int], emb: np.ndarray, spans: Sequence[Span], apart: np.ndarray, min_sec: float
 ) -> List[int]:
-    """Move the lines of speakers with under ``min_sec`` of speech to their closest
-    allowed speaker (smallest speakers first); renumber by first appearance."""
+    """Move each line of a speaker with under ``min_sec`` of speech to the closest
+    speaker with enough speech that it may join; renumber by first appearance."""
     dist = _cosine_dist(emb)
+    dur: Dict[int, float] = defaultdict(float)
+    for c, (s, e) in zip(assign, spans):
+        dur[c] += e - s
+    members = {c: [i for i, x in enumerate(assign) if x == c] for c in dur if dur[c] >= min_sec}
     label = list(assign)
-    while True:
-        dur: Dict[int, float] = defaultdict(float)
-        for c, (s, e) in zip(label, spans):
-            dur[c] += e - s
-        if len(dur) < 2:
-            break
-        small = [c for c in sorted(dur, key=dur.get) if dur[c] < min_sec]
-        moved = False
-        for c in small:
-            members = [i for i, x in enumerate(label) if x == c]
-            for i in members:
-                options = []
-                for k in dur:
-                    others = [j for j, x in enumerate(label) if x == k]
-                    if k == c or not others or apart[i, others].any():
-                        continue
-                    options.append((float(dist[i, others].mean()), k))
-                if options:
-                    label[i] = min(options)[1]
-                    moved = True
-            if moved:
-                break
-        if not moved:
-            break
+    for i, c in enumerate(assign):
+        if c in members:
+            continue
+        options = [(float(dist[i, m].mean()), k) for k, m in members.items() if not apart[i, m].any()]
+        if options:
+            label[i] = min(options)[1]
+            members[label[i]].append(i)
     order: Dict[int, int] = {}
     return [order.setdefault(c, len(order)) for c in label]
 

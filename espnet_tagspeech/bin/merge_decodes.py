@@ -11,8 +11,9 @@ Each output is parsed (never raising; warnings are counted and written to
 ``parse_warnings``), moved to recording time with ``cut2reco`` (``cut reco
 start end``), clipped to its cut, and the cut-local speakers of each recording
 are linked into recording-level speakers (:mod:`espnet_tagspeech.linking`)
-unless ``--link none``.  ``--link_unit line`` clusters every transcribed line on its
-own voice instead, ignoring the model's speaker ids (the RTTM is then the lines).  Writes ``text``, ``rttm``, ``hyp.seglst.json`` and
+unless ``--link none``.  ``--link_unit line`` clusters every transcribed line
+on its own voice instead, ignoring the model's speaker ids (the RTTM is then
+the lines).  Writes ``text``, ``rttm``, ``hyp.seglst.json`` and
 ``parse_warnings`` into ``--out_dir``.
 """
 
@@ -20,6 +21,7 @@ import argparse
 import logging
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -27,8 +29,6 @@ logger = logging.getLogger("merge_decodes")
 
 
 def _clip(turns, lo: float, hi: float):
-    from dataclasses import replace
-
     out = []
     for t in turns:
         s, e = max(t.start, lo), min(t.end, hi)
@@ -72,7 +72,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.data.formats import write_rttm, write_seglst
     from espnet_tagspeech.data.kaldi import read_scp, write_table
-    from dataclasses import replace
     from espnet_tagspeech.serialization import line_to_target, parse
 
     try:
