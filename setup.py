@@ -31,6 +31,7 @@ COMMANDS = {
     "tagspeech-prepare-ami": "prepare_ami",
     "tagspeech-prepare-alimeeting": "prepare_alimeeting",
     "tagspeech-train-tokenizer": "train_tokenizer",
+    "tagspeech-train-ngram": "train_ngram",
 }
 
 setup(

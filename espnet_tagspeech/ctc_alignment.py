@@ -1,4 +1,5 @@
-"""Line times from the SOT-CTC alignment: re-time a decoded answer's text lines.
+"""Line times from the CTC alignment: re-time a decoded answer's text lines, or
+read the lines off the CTC head alone (:func:`ctc_lines`).
 
 The LLM of a small model writes a line's timestamp largely from its priors,
 while the semantic stream's SOT-CTC head (the one joint decoding scores words
@@ -15,11 +16,15 @@ LLM's start when it was earlier was measured and rejected on the mini recipe
 
 import logging
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from espnet_tagspeech.data.turn import Turn
 from espnet_tagspeech.serialization import TEXT_CLOSE, TEXT_OPEN
+
+if TYPE_CHECKING:
+    from espnet_tagspeech.tsot import TsotLine
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +142,98 @@ def retime_lines(
         end = max(end, start)
         rows[i] = f"{m.group(1)}{start:.2f}-{end:.2f}{m.group(4)}{m.group(5)}"
     return "\n".join(rows), len(lines)
+
+
+def collapse_path(path: Sequence[int], blank: int) -> List[int]:
+    """Labels of a frame-wise CTC path: repeats collapsed, blanks dropped."""
+    out: List[int] = []
+    prev = None
+    for x in path:
+        if x != prev and x != blank:
+            out.append(int(x))
+        prev = x
+    return out
+
+
+def greedy_labels(log_probs: np.ndarray, blank: int) -> List[int]:
+    """Labels of the frame-wise best CTC path."""
+    return collapse_path(np.asarray(log_probs).argmax(-1).tolist(), blank)
+
+
+def ctc_line_words(
+    log_probs: np.ndarray,
+    tokenizer,
+    frame_shift: float,
+    num_channels: int = 1,
+    labels: Optional[Sequence[int]] = None,
+    max_word_gap: Optional[float] = None,
+) -> List["TsotLine"]:
+    """The text lines a CTC head transcribes, each word with its time (no LLM involved).
+
+    The labels (the greedy path's, or ``labels`` found by a search) are split
+    into t-SOT elements (words, channel changes, line ends;
+    :mod:`espnet_tagspeech.tsot`), force-aligned element by element to the
+    posteriors, and each channel's words between line ends become a line.  A
+    word spans its first to its last frame.  An SOT-ordered head is the case
+    ``num_channels=1``: its lines follow each other and never overlap.
+
+    Args:
+        log_probs: ``(T, V + 1)`` CTC log posteriors (blank last).
+        tokenizer: The tokenizer of the CTC labels (``encode``/``decode``).
+        frame_shift: Seconds per CTC frame.
+        num_channels: Virtual channels of a time-ordered (t-SOT) head.
+        labels: The decoded label ids (default: the greedy path's).
+        max_word_gap: Split a line where two of its words are further apart than
+            this many seconds (``None``: never).
+
+    Returns:
+        The lines sorted by start time.
+    """
+    from espnet_tagspeech.tsot import deserialize_tsot, element_labels, split_at_gaps, split_elements
+
+    blank = log_probs.shape[1] - 1
+    if labels is None:
+        labels = greedy_labels(log_probs, blank)
+    elements = split_elements(tokenizer.decode(list(labels)))
+    labels, owner = element_labels(elements, tokenizer)
+    if any(x >= blank for x in labels):
+        raise ValueError(f"tokenizer ids exceed the CTC head's {blank} labels")
+    spans = ctc_viterbi(log_probs, labels, blank) if labels else np.zeros((0, 2), dtype=np.int64)
+    if spans is None:  # cannot happen for labels read off the same posteriors; be safe
+        logger.warning("CTC lines: %d labels do not fit %d frames", len(labels), len(log_probs))
+        return []
+    owner_arr = np.asarray(owner, dtype=np.int64)
+    times = []
+    for k in range(len(elements)):
+        mine = spans[owner_arr == k]
+        if len(mine) == 0:  # an element the tokenizer encodes to nothing
+            times.append((0.0, 0.0))
+        else:
+            times.append((mine[0, 0] * frame_shift, (mine[-1, 1] + 1) * frame_shift))
+    lines = deserialize_tsot(elements, times, num_channels)
+    if max_word_gap is not None:
+        lines = split_at_gaps(lines, max_word_gap)
+    return lines
+
+
+def ctc_lines(
+    log_probs: np.ndarray,
+    tokenizer,
+    frame_shift: float,
+    num_channels: int = 1,
+    start_pad: float = 0.0,
+    end_pad: float = 0.0,
+    recording: str = "cut",
+    labels: Optional[Sequence[int]] = None,
+    max_word_gap: Optional[float] = None,
+) -> List[Turn]:
+    """:func:`ctc_line_words` as turns (speaker ``ch<channel>``), widened by the pads.
+
+    A line starts ``start_pad`` before its first word's first frame and ends
+    ``end_pad`` after its last word's last frame (CTC fires inside a word), within
+    the audio.
+    """
+    from espnet_tagspeech.tsot import lines_to_turns
+
+    lines = ctc_line_words(log_probs, tokenizer, frame_shift, num_channels, labels, max_word_gap)
+    return lines_to_turns(lines, recording, start_pad, end_pad, len(log_probs) * frame_shift)

@@ -59,6 +59,25 @@ class Speech2Tags:
         ctc_time_pads: ``(start_pad, end_pad)`` seconds taken off a line's first
             CTC frame and added after its last (CTC fires inside a token, not at
             its edges).
+        text_from: Who writes the ``<text>`` block: ``"llm"`` (the paper) or
+            ``"ctc"``: the semantic stream's CTC head alone, lines and times from
+            its alignment (:func:`espnet_tagspeech.ctc_alignment.ctc_lines`; a
+            time-ordered t-SOT head gives overlapping lines), handed to the LLM
+            as the start of its answer, after which the LLM writes the speaker
+            block.  ``ctc_weight`` and ``ctc_times`` then do not apply.
+        ctc_beam_size: ``text_from="ctc"``: prefix beam search of the CTC
+            labels with this many prefixes (1: the greedy path).
+        ngram_file: ``text_from="ctc"``: a token n-gram LM of transcript lines
+            (:mod:`espnet_tagspeech.ngram`, made in stage 4) fused into the
+            beam search (:mod:`espnet_tagspeech.ctc_search`).
+        lm_weight: Weight of the n-gram LM.
+        token_bonus: Score added per CTC label in the beam search.
+        max_word_gap: ``text_from="ctc"``: split a line where its words pause
+            longer than this (seconds; ``None``: never).
+        voice_split: ``text_from="ctc"``: split a line where the voice of the
+            speaker stream changes between two of its words by more than this
+            cosine distance (:func:`espnet_tagspeech.linking.split_lines_by_voice`;
+            ``None``: never).
 
     Example:
         >>> s2t = Speech2Tags("exp/config.yaml", "exp/valid.acc.best.pth")
@@ -77,6 +96,13 @@ class Speech2Tags:
         ctc_weight: float = 0.0,
         ctc_times: bool = False,
         ctc_time_pads: Sequence[float] = (0.0, 0.0),
+        text_from: str = "llm",
+        ctc_beam_size: int = 1,
+        ngram_file: Optional[Union[str, Path]] = None,
+        lm_weight: float = 0.0,
+        token_bonus: float = 0.0,
+        max_word_gap: Optional[float] = None,
+        voice_split: Optional[float] = None,
     ) -> None:
         from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
@@ -95,6 +121,36 @@ class Speech2Tags:
         if ctc_weight > 0 and model.ctc_head is None:
             raise ValueError(f"ctc_weight {ctc_weight}: the model has no CTC head to score with")
         self.ctc_weight = ctc_weight
+        if text_from not in ("llm", "ctc"):
+            raise ValueError(f"text_from must be 'llm' or 'ctc', got {text_from!r}")
+        if text_from == "ctc" and model.ctc_head is None:
+            raise ValueError("text_from 'ctc': the model has no CTC head")
+        order = getattr(model, "ctc_order", "sot")
+        if text_from == "llm" and order == "time" and (ctc_weight > 0 or ctc_times):
+            raise ValueError(
+                "the model's CTC head is time-ordered (ctc_order: time): joint CTC scoring "
+                "(ctc_weight) and ctc_times follow the answer's line order; use text_from 'ctc'"
+            )
+        self.text_from = text_from
+        if ctc_beam_size < 1:
+            raise ValueError(f"ctc_beam_size must be >= 1, got {ctc_beam_size}")
+        self.ctc_beam_size = int(ctc_beam_size)
+        self.ngram = None
+        if ngram_file:
+            from espnet_tagspeech.ngram import TokenNgramLM
+
+            self.ngram = TokenNgramLM.load(ngram_file)
+            if self.ngram.vocab_size != model.llm.tokenizer.vocab_size:
+                raise ValueError(f"{ngram_file}: LM of {self.ngram.vocab_size} tokens, the model's "
+                                 f"tokenizer has {model.llm.tokenizer.vocab_size}")
+        self.lm_weight = float(lm_weight)
+        self.token_bonus = float(token_bonus)
+        if max_word_gap is not None and max_word_gap <= 0:
+            raise ValueError(f"max_word_gap must be positive, got {max_word_gap}")
+        self.max_word_gap = max_word_gap
+        if voice_split is not None and voice_split <= 0:
+            raise ValueError(f"voice_split must be a positive cosine distance, got {voice_split}")
+        self.voice_split = voice_split
         if len(ctc_time_pads) != 2 or min(ctc_time_pads) < 0:
             raise ValueError(f"ctc_time_pads must be two non-negative seconds, got {ctc_time_pads}")
         if ctc_times and model.ctc_head is None:
@@ -108,13 +164,26 @@ class Speech2Tags:
     ) -> "Speech2Tags":
         """Build from a packed model (zip / tgz) or an unpacked directory.
 
+        The packed decoding config (``inference_config``) and n-gram LM
+        (``ngram_file``), when present, give the defaults: the zip decodes as
+        the recipe's stage 8 did.
+
         Args:
             path: The archive, or a directory holding ``meta.yaml``.
             cache_dir: Where archives are unpacked (default: beside the archive).
-            **kwargs: Passed to the constructor (``beam_size``, ...).
+            **kwargs: Passed to the constructor (``beam_size``, ...); they win
+                over the packed config.
         """
         files = resolve_packed(path, cache_dir)
-        return cls(files["train_config"], files.get("model_file"), **kwargs)
+        defaults: dict = {}
+        if "inference_config" in files:
+            import yaml
+
+            with open(files["inference_config"], encoding="utf-8") as f:
+                defaults = decode_kwargs(yaml.safe_load(f) or {})
+        if "ngram_file" in files:
+            defaults["ngram_file"] = files["ngram_file"]
+        return cls(files["train_config"], files.get("model_file"), **{**defaults, **kwargs})
 
     def __call__(
         self,
@@ -198,10 +267,12 @@ class Speech2Tags:
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         tok = self.model.llm.tokenizer
         processor, log_posteriors = None, None
-        if self.ctc_weight > 0 or self.ctc_times:
+        if self.ctc_weight > 0 or self.ctc_times or self.text_from == "ctc":
             from espnet_tagspeech.joint_ctc import ctc_log_posteriors
 
             log_posteriors = ctc_log_posteriors(self.model, speech, lengths)
+        if self.text_from == "ctc":
+            return self._decode_after_ctc(speech, lengths, log_posteriors)
         if self.ctc_weight > 0:
             from espnet_tagspeech.joint_ctc import AnswerTokens, JointCtcLogitsProcessor
 
@@ -233,6 +304,77 @@ class Speech2Tags:
                 for t, lp in zip(texts, log_posteriors)
             ]
         return texts
+
+    def _search(self, log_probs: np.ndarray, channels: int) -> Optional[List[int]]:
+        """The CTC labels of the beam search (``None``: greedy)."""
+        lm = self.ngram if self.lm_weight != 0 else None
+        if self.ctc_beam_size == 1 and lm is None:
+            return None
+        from espnet_tagspeech.ctc_search import ctc_prefix_beam_search
+        from espnet_tagspeech.tsot import CHANNEL_CHANGE
+
+        def single(text: str) -> Optional[int]:
+            ids = self.model.llm.tokenizer.encode(text)
+            return ids[0] if len(ids) == 1 else None
+
+        return ctc_prefix_beam_search(
+            log_probs, self.ctc_beam_size, lm, self.lm_weight, self.token_bonus,
+            end_token=single("\n"), channel_token=single(CHANNEL_CHANGE), num_channels=channels,
+        )
+
+    def _decode_after_ctc(self, speech, lengths, log_posteriors) -> List[str]:
+        """The CTC head's text block, then the LLM's answer after it (the speaker block)."""
+        import torch
+
+        from espnet_tagspeech.ctc_alignment import ctc_line_words
+        from espnet_tagspeech.linking import split_lines_by_voice
+        from espnet_tagspeech.serialization import text_block
+        from espnet_tagspeech.tsot import lines_to_turns
+
+        tok = self.model.llm.tokenizer
+        channels = self.model.ctc_channels if self.model.ctc_order == "time" else 1
+        frame_shift = self.model.semantic_encoder.frame_shift
+        voices = [None] * len(log_posteriors)
+        if self.voice_split is not None:
+            with torch.no_grad():
+                feats, feat_len = self.model.speaker_encoder(speech, lengths)
+            voices = [feats[i, : int(feat_len[i])].float().cpu().numpy() for i in range(len(voices))]
+        blocks = []
+        for lp, voice in zip(log_posteriors, voices):
+            lines = ctc_line_words(lp, tok, frame_shift, channels, self._search(lp, channels),
+                                   self.max_word_gap)
+            if voice is not None:
+                lines = split_lines_by_voice(lines, voice, self.model.speaker_encoder.frame_shift,
+                                             self.voice_split)
+            turns = lines_to_turns(lines, "cut", *self.ctc_time_pads, len(lp) * frame_shift)
+            blocks.append(text_block(turns) + "\n")
+        prefixes = [tok.encode(b) for b in blocks]
+        with torch.no_grad():
+            embeds, mask = self.model.generation_inputs(speech, lengths, prefixes)
+            ids = self.model.llm.generate(
+                embeds, mask, max_new_tokens=self.max_new_tokens, num_beams=self.beam_size
+            )
+        for x in ids:
+            if len(x) >= self.max_new_tokens:
+                logging.warning("speaker block hit max_new_tokens=%d", self.max_new_tokens)
+        return [tok.decode(p + x) for p, x in zip(prefixes, ids)]
+
+
+_DECODE_KEYS = ("max_new_tokens", "beam_size", "chunk_sec", "ctc_weight", "ctc_times", "text_from",
+                "ctc_beam_size", "ngram_file", "lm_weight", "token_bonus", "max_word_gap", "voice_split")
+
+
+def decode_kwargs(conf: dict) -> dict:
+    """Constructor arguments of :class:`Speech2Tags` from a decoding yaml.
+
+    Keys of the command-line tool that are not the model's (``batch_size``,
+    ``num_threads``...) are left out; ``ctc_start_pad`` / ``ctc_end_pad``
+    become ``ctc_time_pads``.
+    """
+    out = {k: conf[k] for k in _DECODE_KEYS if k in conf}
+    if "ctc_start_pad" in conf or "ctc_end_pad" in conf:
+        out["ctc_time_pads"] = (float(conf.get("ctc_start_pad", 0.0)), float(conf.get("ctc_end_pad", 0.0)))
+    return out
 
 
 def resolve_packed(

@@ -141,6 +141,21 @@ def serialize(turns: Sequence[Turn], offset: float = 0.0) -> str:
     return "\n".join(lines)
 
 
+def text_block(turns: Sequence[Turn], offset: float = 0.0) -> str:
+    """The ``<text>`` block alone of the turns (as :func:`serialize` writes it).
+
+    Used to hand a transcript made elsewhere (the CTC head's lines) to the LLM,
+    which then writes the speaker block.
+    """
+    rows = sorted((_r2(t.start - offset), _r2(t.end - offset), t.text) for t in turns)
+    for s, _, text in rows:
+        if s < 0:
+            raise ValueError(f"line {text!r} starts {s:.2f} s before the cut")
+        if _FORBIDDEN & set(text):
+            raise ValueError(f"line {text!r} contains a reserved character")
+    return "\n".join([TEXT_OPEN] + [f"{s:.2f}-{e:.2f}>{text}" for s, e, text in rows] + [TEXT_CLOSE])
+
+
 def target_to_line(target: str) -> str:
     """Escape a target for one line of a Kaldi ``text`` file (newline -> ``\\n``)."""
     return target.replace("\r", "").replace("\n", "\\n")

@@ -6,17 +6,12 @@ import logging
 import numpy as np
 import pytest
 
-from espnet_tagspeech.ctc_alignment import ctc_viterbi, retime_lines
+from espnet_tagspeech.ctc_alignment import collapse_path, ctc_lines, ctc_viterbi, retime_lines
 from espnet_tagspeech.serialization import parse
 
 
 def _collapse(path, blank):
-    out, prev = [], None
-    for s in path:
-        if s != prev and s != blank:
-            out.append(s)
-        prev = s
-    return tuple(out)
+    return tuple(collapse_path(path, blank))
 
 
 def _brute_force(lp, labels, blank):
@@ -120,3 +115,49 @@ def test_unalignable_answers_are_kept(caplog):
     out, n = retime_lines(mixed, _posteriors(10, 4, {1: 3, 4: 0, 7: 3}), tok, 0.1)
     assert n == 2
     assert out.split("\n")[1:4] == ["0.10-0.20>yes", "garbage row", "0.70-0.80>yes"]
+
+
+class _DecodingTokenizer(_WordTokenizer):
+    """A word tokenizer that also decodes (words space-separated, symbols as they are)."""
+
+    def __init__(self, words):
+        super().__init__(["<cc>"] + list(words))
+        self.words = {i: w for w, i in self.ids.items()}
+
+    def encode(self, text):
+        return [0] if text == "\n" else [self.ids[w] for w in text.split()]
+
+    def decode(self, ids):
+        return " ".join(self.words[i] for i in ids).replace(" \n ", "\n")
+
+
+def test_ctc_lines_read_overlapping_lines_off_a_time_ordered_head():
+    tok = _DecodingTokenizer(["hello", "there", "yes"])
+    cc, h, t, y = (tok.ids[w] for w in ("<cc>", "hello", "there", "yes"))
+    # 0.1 s frames: hello (ch0) at 2, yes (ch1) at 5-6 and its line end, there (ch0) at 9-10
+    lp = _posteriors(14, 5, {2: h, 4: cc, 5: y, 6: y, 7: 0, 8: cc, 9: t, 10: t, 12: 0})
+    turns = ctc_lines(lp, tok, frame_shift=0.1, num_channels=2, recording="c1")
+    assert [(x.recording, x.speaker, x.text) for x in turns] == [("c1", "ch0", "hello there"),
+                                                                  ("c1", "ch1", "yes")]
+    assert [x for u in turns for x in (u.start, u.end)] == pytest.approx([0.2, 1.1, 0.5, 0.7])
+    # word times come with the lines
+    assert [w.start for w in turns[0].words] == pytest.approx([0.2, 0.9])
+    padded = ctc_lines(lp, tok, 0.1, 2, start_pad=0.3, end_pad=0.5)
+    assert [x for u in padded for x in (u.start, u.end)] == pytest.approx([0.0, 1.4, 0.2, 1.2])
+    # one channel (an SOT head): the channel change is just a switch back to the same line
+    assert [x.text for x in ctc_lines(lp, tok, 0.1, 1)] == ["hello yes", "there"]
+    # nothing but blanks: no lines
+    assert ctc_lines(_posteriors(5, 5, {}), tok, 0.1, 2) == []
+
+
+def test_text_block_matches_the_serializer():
+    from espnet_tagspeech.data.turn import Turn
+    from espnet_tagspeech.serialization import serialize, text_block
+
+    turns = [Turn.from_text("c", "b", 0.96, 2.13, "okay um"), Turn.from_text("c", "a", 0.0, 1.214, "uh no")]
+    block = text_block(turns)
+    assert block == "<text>\n0.00-1.21>uh no\n0.96-2.13>okay um\n</text>"
+    assert serialize(turns).startswith(block + "\n<speaker>")
+    assert text_block([]) == "<text>\n</text>"
+    with pytest.raises(ValueError, match="reserved"):
+        text_block([Turn.from_text("c", "a", 0.0, 1.0, "a<b")])

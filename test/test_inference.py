@@ -179,3 +179,75 @@ def test_joint_ctc_needs_a_ctc_head(packed):
         Speech2Tags(cfg, work / "exp" / "model.pth", ctc_times=True)
     with pytest.raises(ValueError, match="non-negative"):
         Speech2Tags(cfg, work / "exp" / "model.pth", ctc_time_pads=(-0.1, 0.2))
+
+
+def test_ctc_text_options_are_checked(packed, tmp_path):
+    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.ngram import TokenNgramLM
+
+    work, _, cfg = packed
+    model = work / "exp" / "model.pth"
+    with pytest.raises(ValueError, match="text_from must be"):
+        Speech2Tags(cfg, model, text_from="lm")
+    with pytest.raises(ValueError, match="text_from 'ctc': the model has no CTC head"):
+        Speech2Tags(cfg, model, text_from="ctc")
+    with pytest.raises(ValueError, match="ctc_beam_size"):
+        Speech2Tags(cfg, model, ctc_beam_size=0)
+    with pytest.raises(ValueError, match="max_word_gap"):
+        Speech2Tags(cfg, model, max_word_gap=0.0)
+    with pytest.raises(ValueError, match="voice_split"):
+        Speech2Tags(cfg, model, voice_split=-0.1)
+    TokenNgramLM.train([[1, 2]], 2, vocab_size=5).save(tmp_path / "lm.json")
+    with pytest.raises(ValueError, match="lm.json: LM of 5 tokens"):
+        Speech2Tags(cfg, model, ngram_file=tmp_path / "lm.json")
+
+
+def test_time_ordered_heads_decode_only_from_ctc(packed, tmp_path):
+    import yaml
+
+    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+    work, _, cfg = packed
+    conf = yaml.safe_load(Path(cfg).read_text())
+    conf["model_conf"] = {**(conf.get("model_conf") or {}), "ctc_order": "time", "ctc_embed": True}
+    tcfg = tmp_path / "time.yaml"
+    tcfg.write_text(yaml.safe_dump(conf))
+    torch.save(TagSpeechTask.build_model(build_args(str(tcfg))).state_dict(), tmp_path / "m.pth")
+    for bad in ({"ctc_weight": 0.3}, {"ctc_times": True}):
+        with pytest.raises(ValueError, match="time-ordered"):
+            Speech2Tags(tcfg, tmp_path / "m.pth", **bad)
+    wav = (0.01 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    for split in (None, 0.1):
+        s2t = Speech2Tags(tcfg, tmp_path / "m.pth", text_from="ctc", max_new_tokens=5, voice_split=split,
+                          ctc_beam_size=3)
+        res = s2t(wav)
+        assert res.text.startswith("<text>\n") and "</text>\n" in res.text  # CTC block, then the LLM
+
+
+def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypatch, tmp_path):
+    import yaml
+
+    from espnet_tagspeech.bin.pack import main as pack
+    from espnet_tagspeech.inference import Speech2Tags, decode_kwargs
+    from espnet_tagspeech.ngram import TokenNgramLM
+
+    work, _, _ = packed
+    monkeypatch.chdir(work)
+    cfg = yaml.safe_load(Path("config.yaml").read_text())
+    cfg["llm_conf"]["tokenizer"] = "token/tokenizer.model"
+    Path("exp/config.yaml").write_text(yaml.safe_dump(cfg))
+    vocab = int(Path("token/vocab_size").read_text())
+    TokenNgramLM.train([[1, 2, 3]], 2, vocab).save("exp/ngram.json")
+    Path("exp/decode.yaml").write_text("batch_size: 3\nmax_new_tokens: 7\nlm_weight: 0.4\n"
+                                       "ctc_start_pad: 0.1\n")
+    assert pack(["--train_config", "exp/config.yaml", "--model_file", "exp/model.pth",
+                 "--tokenizer", "token/tokenizer.model", "--ngram", "exp/ngram.json",
+                 "--inference_config", "exp/decode.yaml", "--outpath", "exp/lm.zip"]) == 0
+    s2t = Speech2Tags.from_pretrained(work / "exp" / "lm.zip", cache_dir=tmp_path / "c")
+    assert s2t.max_new_tokens == 7 and s2t.lm_weight == 0.4 and s2t.ctc_time_pads == (0.1, 0.0)
+    assert s2t.ngram is not None and s2t.ngram.vocab_size == vocab
+    assert Speech2Tags.from_pretrained(work / "exp" / "lm.zip", cache_dir=tmp_path / "c",
+                                       max_new_tokens=9).max_new_tokens == 9  # arguments win
+    assert decode_kwargs({"batch_size": 2, "num_threads": 1, "text_from": "ctc", "ctc_end_pad": 0.3}) == {
+        "text_from": "ctc", "ctc_time_pads": (0.0, 0.3)}

@@ -150,3 +150,49 @@ def test_min_speaker_sec_folds_tiny_speakers_into_their_closest():
     # a known speaker count wins over the minimum
     counted = link_lines(lines, audio, SR, fbank_embedding, num_speakers=3, min_speaker_sec=1.0)
     assert len({t.speaker for t in counted}) == 3
+
+
+def test_voice_trim_keeps_padded_lines_of_one_voice_together():
+    rng = np.random.default_rng(4)
+    audio = np.zeros(SR * 20, np.float32)
+    plan = [(110.0, 0.5, 4.0), (110.0, 4.25, 8.0), (260.0, 8.5, 12.0), (260.0, 12.25, 16.0)]
+    for f0, s, e in plan:
+        audio[int(s * SR): int(e * SR)] += _voice(rng, f0, e - s)
+    # lines widened by 0.5 s at both ends (as decoding pads CTC times): neighbours overlap 0.75 s
+    lines = [Turn.from_text("rec", "x", s - 0.5, e + 0.5, "word") for _, s, e in plan]
+    loose = [t.speaker for t in link_lines(lines, audio, SR, fbank_embedding, threshold=0.5)]
+    assert loose[0] != loose[1]  # the padded overlap forbids one speaker
+    trimmed = [t.speaker for t in link_lines(lines, audio, SR, fbank_embedding, threshold=0.5,
+                                             voice_trim=0.5)]
+    assert trimmed == ["spk1", "spk1", "spk2", "spk2"]
+
+
+def test_split_lines_by_voice_cuts_a_merged_line_where_the_voice_changes():
+    from espnet_tagspeech.data.turn import Word
+    from espnet_tagspeech.linking import split_lines_by_voice
+    from espnet_tagspeech.tsot import TsotLine
+
+    rng = np.random.default_rng(5)
+    shift = 0.01
+    # non-negative frames with a large shared part, as the ECAPA stream's
+    voice_a, voice_b = 3 + rng.random(16), 3 + rng.random(16)
+    voice_b[:8] += 2.0
+    frames = np.zeros((1000, 16))  # 10 s: A speaks 0-4 s, B 4.2-8 s, A again 8.5-10 s
+    for (s, e), v in (((0.0, 4.0), voice_a), ((4.2, 8.0), voice_b), ((8.5, 10.0), voice_a)):
+        frames[int(s / shift): int(e / shift)] = v + 0.3 * rng.random((int((e - s) / shift), 16))
+    words = [Word(f"w{i}", t, t + 0.3) for i, t in enumerate(np.arange(0.1, 7.9, 0.6))]
+    merged = TsotLine(0, words)  # one line over both turns
+    other = TsotLine(1, [Word("x", 8.6, 8.9), Word("y", 9.2, 9.8)])
+    out = split_lines_by_voice([merged, other], frames, shift, threshold=0.02)
+    assert [ln.channel for ln in out] == [0, 0, 1]
+    first, second = out[0], out[1]
+    assert first.words[-1].end <= 4.2 and second.words[0].start >= 3.9  # cut at the change
+    assert first.words + second.words == words
+    # one voice throughout: nothing to split; a threshold above any distance: nothing either
+    same = frames.copy()
+    same[:800] = voice_a + 0.3 * rng.random((800, 16))
+    assert len(split_lines_by_voice([merged], same, shift, threshold=0.02)) == 1
+    assert len(split_lines_by_voice([merged, other], frames, shift, threshold=1.0)) == 2
+    # too little speech on one side (min_sec) keeps the line whole
+    assert len(split_lines_by_voice([merged], frames, shift, threshold=0.02, min_sec=4.1)) == 1
+    assert split_lines_by_voice([], frames, shift, 0.02) == []

@@ -61,6 +61,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="--link_unit line: lines overlapping by more seconds never share a speaker")
     p.add_argument("--min_speaker_sec", type=float, default=0.0,
                    help="--link_unit line: speakers with less speech join their closest speaker")
+    p.add_argument("--voice_trim", type=float, default=0.0,
+                   help="--link_unit line: seconds left out at both ends of a line for its voice print")
     p.add_argument("--reco2num_spk", help="known speaker count per recording (oracle linking)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
@@ -132,7 +134,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.link_unit == "line":
                 txt_turns[reco] = link_lines(
                     txt_turns[reco], audio, rate, embed, args.linking_threshold,
-                    num_spk.get(reco), args.max_line_overlap, args.min_speaker_sec,
+                    num_spk.get(reco), args.max_line_overlap, args.min_speaker_sec, args.voice_trim,
                 )
                 spk_turns[reco] = [replace(t, words=()) for t in txt_turns[reco]]
                 continue

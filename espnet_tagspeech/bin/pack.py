@@ -4,6 +4,7 @@ Usage (from a recipe dir, so that paths inside the config stay relative)::
 
     python -m espnet_tagspeech.bin.pack --train_config exp/x/config.yaml \\
         --model_file exp/x/valid.acc.ave.pth [--tokenizer dump/tokenizer/tokenizer.model] \\
+        [--ngram dump/tokenizer/ngram.json] \\
         [--inference_config conf/decode.yaml] [--results exp/x/RESULTS.md] \\
         [--images exp/x/images] --outpath exp/x/packed.zip
 
@@ -29,6 +30,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--train_config", required=True)
     p.add_argument("--model_file", required=True)
     p.add_argument("--tokenizer", help="sentencepiece model referenced by the config")
+    p.add_argument("--ngram", help="token n-gram LM (stage 4) for CTC beam search")
     p.add_argument("--inference_config")
     p.add_argument("--results", help="RESULTS.md to include")
     p.add_argument("--images", help="dir of PNGs to include")
@@ -41,6 +43,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     files = {"model_file": args.model_file}
     if args.tokenizer:
         files["tokenizer_file"] = args.tokenizer
+    if args.ngram:
+        files["ngram_file"] = args.ngram
     yaml_files = {"train_config": args.train_config}
     if args.inference_config:
         yaml_files["inference_config"] = args.inference_config

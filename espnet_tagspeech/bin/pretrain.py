@@ -3,8 +3,12 @@
 Two optional parts, each with its own schedule, so that the paper's recipe
 (pre-trained encoders frozen, projectors trained) can be run offline:
 
-* ``semantic``: SOT-CTC on the semantic encoder: the cut's text-line words in
-  time order, a newline between lines as the speaker-change symbol;
+* ``semantic``: CTC on the semantic encoder, in the label order of the model's
+  CTC head (``model_conf.ctc_order``): SOT (the cut's text-line words line
+  after line, a newline between lines as the speaker-change symbol) or t-SOT
+  (every word in the order it starts, on virtual channels; see
+  :mod:`espnet_tagspeech.tsot`), whose word times come from the recordings'
+  CTM (``--train_ctm``, channel = speaker) and turns from their RTTM;
 * ``speaker``: frame-level speaker classification on the speaker encoder: for
   every frame, which of the training set's (global) speakers are active, read
   from the recordings' RTTM through the cuts' ``cut2reco`` (multi-label,
@@ -27,6 +31,7 @@ Example::
     python -m espnet_tagspeech.bin.pretrain --config conf/pretrain_mini.yaml \\
         --train_dir dump/raw/train_cuts --valid_dir dump/raw/dev_cuts \\
         --train_rttm dump/raw/train/rttm --valid_rttm dump/raw/dev/rttm \\
+        --train_ctm dump/raw/train/words.ctm --valid_ctm dump/raw/dev/words.ctm \\
         --tokenizer data/token/tokenizer.model --output_dir exp/pretrain
 """
 
@@ -35,7 +40,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -58,29 +63,87 @@ class PretrainCut:
 
 def _cut_spans(data_dir: Path, rttm: str, speakers: Dict[str, int]) -> Dict[str, List[Tuple[int, float, float]]]:
     """Speaker spans of every cut from the recordings' RTTM and ``cut2reco``."""
-    from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.data.formats import read_rttm
-    from espnet_tagspeech.data.kaldi import read_scp
 
-    c2r = data_dir / "cut2reco"
-    if not c2r.is_file():
-        raise FileNotFoundError(f"{c2r}: missing (speaker pre-training maps cuts to recordings)")
     by_reco: Dict[str, list] = {}
     for t in read_rttm(rttm):
         by_reco.setdefault(t.recording, []).append(t)
     out = {}
-    for lineno, (key, value) in enumerate(read_scp(c2r).items(), 1):
-        fields = value.split()
-        try:
-            reco, start, end = fields[0], float(fields[1]), float(fields[2])
-        except (IndexError, ValueError):
-            raise DataFormatError(str(c2r), lineno, f"key {key!r}: expected '<reco> <start> <end>'")
+    for key, (reco, start, end) in _read_cut2reco(data_dir).items():
         spans = []
         for t in by_reco.get(reco, []):
             s, e = max(t.start, start), min(t.end, end)
             if e > s and t.speaker in speakers:
                 spans.append((speakers[t.speaker], s - start, e - start))
         out[key] = spans
+    return out
+
+
+def _read_cut2reco(data_dir: Path) -> Dict[str, Tuple[str, float, float]]:
+    from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.data.kaldi import read_scp
+
+    c2r = data_dir / "cut2reco"
+    if not c2r.is_file():
+        raise FileNotFoundError(f"{c2r}: missing (pre-training maps cuts to recordings)")
+    out = {}
+    for lineno, (key, value) in enumerate(read_scp(c2r).items(), 1):
+        fields = value.split()
+        try:
+            out[key] = (fields[0], float(fields[1]), float(fields[2]))
+        except (IndexError, ValueError):
+            raise DataFormatError(str(c2r), lineno, f"key {key!r}: expected '<reco> <start> <end>'")
+    return out
+
+
+def timed_turns(rttm: str, ctm: str) -> Dict[str, list]:
+    """Each recording's RTTM turns with their words from a CTM (channel = speaker).
+
+    A word belongs to the turn of its speaker that holds its midpoint.
+
+    Raises:
+        DataFormatError: a CTM word inside no RTTM turn of its speaker (file and line).
+    """
+    from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.data.formats import read_ctm, read_rttm
+
+    turns: Dict[Tuple[str, str], list] = {}
+    for t in read_rttm(rttm):
+        turns.setdefault((t.recording, t.speaker), []).append([t, []])
+    for lineno, (reco, spk, w) in enumerate(read_ctm(ctm), 1):
+        mid = 0.5 * (w.start + w.end)
+        home = [x for x in turns.get((reco, spk), []) if x[0].start - 1e-3 <= mid <= x[0].end + 1e-3]
+        if not home:
+            raise DataFormatError(ctm, lineno, f"word {w.text!r} of {spk} at {w.start:.2f} s in "
+                                               f"{reco} lies in no turn of {spk} in {rttm}")
+        home[0][1].append(w)
+    out: Dict[str, List] = {}
+    for (reco, _), items in turns.items():
+        for t, words in items:
+            out.setdefault(reco, []).append(replace(t, words=tuple(sorted(words, key=lambda x: x.start))))
+    return out
+
+
+def cut_tsot_elements(data_dir: Path, rttm: str, ctm: str, channels: int) -> Dict[str, List[str]]:
+    """t-SOT elements of every cut (``cut2reco``) from the recordings' RTTM and CTM.
+
+    A cut keeps the words whose midpoint lies inside it, in cut time.
+    """
+    from espnet_tagspeech.data.turn import Turn, Word
+    from espnet_tagspeech.tsot import serialize_tsot
+
+    by_reco = timed_turns(rttm, ctm)
+    out = {}
+    for key, (reco, start, end) in _read_cut2reco(data_dir).items():
+        cut = []
+        for t in by_reco.get(reco, []):
+            words = tuple(
+                Word(w.text, max(0.0, w.start - start), max(0.0, w.end - start))
+                for w in t.words if start <= 0.5 * (w.start + w.end) < end
+            )
+            if words:
+                cut.append(Turn(key, t.speaker, words[0].start, words[-1].end, words, t.gender))
+        out[key] = serialize_tsot(sorted(cut, key=lambda t: (t.start, t.end)), channels)
     return out
 
 
@@ -91,13 +154,19 @@ def load_cuts(
     max_sec: float,
     rttm: Optional[str] = None,
     speakers: Optional[Dict[str, int]] = None,
+    tsot: Optional[Dict[str, List[str]]] = None,
 ) -> List[PretrainCut]:
-    """The cuts of a data dir not longer than ``max_sec``, with CTC ids and speaker spans."""
+    """The cuts of a data dir not longer than ``max_sec``, with CTC ids and speaker spans.
+
+    The CTC ids are the SOT transcript of the cut's target, or, given ``tsot``
+    (t-SOT elements per cut key), the labels of those elements.
+    """
     from tqdm import tqdm
 
     from espnet_tagspeech.data.kaldi import load_audio, read_text, read_wav_scp
     from espnet_tagspeech.serialization import line_to_target
     from espnet_tagspeech.tasks.preprocessor import check_waveform, sot_transcript
+    from espnet_tagspeech.tsot import element_labels
 
     d = Path(data_dir)
     wavs, texts = read_wav_scp(d / "wav.scp"), read_text(d / "text")
@@ -110,7 +179,12 @@ def load_cuts(
         wav = check_waveform(wav, key, str(d / "wav.scp"), rate, sample_rate)
         if len(wav) > max_sec * sample_rate:
             continue
-        ids = tokenizer.encode(sot_transcript(line_to_target(texts[key])))
+        if tsot is None:
+            ids = tokenizer.encode(sot_transcript(line_to_target(texts[key])))
+        elif key in tsot:
+            ids = element_labels(tsot[key], tokenizer)[0]
+        else:
+            raise KeyError(f"{d / 'cut2reco'}: no entry for cut {key!r} (t-SOT targets)")
         out.append(PretrainCut(key, wav, ids, spans.get(key, [])))
     if not out:
         raise ValueError(f"{data_dir}: no usable cuts (wav.scp and text keys, <= {max_sec} s)")
@@ -140,6 +214,16 @@ def frame_labels(items: Sequence[PretrainCut], num_frames: int, frame_shift: flo
         for spk, s, e in c.spans:
             lab[i, (centres >= s) & (centres < e), spk] = 1.0
     return lab
+
+
+def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
+    """Levenshtein distance of two label sequences."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
 
 
 def _mean_finite(values: Sequence[float]) -> float:
@@ -199,11 +283,18 @@ def pretrain(
     device: str = "cpu",
     train_rttm: Optional[str] = None,
     valid_rttm: Optional[str] = None,
+    train_ctm: Optional[str] = None,
+    valid_ctm: Optional[str] = None,
 ) -> Dict[str, float]:
-    """Run the configured pre-training parts; returns their first/last/valid losses."""
+    """Run the configured pre-training parts; returns their first/last/valid losses.
+
+    A model whose CTC head is time-ordered (``model_conf.ctc_order: time``) needs
+    the recordings' RTTM and word CTM of both sets for its t-SOT targets.
+    """
     import torch
     import yaml
 
+    from espnet_tagspeech.ctc_alignment import collapse_path
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.formats import read_rttm
     from espnet_tagspeech.model.tiny import build_args
@@ -236,8 +327,20 @@ def pretrain(
     if spk_part is not None:
         speakers = {s: i for i, s in enumerate(sorted({t.speaker for t in read_rttm(train_rttm)}))}
         logging.info("speaker pre-training over %d training speakers", len(speakers))
-    train_set = load_cuts(train_dir, tok, rate, max_sec, train_rttm if spk_part else None, speakers)
-    valid_set = load_cuts(valid_dir, tok, rate, max_sec, valid_rttm if spk_part else None, speakers)
+    tsot_train = tsot_valid = None
+    if sem_part is not None and model.ctc_order == "time":
+        for name, value in (("--train_rttm", train_rttm), ("--valid_rttm", valid_rttm),
+                            ("--train_ctm", train_ctm), ("--valid_ctm", valid_ctm)):
+            if not value:
+                raise ValueError(f"t-SOT pre-training (model_conf ctc_order: time) needs {name} "
+                                 "(recording turns and word times)")
+        tsot_train = cut_tsot_elements(Path(train_dir), train_rttm, train_ctm, model.ctc_channels)
+        tsot_valid = cut_tsot_elements(Path(valid_dir), valid_rttm, valid_ctm, model.ctc_channels)
+        logging.info("t-SOT targets on %d channels", model.ctc_channels)
+    train_set = load_cuts(train_dir, tok, rate, max_sec, train_rttm if spk_part else None, speakers,
+                          tsot_train)
+    valid_set = load_cuts(valid_dir, tok, rate, max_sec, valid_rttm if spk_part else None, speakers,
+                          tsot_valid)
     result: Dict[str, float] = {}
     state: Dict[str, torch.Tensor] = {}
 
@@ -255,12 +358,25 @@ def pretrain(
 
         params = [p for p in list(enc.parameters()) + list(head.parameters()) if p.requires_grad]
         enc.train()
-        losses = _train_loop("SOT-CTC", params, ctc_loss, train_set, sem_part, bsz, rng)
+        name = "t-SOT-CTC" if model.ctc_order == "time" else "SOT-CTC"
+        losses = _train_loop(name, params, ctc_loss, train_set, sem_part, bsz, rng)
         enc.eval()
+        valid, errors, total = [], 0, 0
         with torch.no_grad():
-            valid = [float(ctc_loss(valid_set[i : i + bsz])) for i in range(0, len(valid_set), bsz)]
+            for i in range(0, len(valid_set), bsz):
+                items = valid_set[i : i + bsz]
+                valid.append(float(ctc_loss(items)))
+                speech, lens, _, _ = _batch(items, device)
+                feats, flen = enc(speech, lens)
+                best = head(feats).argmax(-1).cpu()
+                for c, path, n in zip(items, best, flen.tolist()):
+                    hyp = collapse_path(path[:n].tolist(), head.out_features - 1)
+                    errors += edit_distance(hyp, c.ctc_ids)
+                    total += len(c.ctc_ids)
         result.update(semantic_first_loss=losses[0], semantic_last_loss=float(np.mean(losses[-10:])),
-                      semantic_valid_loss=float(np.mean(valid)))
+                      semantic_valid_loss=float(np.mean(valid)),
+                      # greedy CTC token error rate of the valid cuts
+                      semantic_valid_ter=errors / max(1, total))
         state.update({f"semantic_encoder.{k}": v.cpu() for k, v in enc.state_dict().items()})
         if model.ctc_head is not None:
             state.update({f"ctc_head.{k}": v.cpu() for k, v in head.state_dict().items()})
@@ -313,6 +429,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid_dir", required=True)
     p.add_argument("--train_rttm", default=None, help="recording RTTM of the training set (speaker part)")
     p.add_argument("--valid_rttm", default=None)
+    p.add_argument("--train_ctm", default=None,
+                   help="recording word CTM of the training set, channel = speaker (t-SOT targets)")
+    p.add_argument("--valid_ctm", default=None)
     p.add_argument("--model_config", default=None,
                    help="the training config of the model (overrides the yaml's model_config)")
     p.add_argument("--tokenizer", default=None, help="overrides llm_conf.tokenizer")
@@ -332,7 +451,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.model_config:
         conf["model_config"] = args.model_config
     pretrain(conf, args.train_dir, args.valid_dir, args.tokenizer, args.output_dir,
-             "cuda" if args.ngpu > 0 else "cpu", args.train_rttm, args.valid_rttm)
+             "cuda" if args.ngpu > 0 else "cpu", args.train_rttm, args.valid_rttm,
+             args.train_ctm, args.valid_ctm)
 
 
 if __name__ == "__main__":

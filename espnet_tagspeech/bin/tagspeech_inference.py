@@ -51,9 +51,24 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--ctc_times", type=str2bool, default=False,
                    help="re-time the text lines from the SOT-CTC alignment of their words")
     p.add_argument("--ctc_start_pad", type=float, default=0.0,
-                   help="--ctc_times: seconds before a line's first CTC frame")
+                   help="--ctc_times / --text_from ctc: seconds before a line's first CTC frame")
     p.add_argument("--ctc_end_pad", type=float, default=0.0,
-                   help="--ctc_times: seconds after a line's last CTC frame")
+                   help="--ctc_times / --text_from ctc: seconds after a line's last CTC frame")
+    p.add_argument("--text_from", choices=["llm", "ctc"], default="llm",
+                   help="who writes the <text> block: the LLM (the paper), or the semantic "
+                        "stream's CTC head (lines and times from its alignment; the LLM then "
+                        "writes the speaker block)")
+    p.add_argument("--ctc_beam_size", type=int, default=1,
+                   help="--text_from ctc: CTC prefix beam search width (1: greedy)")
+    p.add_argument("--ngram_file", default=None,
+                   help="--text_from ctc: token n-gram LM (stage 4's ngram.json) fused into the search")
+    p.add_argument("--lm_weight", type=float, default=0.0, help="weight of the n-gram LM")
+    p.add_argument("--token_bonus", type=float, default=0.0, help="score per CTC label in the search")
+    p.add_argument("--max_word_gap", type=float, default=None,
+                   help="--text_from ctc: split a line where its words pause longer (seconds)")
+    p.add_argument("--voice_split", type=float, default=None,
+                   help="--text_from ctc: split a line where its voice changes by more than this "
+                        "cosine distance (speaker stream)")
     p.add_argument("--num_threads", type=int, default=0,
                    help="CPU threads of this job (0 = torch's default: all cores)")
     p.add_argument("--log_level", default="INFO")
@@ -117,6 +132,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         ctc_weight=args.ctc_weight,
         ctc_times=args.ctc_times,
         ctc_time_pads=(args.ctc_start_pad, args.ctc_end_pad),
+        text_from=args.text_from,
+        ctc_beam_size=args.ctc_beam_size,
+        ngram_file=args.ngram_file,
+        lm_weight=args.lm_weight,
+        token_bonus=args.token_bonus,
+        max_word_gap=args.max_word_gap,
+        voice_split=args.voice_split,
     )
     if args.model_tag:
         s2t = Speech2Tags.from_pretrained(args.model_tag, **kwargs)

@@ -3,7 +3,8 @@
 Reads a Kaldi ``text`` file (``key target`` with newlines escaped as ``\\n``)
 and writes ``<out_dir>/tokenizer.model``.  Digits are single pieces, the markup of the
 format (``<text>``, ``</speaker>``, ``<spk``, ``/>``, ``<``, ``>``, ``"``,
-``=``, ``/``) and a newline symbol are user-defined pieces, every printable
+``=``, ``/``), a newline symbol and the t-SOT channel change ``<cc>`` are
+user-defined pieces, every printable
 ASCII character is a piece (prompts never hit ``<unk>``), and whitespace is
 kept verbatim, so that ``decode(encode(target)) == target`` (checked).
 
@@ -17,16 +18,17 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 MARKUP = [
     "<text>", "</text>", "<speaker>", "</speaker>", "<spk", "/>",
     'id="', 'g="', 't="', "<", ">", '"', "=", "/", "-", ".", ",",
+    "<cc>",  # t-SOT channel change (espnet_tagspeech.tsot.CHANNEL_CHANGE)
 ]
 
 
-def read_targets(path: str) -> List[str]:
-    """Targets of a Kaldi ``text`` file (newlines unescaped).
+def iter_targets(path: str) -> Iterator[Tuple[int, str, str]]:
+    """``(line number, key, target)`` of a Kaldi ``text`` file (newlines unescaped).
 
     Raises:
         DataFormatError: a line without a target.
@@ -34,7 +36,6 @@ def read_targets(path: str) -> List[str]:
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.serialization import line_to_target
 
-    out = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             parts = line.rstrip("\n").split(maxsplit=1)
@@ -42,7 +43,18 @@ def read_targets(path: str) -> List[str]:
                 continue
             if len(parts) != 2:
                 raise DataFormatError(path, lineno, f"key {parts[0]!r} has no target")
-            out.append(line_to_target(parts[1]))
+            yield lineno, parts[0], line_to_target(parts[1])
+
+
+def read_targets(path: str) -> List[str]:
+    """Targets of a Kaldi ``text`` file (newlines unescaped).
+
+    Raises:
+        DataFormatError: a line without a target, or no target at all.
+    """
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    out = [target for _, _, target in iter_targets(path)]
     if not out:
         raise DataFormatError(path, None, "no targets")
     return out

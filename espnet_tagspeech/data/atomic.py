@@ -1,6 +1,7 @@
 """Write files atomically: to a temporary file beside the target, then rename."""
 
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -9,12 +10,22 @@ from typing import IO, Iterator, Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    """The process umask (read once: reading it means setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO]:
     """Open ``path`` for writing so that it appears whole or not at all.
 
     The data goes to a temporary file in the same directory, which is renamed
-    over ``path`` only when the ``with`` block ends without an exception.
+    over ``path`` only when the ``with`` block ends without an exception.  The
+    file gets the permissions a plain ``open`` would give it (``0o666`` minus
+    the umask), not the private ``0o600`` of temporary files.
 
     Args:
         path: Destination file; its parent directory is created if needed.
@@ -31,6 +42,7 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> It
             f = os.fdopen(fd, mode, encoding=encoding, newline="\n")
         with f:
             yield f
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -50,6 +50,15 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             features, see :mod:`~espnet_tagspeech.model.ctc_compress`): about one
             frame per word, in spoken order, anchors unchanged in time (mini
             recipe).  Builds the CTC head like ``ctc_embed``.
+        ctc_order: Label order of the CTC head: ``"sot"`` (the text lines'
+            words line after line, as the answer's ``<text>`` block: joint
+            CTC/LLM decoding can score it) or ``"time"`` (t-SOT, see
+            :mod:`espnet_tagspeech.tsot`: every word in the order it starts,
+            overlapping turns on ``ctc_channels`` virtual channels; its
+            alignment gives each word's time, overlaps included).  ``"time"``
+            targets need word times, so such a head is pre-trained (stage 5)
+            and ``ctc_weight`` must stay 0.
+        ctc_channels: Virtual channels of a ``"time"`` CTC head.
         input_token_noise: In training, the fraction of teacher-forced answer
             tokens fed to the LLM as a random token instead (the labels stay
             right).  A small LLM trained from scratch otherwise learns to
@@ -78,6 +87,8 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         ctc_weight: float = 0.0,
         ctc_embed: bool = False,
         ctc_compress: bool = False,
+        ctc_order: str = "sot",
+        ctc_channels: int = 2,
         input_token_noise: float = 0.0,
         save_frozen: bool = True,
     ) -> None:
@@ -106,6 +117,17 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         if not 0.0 <= ctc_weight < 1.0:
             raise ValueError(f"model_conf ctc_weight must be in [0, 1), got {ctc_weight}")
         self.ctc_weight = ctc_weight
+        if ctc_order not in ("sot", "time"):
+            raise ValueError(f"model_conf ctc_order must be 'sot' or 'time', got {ctc_order!r}")
+        if ctc_order == "time" and ctc_weight > 0:
+            raise ValueError(
+                "model_conf ctc_order 'time' needs word times for its targets, which the "
+                "training batches lack: pre-train the CTC head (stage 5) and keep ctc_weight 0"
+            )
+        if ctc_channels < 1:
+            raise ValueError(f"model_conf ctc_channels must be >= 1, got {ctc_channels}")
+        self.ctc_order = ctc_order
+        self.ctc_channels = int(ctc_channels)
         if not 0.0 <= input_token_noise < 1.0:
             raise ValueError(f"model_conf input_token_noise must be in [0, 1), got {input_token_noise}")
         self.input_token_noise = input_token_noise
@@ -373,10 +395,25 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         return {"feats": speech, "feats_lengths": speech_lengths}
 
     def generation_inputs(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        answer_prefixes: Optional[List[List[int]]] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Left-padded prompt embeddings and attention mask for generation."""
+        """Left-padded prompt embeddings and attention mask for generation.
+
+        Args:
+            speech: ``(B, L)`` waveforms.
+            speech_lengths: ``(B,)`` samples per item.
+            answer_prefixes: Per item, answer token ids already decided (the
+                generation continues after them), or ``None``.
+        """
         prompts = self.encode_prompts(speech, speech_lengths)
+        if answer_prefixes is not None:
+            prompts = [
+                torch.cat([p, self.llm.embed_ids(list(ids), speech.device)], dim=0) if len(ids) else p
+                for p, ids in zip(prompts, answer_prefixes)
+            ]
         tmax = max(p.shape[0] for p in prompts)
         embeds = prompts[0].new_zeros(len(prompts), tmax, prompts[0].shape[1])
         mask = torch.zeros(len(prompts), tmax, dtype=torch.long, device=speech.device)

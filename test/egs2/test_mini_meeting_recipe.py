@@ -65,9 +65,12 @@ def test_every_stage_runs_and_scores(recipe):
     assert "| test" in proc.stdout  # the table is printed at the end
     assert list((exp / "images" / "test").glob("*.png"))
     assert (exp / "run.sh").is_file() and os.access(exp / "run.sh", os.X_OK)
-    # stage 5 pre-trained both encoders and stage 7 started from its init.pth
+    # stage 4 trained the n-gram LM of the lines; stage 5 pre-trained both encoders (the
+    # t-SOT CTC head from the recordings' word times) and stage 7 started from its init.pth
+    assert (d / "dump" / "tiny" / "tokenizer" / "ngram.json").is_file()
     pre = yaml.safe_load((d / "exp" / "pretrain_tiny" / "pretrain_result.yaml").read_text())
-    assert {"semantic_valid_loss", "speaker_valid_loss"} <= set(pre)
+    assert {"semantic_valid_loss", "semantic_valid_ter", "speaker_valid_loss"} <= set(pre)
+    assert "t-SOT targets on 2 channels" in (d / "exp" / "pretrain_tiny" / "pretrain.log").read_text()
     assert "pretrain_tiny/init.pth" in (exp / "train.log").read_text()
     # decoding ran as 2 jobs with their own logs
     assert len(list((dec / "logdir").glob("inference.*.log"))) == 2
@@ -93,11 +96,9 @@ def test_packed_zip_decodes_like_stage_8(recipe):
     cwd = os.getcwd()
     os.chdir(tempfile_dir := d.parent)  # the zip must not depend on the recipe dir
     try:
-        conf = yaml.safe_load((RECIPE / "conf" / "decode_tiny.yaml").read_text())
-        s2t = Speech2Tags.from_pretrained(
-            zips[0], cache_dir=tempfile_dir / "unpacked", max_new_tokens=conf["max_new_tokens"],
-            ctc_weight=conf["ctc_weight"], ctc_times=conf["ctc_times"],
-            ctc_time_pads=(conf["ctc_start_pad"], conf["ctc_end_pad"]))
+        # the zip carries the decoding config and the n-gram LM: it decodes as stage 8 did
+        s2t = Speech2Tags.from_pretrained(zips[0], cache_dir=tempfile_dir / "unpacked")
+        assert s2t.text_from == "ctc" and s2t.ngram is not None and s2t.lm_weight > 0
         res = s2t(audio, fs=rate, key=key)
     finally:
         os.chdir(cwd)

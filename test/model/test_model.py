@@ -165,6 +165,19 @@ def test_auxiliary_sot_ctc_loss(tiny):
         _build(args, model_conf={"ctc_weight": 1.5})
 
 
+def test_time_ordered_ctc_head_settings(tiny):
+    _, args = tiny
+    model = _build(args, model_conf={"ctc_order": "time", "ctc_channels": 3, "ctc_embed": True})
+    assert (model.ctc_order, model.ctc_channels) == ("time", 3) and model.ctc_head is not None
+    # t-SOT targets need word times, which the training batches lack
+    with pytest.raises(ValueError, match="ctc_order 'time'.*ctc_weight 0"):
+        _build(args, model_conf={"ctc_order": "time", "ctc_weight": 0.3})
+    with pytest.raises(ValueError, match="ctc_order must be"):
+        _build(args, model_conf={"ctc_order": "random"})
+    with pytest.raises(ValueError, match="ctc_channels"):
+        _build(args, model_conf={"ctc_order": "time", "ctc_channels": 0})
+
+
 def test_checkpoints_can_leave_out_frozen_weights(tiny):
     _, args = tiny
     model = _build(args, **{**FROZEN, "model_conf": {"save_frozen": False}})

@@ -173,3 +173,38 @@ def test_ctc_times_retime_the_decoded_lines(trained, monkeypatch):
     assert res.text.split("</text>")[1] == target.split("</text>")[1]
     with pytest.raises(ValueError, match="no CTC head"):
         Speech2Tags(exp / "config.yaml", exp / "latest.pth", ctc_times=True)
+
+
+def test_text_from_ctc_hands_the_ctc_lines_to_the_llm(trained, monkeypatch):
+    """--text_from ctc: the text block is the CTC head's lines with their CTC times; the
+    overfit LLM then writes the cut's speaker block after it."""
+    from espnet_tagspeech import joint_ctc
+    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.model.tiny import spelled_ctc_posteriors
+    from espnet_tagspeech.serialization import parse
+    from espnet_tagspeech.tasks.preprocessor import sot_transcript
+    from espnet_tagspeech.tsot import element_labels, split_elements
+
+    work, cuts = trained
+    exp = work / "exp"
+    s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", max_new_tokens=200)
+    tok = s2t.model.llm.tokenizer
+    wav, target = next((w, t) for w, t in cuts.values() if len(parse(t).turns) >= 2)
+    labels, _ = element_labels(split_elements(sot_transcript(target)), tok)
+    post = spelled_ctc_posteriors(labels, tok.vocab_size)
+    monkeypatch.setattr(joint_ctc, "ctc_log_posteriors", lambda model, speech, lengths: [post])
+    s2t.text_from = "ctc"  # (the tiny model has no CTC head: its posteriors are given)
+    res = s2t(wav, key="k")
+    fs = s2t.model.semantic_encoder.frame_shift
+    # SOT head (one channel): lines follow each other, each from its first to its last label
+    lines = sot_transcript(target).split("\n")
+    assert [t.text for t in res.turns] == lines
+    first = 1  # label k fires at frame 2 k + 1
+    for turn, line in zip(res.turns, lines):
+        n = len(element_labels(line.split(), tok)[0])
+        assert turn.start == pytest.approx(round(first * fs, 2))
+        assert turn.end == pytest.approx(round((first + 2 * (n - 1) + 1) * fs, 2))
+        first += 2 * (n + 1)  # the line's labels and its newline
+    # the LLM went on after the text block (not a second one): its speaker block
+    after = res.text.split("</text>")
+    assert len(after) == 2 and after[1].startswith('\n<speaker>\n<spk id="1"'), res.text

@@ -126,3 +126,53 @@ def test_learning_rate_schedule_warms_up_then_decays():
     assert cosine[:10] == flat[:10] and cosine[10] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(cosine[10:], cosine[11:]))  # never rises after warm-up
     assert cosine[-1] == pytest.approx(0.05)
+
+
+def _write_word_times(data: Path, num_cuts: int) -> Path:
+    """A CTM (channel = speaker) spreading each span's words evenly over it."""
+    ctm = data / "words.ctm"
+    with open(ctm, "w") as f:
+        for k, (_, spans) in enumerate(_CUTS[:num_cuts]):
+            for _, _, s, e, words, kind, freq in spans:
+                ws = words.split()
+                step = (e - s) / len(ws)
+                for i, w in enumerate(ws):
+                    f.write(f"reco{k + 1} {kind}{int(freq)} {s + i * step:.3f} {step * 0.9:.3f} {w}\n")
+    return ctm
+
+
+def test_time_ordered_ctc_targets_from_rttm_and_ctm(tmp_path):
+    from espnet_tagspeech.bin.pretrain import cut_tsot_elements
+    from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.tsot import tsot_text
+
+    setup_tiny(str(tmp_path), num_cuts=4)
+    data = tmp_path / "data"
+    rttm, ctm = _write_speaker_labels(data, 4), _write_word_times(data, 4)
+    els = cut_tsot_elements(data, str(rttm), str(ctm), channels=2)
+    assert tsot_text(els["cut1"]) == "HELLO THERE\n"
+    # OKAY (0.0-0.7) and YES PLEASE (0.5-1.5) overlap: two channels, words by start time
+    assert tsot_text(els["cut2"]) == "OKAY\n<cc> YES PLEASE\n"
+    assert tsot_text(els["cut4"]) == "HI\nBYE\n"  # no overlap: one channel
+    with open(ctm, "a") as f:
+        f.write("reco1 tone440 1.100 0.050 STRAY\n")
+    with pytest.raises(DataFormatError, match=r"words.ctm:10: word 'STRAY'.*no turn of tone440"):
+        cut_tsot_elements(data, str(rttm), str(ctm), channels=2)
+
+
+def test_time_ordered_pretraining_learns_and_needs_word_times(tmp_path):
+    from espnet_tagspeech.bin.pretrain import pretrain
+
+    _, cfg = setup_tiny(str(tmp_path), num_cuts=4,
+                        overrides={"model_conf": {"ctc_order": "time", "ctc_embed": True}})
+    data = tmp_path / "data"
+    rttm, ctm = _write_speaker_labels(data, 4), _write_word_times(data, 4)
+    conf = {"model_config": cfg, "batch_size": 4, "semantic": {"steps": 60, "lr": 0.005, "warmup": 1}}
+    with pytest.raises(ValueError, match="needs --train_ctm"):
+        pretrain(conf, str(data), str(data), None, str(tmp_path / "o"), train_rttm=str(rttm),
+                 valid_rttm=str(rttm))
+    result = pretrain(conf, str(data), str(data), None, str(tmp_path / "o"), train_rttm=str(rttm),
+                      valid_rttm=str(rttm), train_ctm=str(ctm), valid_ctm=str(ctm))
+    assert result["semantic_last_loss"] < 0.5 * result["semantic_first_loss"]
+    assert 0.0 <= result["semantic_valid_ter"] < 1.0
+    assert (tmp_path / "o" / "init.pth").is_file()

@@ -31,7 +31,8 @@ def test_print_config_defaults(monkeypatch, capsys):
     assert cfg["llm_conf"]["freeze"] is True
     assert cfg["model_conf"] == {
         "semantic_anchor_interval": 8, "speaker_anchor_interval": 8,
-        "ctc_weight": 0.0, "ctc_embed": False, "ctc_compress": False, "input_token_noise": 0.0, "save_frozen": True,
+        "ctc_weight": 0.0, "ctc_embed": False, "ctc_compress": False, "ctc_order": "sot", "ctc_channels": 2,
+        "input_token_noise": 0.0, "save_frozen": True,
     }
 
 

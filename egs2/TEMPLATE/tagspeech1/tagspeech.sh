@@ -5,7 +5,8 @@
 #  1 data prep        local/data.sh -> <datadir>/<set>
 #  2 format audio     16 kHz mono wav recordings -> dump/raw/<set>, validated
 #  3 cuts             utterance groups + serialized targets -> dump/raw/<set>_cuts (audio cut)
-#  4 tokenizer        sentencepiece model on the targets (small LLMs); HF tokenizer otherwise
+#  4 tokenizer        sentencepiece model on the targets (small LLMs); HF tokenizer otherwise;
+#                     with --ngram_order N, a token n-gram LM of the text lines (CTC beam search)
 #  5 pre-training     optional: small encoders / LLM (mini recipe)
 #  6 collect stats    ESPnet collect_stats (shape files for batching)
 #  7 training         ESPnet Trainer; resumes from the last checkpoint after a kill
@@ -49,6 +50,8 @@ cut_opts=""
 # Tokenizer (stage 4)
 tokenizer_type=sentencepiece   # sentencepiece (trained here) or hf (the LLM's own)
 vocab_size=200
+ngram_order=0                  # >0: train a token n-gram LM of the lines (decoding --text_from ctc)
+hf_tokenizer=""                # --tokenizer_type hf: the LLM's tokenizer dir (for the n-gram LM)
 
 # Pre-training (stage 5) and training (stage 7)
 pretrain_config=""
@@ -74,7 +77,7 @@ help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<set> 
   --nj N --inference_nj N --batch_size N --ngpu N --gpu_inference true|false
   --train_config yaml --inference_config yaml --pretrain_config yaml --tag name
   --local_data_opts \"...\"  passed to local/data.sh
-  --tokenizer_type sentencepiece|hf --vocab_size N
+  --tokenizer_type sentencepiece|hf --vocab_size N --ngram_order N
   --link model|fbank|none --merge_args \"--linking_threshold 0.3\"   cross-cut speaker linking
   --hf_repo user/name (stage 11 pushes only with this and credentials)"
 
@@ -156,7 +159,15 @@ if run_stage 4; then
     py train_tokenizer --text "${raw}/${train_set}_cuts/text" --out_dir "${tok_dir}" \
       --vocab_size "${vocab_size}"
   else
-    log "Stage 4: tokenizer_type=${tokenizer_type}: the LLM's own tokenizer is used; nothing to do"
+    log "Stage 4: tokenizer_type=${tokenizer_type}: the LLM's own tokenizer is used"
+  fi
+  if [ "${ngram_order}" -gt 0 ]; then
+    need "${raw}/${train_set}_cuts/text" 3
+    [ "${tokenizer_type}" = sentencepiece ] && _tok=${tok_dir}/tokenizer.model || _tok=${hf_tokenizer}
+    [ -n "${_tok}" ] || die "--ngram_order with --tokenizer_type hf needs --hf_tokenizer <dir>"
+    log "Stage 4: ${ngram_order}-gram LM of the text lines -> ${tok_dir}/ngram.json"
+    py train_ngram --text "${raw}/${train_set}_cuts/text" --tokenizer "${_tok}" \
+      --order "${ngram_order}" --out "${tok_dir}/ngram.json"
   fi
 fi
 
@@ -173,6 +184,9 @@ if run_stage 5; then
     rttm_args=()  # global speaker labels for the speaker part, when the sets have them
     [ -f "${raw}/${train_set}/rttm" ] && rttm_args+=(--train_rttm "${raw}/${train_set}/rttm")
     [ -f "${raw}/${valid_set}/rttm" ] && rttm_args+=(--valid_rttm "${raw}/${valid_set}/rttm")
+    # word times (t-SOT targets of a time-ordered CTC head), when the sets have them
+    [ -f "${raw}/${train_set}/words.ctm" ] && rttm_args+=(--train_ctm "${raw}/${train_set}/words.ctm")
+    [ -f "${raw}/${valid_set}/words.ctm" ] && rttm_args+=(--valid_ctm "${raw}/${valid_set}/words.ctm")
     # shellcheck disable=SC2086
     ${cuda_cmd} --gpu "${ngpu}" "${pre_dir}/pretrain.log" \
       ${python} -m espnet_tagspeech.bin.pretrain --config "${pretrain_config}" \
@@ -253,6 +267,8 @@ if run_stage 8; then
     utils/split_scp.sh "${raw}/${x}_cuts/wav.scp" "${keys[@]}"
     conf_args=()
     [ -n "${inference_config}" ] && conf_args=(--config "${inference_config}")
+    # the n-gram LM of stage 4, for CTC beam search (used when the config gives lm_weight)
+    [ -f "${tok_dir}/ngram.json" ] && conf_args+=(--ngram_file "${tok_dir}/ngram.json")
     # local CPU jobs share this machine's cores (2 jobs x all threads each ran 4x slower)
     if ! ${gpu_inference} && [[ ${decode_cmd} == *run.pl* ]]; then
       _threads=$(( $(nproc) / _nj )); [ "${_threads}" -ge 1 ] || _threads=1
@@ -305,6 +321,7 @@ if run_stage 10; then
   log "Stage 10: pack -> ${packed}"
   extra=()
   [ -f "${tok_dir}/tokenizer.model" ] && extra+=(--tokenizer "${tok_dir}/tokenizer.model")
+  [ -f "${tok_dir}/ngram.json" ] && extra+=(--ngram "${tok_dir}/ngram.json")
   [ -f "${exp}/RESULTS.md" ] && extra+=(--results "${exp}/RESULTS.md")
   [ -d "${exp}/images" ] && extra+=(--images "${exp}/images")
   [ -n "${inference_config}" ] && extra+=(--inference_config "${inference_config}")

@@ -20,6 +20,9 @@ case ${size} in
   *) echo "run.sh: --size must be tiny or mini, got '${size}'" >&2; exit 1 ;;
 esac
 
+# Speakers: every transcribed line is clustered by its voice in the model's speaker stream
+# (leaving out 0.2 s at both ends, where the decoding pads widen it); the threshold and the
+# smallest speaker (seconds) were chosen on mini dev (issue 6 note).
 ./tagspeech.sh \
   --local_data_opts "--size ${size} --data_dir data/${size} --simdir downloads/${size}" \
   --datadir "data/${size}" --dumpdir "dump/${size}" \
@@ -27,9 +30,9 @@ esac
   --train_config "conf/train_${size}.yaml" \
   --inference_config "conf/decode_${size}.yaml" \
   --pretrain_config "$( [ -f "conf/pretrain_${size}.yaml" ] && echo "conf/pretrain_${size}.yaml" )" \
-  --tokenizer_type sentencepiece --vocab_size ${vocab_size} \
+  --tokenizer_type sentencepiece --vocab_size ${vocab_size} --ngram_order 4 \
   --max_cut_dur 20 --inference_nj 2 --batch_size 8 --nj 2 \
-  --link model --merge_args "--link_unit line --linking_threshold 0.7 --min_speaker_sec 3 --rttm_from lines" \
+  --link model --merge_args "--link_unit line --linking_threshold 0.9 --min_speaker_sec 6 --voice_trim 0.2 --rttm_from lines" \
   --tag "${size}" \
   "${args[@]+"${args[@]}"}"
 
