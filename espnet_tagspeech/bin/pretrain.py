@@ -20,7 +20,8 @@ the same; the main training then keeps it fixed.  Writes ``<output_dir>/init.pth
 yaml::
 
     model_config: conf/tuning/train_tagspeech_mini.yaml   # or --model_config
-    batch_size: 8
+    batch_size: 8         # cuts per update, drawn at random
+    # batch_sec: 84        # or: cuts of similar length, at most this many padded seconds
     max_cut_sec: 20
     seed: 0
     semantic: {steps: 800, lr: 0.002, warmup: 50, decay: true}   # decay: cosine to 5 %
@@ -46,7 +47,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-_KEYS = {"model_config", "batch_size", "max_cut_sec", "seed", "semantic", "speaker"}
+_KEYS = {"model_config", "batch_size", "batch_sec", "max_cut_sec", "seed", "semantic", "speaker"}
 _PART_KEYS = {"steps", "lr", "warmup", "decay"}
 
 
@@ -250,7 +251,50 @@ def _lr_factor(step: int, warmup: int, steps: int, decay: bool) -> float:
     return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
 
 
-def _train_loop(name: str, params, loss_fn, train_set, part: Dict, bsz: int, rng) -> List[float]:
+def duration_batches(durations: Sequence[float], max_padded_sec: float, rng) -> List[np.ndarray]:
+    """One epoch of batches of similar-length cuts, in random order.
+
+    The cuts are sorted by duration (with a +-10 % random jitter, so that the
+    batches differ from epoch to epoch) and cut into runs whose padded length,
+    cut count x longest cut, stays within ``max_padded_sec``; a cut longer than
+    that is a batch of its own.  Against random batches of a fixed count, far
+    less of every update is padding.
+
+    Args:
+        durations: Seconds of every cut.
+        max_padded_sec: Budget of one batch.
+        rng: ``numpy.random.Generator``.
+
+    Returns:
+        Index arrays into ``durations``; every index appears exactly once.
+    """
+    if max_padded_sec <= 0:
+        raise ValueError(f"batch_sec must be > 0, got {max_padded_sec}")
+    dur = np.asarray(durations, dtype=float)
+    order = np.argsort(dur * rng.uniform(0.9, 1.1, len(dur)), kind="stable")
+    batches, cur, longest = [], [], 0.0
+    for i in order:
+        if cur and max(longest, dur[i]) * (len(cur) + 1) > max_padded_sec:
+            batches.append(np.asarray(cur))
+            cur, longest = [], 0.0
+        cur.append(int(i))
+        longest = max(longest, float(dur[i]))
+    if cur:
+        batches.append(np.asarray(cur))
+    return [batches[j] for j in rng.permutation(len(batches))]
+
+
+def _batch_stream(train_set: Sequence[PretrainCut], bsz: int, batch_sec: Optional[float], rate: int, rng):
+    """Endless index batches: ``bsz`` random cuts, or duration batches epoch after epoch."""
+    if batch_sec is None:
+        while True:
+            yield rng.choice(len(train_set), size=min(bsz, len(train_set)), replace=False)
+    durations = [len(c.wav) / rate for c in train_set]
+    while True:
+        yield from duration_batches(durations, batch_sec, rng)
+
+
+def _train_loop(name: str, params, loss_fn, train_set, part: Dict, batches) -> List[float]:
     import torch
     from tqdm import tqdm
 
@@ -262,7 +306,7 @@ def _train_loop(name: str, params, loss_fn, train_set, part: Dict, bsz: int, rng
     for step in tqdm(range(steps), desc=name, unit="step", mininterval=5):
         for g in opt.param_groups:
             g["lr"] = lr * _lr_factor(step, warmup, steps, decay)
-        idx = rng.choice(len(train_set), size=min(bsz, len(train_set)), replace=False)
+        idx = next(batches)
         loss = loss_fn([train_set[i] for i in idx])
         opt.zero_grad()
         loss.backward()
@@ -322,6 +366,7 @@ def pretrain(
     rate = int(getattr(args, "sample_rate", 16000))
     max_sec = float(conf.get("max_cut_sec", 20.0))
     bsz = int(conf.get("batch_size", 8))
+    batch_sec = float(conf["batch_sec"]) if conf.get("batch_sec") is not None else None
     rng = np.random.default_rng(int(conf.get("seed", 0)))
     speakers: Dict[str, int] = {}
     if spk_part is not None:
@@ -359,7 +404,8 @@ def pretrain(
         params = [p for p in list(enc.parameters()) + list(head.parameters()) if p.requires_grad]
         enc.train()
         name = "t-SOT-CTC" if model.ctc_order == "time" else "SOT-CTC"
-        losses = _train_loop(name, params, ctc_loss, train_set, sem_part, bsz, rng)
+        losses = _train_loop(name, params, ctc_loss, train_set, sem_part,
+                             _batch_stream(train_set, bsz, batch_sec, rate, rng))
         enc.eval()
         valid, errors, total = [], 0, 0
         with torch.no_grad():
@@ -401,7 +447,8 @@ def pretrain(
 
         params = [p for p in list(spk.parameters()) + list(head.parameters()) if p.requires_grad]
         spk.train()
-        losses = _train_loop("speaker", params, spk_loss, train_set, spk_part, bsz, rng)
+        losses = _train_loop("speaker", params, spk_loss, train_set, spk_part,
+                             _batch_stream(train_set, bsz, batch_sec, rate, rng))
         spk.eval()
         with torch.no_grad():
             vals = [spk_loss(valid_set[i : i + bsz], True) for i in range(0, len(valid_set), bsz)]

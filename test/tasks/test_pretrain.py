@@ -160,14 +160,15 @@ def test_time_ordered_ctc_targets_from_rttm_and_ctm(tmp_path):
         cut_tsot_elements(data, str(rttm), str(ctm), channels=2)
 
 
-def test_time_ordered_pretraining_learns_and_needs_word_times(tmp_path):
+@pytest.mark.parametrize("batching", [{"batch_size": 4}, {"batch_sec": 8.0}], ids=["count", "seconds"])
+def test_time_ordered_pretraining_learns_and_needs_word_times(tmp_path, batching):
     from espnet_tagspeech.bin.pretrain import pretrain
 
     _, cfg = setup_tiny(str(tmp_path), num_cuts=4,
                         overrides={"model_conf": {"ctc_order": "time", "ctc_embed": True}})
     data = tmp_path / "data"
     rttm, ctm = _write_speaker_labels(data, 4), _write_word_times(data, 4)
-    conf = {"model_config": cfg, "batch_size": 4, "semantic": {"steps": 60, "lr": 0.005, "warmup": 1}}
+    conf = {"model_config": cfg, **batching, "semantic": {"steps": 60, "lr": 0.005, "warmup": 1}}
     with pytest.raises(ValueError, match="needs --train_ctm"):
         pretrain(conf, str(data), str(data), None, str(tmp_path / "o"), train_rttm=str(rttm),
                  valid_rttm=str(rttm))
@@ -176,3 +177,28 @@ def test_time_ordered_pretraining_learns_and_needs_word_times(tmp_path):
     assert result["semantic_last_loss"] < 0.5 * result["semantic_first_loss"]
     assert 0.0 <= result["semantic_valid_ter"] < 1.0
     assert (tmp_path / "o" / "init.pth").is_file()
+
+
+def test_duration_batches_cover_every_cut_once_within_the_budget():
+    import numpy as np
+
+    from espnet_tagspeech.bin.pretrain import duration_batches
+
+    rng = np.random.default_rng(0)
+    durations = list(rng.uniform(0.5, 12.0, 500)) + [30.0]
+    epochs = [duration_batches(durations, 40.0, rng) for _ in range(2)]
+    for batches in epochs:
+        flat = np.concatenate(batches)
+        assert sorted(flat.tolist()) == list(range(len(durations)))
+        for b in batches:
+            padded = len(b) * max(durations[i] for i in b)
+            assert padded <= 40.0 or len(b) == 1
+        # similar lengths in a batch: the padding is a small part of the budget
+        real = sum(durations)
+        padded = sum(len(b) * max(durations[i] for i in b) for b in batches)
+        assert padded < 1.15 * real
+    # the longest cut is a batch of its own; the two epochs are batched differently
+    assert any(b.tolist() == [500] for b in epochs[0])
+    assert [b.tolist() for b in epochs[0]] != [b.tolist() for b in epochs[1]]
+    with pytest.raises(ValueError, match="batch_sec"):
+        duration_batches(durations, 0.0, rng)
