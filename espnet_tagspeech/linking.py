@@ -239,14 +239,15 @@ def link_speakers(
 
 
 def _absorb_small(
-    assign: List[int], emb: np.ndarray, spans: Sequence[Span], apart: np.ndarray, min_sec: float
+    assign: List[int], emb: np.ndarray, alone: Sequence[float], apart: np.ndarray, min_sec: float
 ) -> List[int]:
-    """Move each line of a speaker with under ``min_sec`` of speech to the closest
-    speaker with enough speech that it may join; renumber by first appearance."""
+    """Move each line of a speaker with under ``min_sec`` of speech of its own
+    (``alone``: seconds of each line where no other line is active) to the closest
+    speaker with enough that it may join; renumber by first appearance."""
     dist = _cosine_dist(emb)
     dur: Dict[int, float] = defaultdict(float)
-    for c, (s, e) in zip(assign, spans):
-        dur[c] += e - s
+    for c, sec in zip(assign, alone):
+        dur[c] += sec
     members = {c: [i for i, x in enumerate(assign) if x == c] for c in dur if dur[c] >= min_sec}
     label = list(assign)
     for i, c in enumerate(assign):
@@ -260,6 +261,40 @@ def _absorb_small(
     return [order.setdefault(c, len(order)) for c in label]
 
 
+def _attach_rest(n: int, core: Sequence[int], part: Sequence[int], emb: np.ndarray, apart: np.ndarray) -> List[int]:
+    """Labels of all ``n`` items from the clustered ``core`` ones: every other item
+    joins the closest cluster it may join (mean cosine distance), or starts one;
+    clusters numbered by first appearance."""
+    label: List[Optional[int]] = [None] * n
+    for i, c in zip(core, part):
+        label[i] = c
+    dist = _cosine_dist(emb)
+    nxt = max(part, default=-1) + 1
+    for i in range(n):
+        if label[i] is not None:
+            continue
+        members: Dict[int, List[int]] = defaultdict(list)
+        for j, c in enumerate(label):
+            if c is not None:
+                members[c].append(j)
+        options = [(float(dist[i, m].mean()), c) for c, m in members.items() if not apart[i, m].any()]
+        if options:
+            label[i] = min(options)[1]
+        else:
+            label[i], nxt = nxt, nxt + 1
+    order: Dict[int, int] = {}
+    return [order.setdefault(c, len(order)) for c in label]
+
+
+def _apart(a: Span, b: Span, max_overlap: float, max_frac: Optional[float]) -> bool:
+    """Whether spans ``a`` and ``b`` overlap too much to be one voice's."""
+    shared = min(a[1], b[1]) - max(a[0], b[0])
+    if shared > max_overlap:
+        return True
+    shorter = min(a[1] - a[0], b[1] - b[0])
+    return max_frac is not None and shared > 0 and shared > max_frac * shorter
+
+
 def link_lines(
     text_turns: Sequence[Turn],
     audio: np.ndarray,
@@ -270,6 +305,8 @@ def link_lines(
     max_overlap: float = 0.3,
     min_speaker_sec: float = 0.0,
     voice_trim: float = 0.0,
+    max_overlap_frac: Optional[float] = None,
+    min_line_sec: float = 0.0,
 ) -> List[Turn]:
     """Label every transcribed line of one recording by clustering the lines' voices.
 
@@ -287,12 +324,22 @@ def link_lines(
         threshold: Cosine distance at which clustering stops.
         num_speakers: Known number of speakers, if any.
         max_overlap: Overlap in seconds above which two lines must differ in speaker.
-        min_speaker_sec: A speaker with less speech than this after clustering is
-            not kept: each of its lines joins the closest other speaker it may
-            join (short lines give noisy voice prints and become extra speakers).
+        min_speaker_sec: A speaker with less speech than this after clustering,
+            counting only where none of the other lines is active, is not kept:
+            each of its lines joins the closest other speaker it may join (short
+            lines give noisy voice prints and become extra speakers; lines said
+            inside others' turns give mixed ones and cluster together).
         voice_trim: Seconds left out at both ends of a line for its voice print
             (its edges are the least sure and meet the neighbouring turns); a
             line too short to trim keeps its whole span.
+        max_overlap_frac: If given, two lines also never share a speaker when
+            their overlap is more than this fraction of the shorter one (a short
+            line said inside another's turn, e.g. a backchannel, is another
+            voice, however short the overlap in seconds).
+        min_line_sec: Lines shorter than this are left out of the clustering
+            (their voice prints are the noisiest, and their cannot-links would
+            keep two clusters of one voice apart); each then joins the closest
+            speaker it may join, or becomes a speaker of its own.
 
     Returns:
         The lines relabelled ``spk1``, ``spk2``... by first appearance in time.
@@ -306,13 +353,18 @@ def link_lines(
         [([core], cores[:i] + cores[i + 1:]) for i, core in enumerate(cores)], audio, sample_rate, embed
     )
     n = len(lines)
-    overlap = np.array(
-        [[min(a[1], b[1]) - max(a[0], b[0]) > max_overlap for b in cores] for a in cores], dtype=bool
-    )
+    overlap = np.array([[_apart(a, b, max_overlap, max_overlap_frac) for b in cores] for a in cores], dtype=bool)
     np.fill_diagonal(overlap, False)
-    assign = cluster_with_constraints(emb, [str(i) for i in range(n)], threshold, num_speakers, overlap)
+    core = [i for i, (s, e) in enumerate(spans) if e - s >= min_line_sec] or list(range(n))
+    sub = np.ix_(core, core)
+    part = cluster_with_constraints(emb[core], [str(i) for i in core], threshold, num_speakers, overlap[sub])
     if min_speaker_sec > 0 and num_speakers is None:
-        assign = _absorb_small(assign, emb, spans, overlap, min_speaker_sec)
+        alone = [
+            sum(e - s for s, e in _subtract([spans[i]], merge_intervals(spans[:i] + spans[i + 1:])))
+            for i in core
+        ]
+        part = _absorb_small(part, emb[core], alone, overlap[sub], min_speaker_sec)
+    assign = _attach_rest(n, core, part, emb, overlap)
     logger.debug("clustered %d lines into %d speakers", n, len(set(assign)))
     return [t.with_speaker(f"spk{c + 1}") for t, c in zip(lines, assign)]
 

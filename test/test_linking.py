@@ -152,6 +152,73 @@ def test_min_speaker_sec_folds_tiny_speakers_into_their_closest():
     assert len({t.speaker for t in counted}) == 3
 
 
+def _backchannel_recording(rng):
+    """Voice A's turns each hold a 0.6-s backchannel of voice B (mixed in); B also has turns."""
+    audio = np.zeros(SR * 40, np.float32)
+    lines, truth = [], []
+    for k in range(4):
+        for f0, s, e, who in [(110.0, 0.0, 4.0, "A"), (260.0, 1.5, 2.1, "B"), (260.0, 5.0, 9.0, "B")]:
+            v = _voice(rng, f0, e - s)
+            start = int((k * 10 + s) * SR)
+            audio[start: start + len(v)] += v
+            lines.append(Turn.from_text("rec", "x", k * 10 + s, k * 10 + e, "word"))
+            truth.append(who)
+    return audio, lines, truth
+
+
+def test_min_speaker_sec_counts_only_speech_where_no_other_line_is_active():
+    audio, lines, truth = _backchannel_recording(np.random.default_rng(6))
+    want = ["spk1" if w == "A" else "spk2" for w in truth]
+    # the mixed voice prints of the backchannels make a speaker of their own (2.4 s)...
+    free = [t.speaker for t in link_lines(lines, audio, SR, fbank_embedding, threshold=0.3, max_overlap=1.0)]
+    assert len(set(free)) == 3 and len({free[i] for i, w in enumerate(truth) if w == "B"}) == 2
+    # ...which has no speech of its own (all of it inside A's turns): folded into B
+    folded = link_lines(lines, audio, SR, fbank_embedding, threshold=0.3, max_overlap=1.0, min_speaker_sec=1.0)
+    assert [t.speaker for t in folded] == want
+
+
+def test_max_overlap_frac_keeps_a_line_said_inside_another_apart():
+    _, lines, _ = _backchannel_recording(np.random.default_rng(7))
+    same = np.tile(_voice(np.random.default_rng(8), 110.0, 1.0), 40)  # one voice everywhere
+    # each backchannel overlaps its container by 0.6 s only: under max_overlap 1 s they may merge
+    loose = link_lines(lines, same, SR, fbank_embedding, threshold=2.0, max_overlap=1.0)
+    assert {t.speaker for t in loose} == {"spk1"}
+    # but all of it lies inside the other line
+    apart = link_lines(lines, same, SR, fbank_embedding, threshold=2.0, max_overlap=1.0, max_overlap_frac=0.5)
+    for k in range(4):
+        assert apart[3 * k].speaker != apart[3 * k + 1].speaker
+    assert len({t.speaker for t in apart}) == 2
+    # lines that only touch (or do not overlap) are never kept apart by the fraction
+    touching = [Turn.from_text("rec", "x", 0.0, 2.0, "a"), Turn.from_text("rec", "x", 2.0, 2.5, "b")]
+    assert {t.speaker for t in link_lines(touching, same, SR, fbank_embedding, threshold=2.0,
+                                          max_overlap_frac=0.1)} == {"spk1"}
+
+
+def test_min_line_sec_clusters_the_long_lines_first():
+    """A short line inside L2 (a spurious word) must not keep L1 and L2, one voice, apart."""
+    audio = np.zeros(SR * 14, np.float32)
+    for value, s, e in [(0.1, 0.0, 3.0), (0.3, 5.0, 8.0), (0.2, 6.0, 6.5), (0.5, 10.0, 13.0)]:
+        audio[int(s * SR): int(e * SR)] = value
+    # voice prints by the segment's level, chosen with zero mean (centring keeps them)
+    table = {0.1: [1.0, 0.0], 0.2: [1.0, 0.1], 0.3: [1.0, 0.3], 0.5: [-3.0, -0.4]}
+
+    def embed(chunk, sr):
+        return np.array(table[round(float(chunk.mean()), 1)])
+
+    lines = [Turn.from_text("rec", "x", s, e, w) for s, e, w in
+             [(0.0, 3.0, "l1"), (5.0, 8.0, "l2"), (6.0, 6.5, "s"), (10.0, 13.0, "m")]]
+    # S is closest to L1 and merges with it first; L2 may then never join them
+    free = {t.text: t.speaker for t in link_lines(lines, audio, SR, embed, threshold=0.5)}
+    assert free["l1"] == free["s"] != free["l2"]
+    # the lines of at least 1 s first: L1 and L2 one speaker; S may not join L2 (inside it)
+    first = {t.text: t.speaker for t in link_lines(lines, audio, SR, embed, threshold=0.5, min_line_sec=1.0)}
+    assert first["l1"] == first["l2"] != first["s"]
+    assert first["l1"] == "spk1" and first["l2"] != first["m"]
+    # with no long line at all, every line is clustered
+    short = link_lines(lines, audio, SR, embed, threshold=0.5, min_line_sec=10.0)
+    assert [t.speaker for t in short] == [t.speaker for t in link_lines(lines, audio, SR, embed, threshold=0.5)]
+
+
 def test_voice_trim_keeps_padded_lines_of_one_voice_together():
     rng = np.random.default_rng(4)
     audio = np.zeros(SR * 20, np.float32)

@@ -63,6 +63,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="--link_unit line: speakers with less speech join their closest speaker")
     p.add_argument("--voice_trim", type=float, default=0.0,
                    help="--link_unit line: seconds left out at both ends of a line for its voice print")
+    p.add_argument("--max_line_overlap_frac", type=float, default=None,
+                   help="--link_unit line: lines overlapping by more than this fraction of the "
+                        "shorter one never share a speaker")
+    p.add_argument("--min_line_sec", type=float, default=0.0,
+                   help="--link_unit line: shorter lines are not clustered but join the closest "
+                        "speaker they may join afterwards")
     p.add_argument("--reco2num_spk", help="known speaker count per recording (oracle linking)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
@@ -135,6 +141,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 txt_turns[reco] = link_lines(
                     txt_turns[reco], audio, rate, embed, args.linking_threshold,
                     num_spk.get(reco), args.max_line_overlap, args.min_speaker_sec, args.voice_trim,
+                    args.max_line_overlap_frac, args.min_line_sec,
                 )
                 spk_turns[reco] = [replace(t, words=()) for t in txt_turns[reco]]
                 continue

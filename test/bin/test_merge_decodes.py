@@ -113,3 +113,16 @@ def test_link_unit_line_clusters_lines_by_voice(tmp_path, caplog):
     # line clustering is meaningless for the block's ranges or without voices
     assert main(["--out_dir", str(tmp_path / "x"), "--link_unit", "line"] + base) == 1
     assert "--link_unit line needs --rttm_from lines" in caplog.text
+    # a line said inside another (e.g. a backchannel) is another voice: --max_line_overlap_frac
+    job2 = tmp_path / "o2"
+    job2.mkdir()
+    (job2 / "text").write_text(
+        "a " + target_to_line(f"<text>\n0.00-4.50>hello there\n1.00-1.60>yes\n</text>\n{one}") + "\n")
+    loose = ["--cut2reco", str(tmp_path / "cut2reco"), "--wav_scp", str(tmp_path / "wav.scp"), "--link", "fbank",
+             "--linking_threshold", "2.0", "--link_unit", "line", "--rttm_from", "lines", "--max_line_overlap", "1.0"]
+    assert main(["--out_dir", str(tmp_path / "o2a")] + loose + [str(job2)]) == 0
+    hyp = json.loads((tmp_path / "o2a" / "hyp.seglst.json").read_text())
+    assert hyp[0]["speaker"] == hyp[1]["speaker"]
+    assert main(["--out_dir", str(tmp_path / "o2b"), "--max_line_overlap_frac", "0.5"] + loose + [str(job2)]) == 0
+    hyp = json.loads((tmp_path / "o2b" / "hyp.seglst.json").read_text())
+    assert hyp[0]["speaker"] != hyp[1]["speaker"]
