@@ -238,6 +238,18 @@ def link_speakers(
     )
 
 
+def _closest_allowed(i: int, members: Dict[int, List[int]], dist: np.ndarray, apart: np.ndarray) -> Optional[int]:
+    """The cluster of ``members`` closest to item ``i`` (mean cosine distance) that
+    has no item ``i`` must stay apart from, or ``None``."""
+    options = [(float(dist[i, m].mean()), c) for c, m in members.items() if not apart[i, m].any()]
+    return min(options)[1] if options else None
+
+
+def _renumber(label: Sequence[int]) -> List[int]:
+    order: Dict[int, int] = {}
+    return [order.setdefault(c, len(order)) for c in label]
+
+
 def _absorb_small(
     assign: List[int], emb: np.ndarray, alone: Sequence[float], apart: np.ndarray, min_sec: float
 ) -> List[int]:
@@ -253,37 +265,30 @@ def _absorb_small(
     for i, c in enumerate(assign):
         if c in members:
             continue
-        options = [(float(dist[i, m].mean()), k) for k, m in members.items() if not apart[i, m].any()]
-        if options:
-            label[i] = min(options)[1]
-            members[label[i]].append(i)
-    order: Dict[int, int] = {}
-    return [order.setdefault(c, len(order)) for c in label]
+        best = _closest_allowed(i, members, dist, apart)
+        if best is not None:
+            label[i] = best
+            members[best].append(i)
+    return _renumber(label)
 
 
-def _attach_rest(n: int, core: Sequence[int], part: Sequence[int], emb: np.ndarray, apart: np.ndarray) -> List[int]:
-    """Labels of all ``n`` items from the clustered ``core`` ones: every other item
-    joins the closest cluster it may join (mean cosine distance), or starts one;
-    clusters numbered by first appearance."""
-    label: List[Optional[int]] = [None] * n
-    for i, c in zip(core, part):
+def _attach_rest(n: int, clustered: Sequence[int], part: Sequence[int], emb: np.ndarray, apart: np.ndarray) -> List[int]:
+    """Labels of all ``n`` items given the labels ``part`` of the ``clustered`` ones:
+    every other item, in order, joins the closest cluster it may join or starts
+    one; clusters numbered by first appearance."""
+    label: List[int] = [-1] * n
+    members: Dict[int, List[int]] = defaultdict(list)
+    for i, c in zip(clustered, part):
         label[i] = c
+        members[c].append(i)
     dist = _cosine_dist(emb)
-    nxt = max(part, default=-1) + 1
     for i in range(n):
-        if label[i] is not None:
+        if label[i] >= 0:
             continue
-        members: Dict[int, List[int]] = defaultdict(list)
-        for j, c in enumerate(label):
-            if c is not None:
-                members[c].append(j)
-        options = [(float(dist[i, m].mean()), c) for c, m in members.items() if not apart[i, m].any()]
-        if options:
-            label[i] = min(options)[1]
-        else:
-            label[i], nxt = nxt, nxt + 1
-    order: Dict[int, int] = {}
-    return [order.setdefault(c, len(order)) for c in label]
+        best = _closest_allowed(i, members, dist, apart)
+        label[i] = best if best is not None else len(members)
+        members[label[i]].append(i)
+    return _renumber(label)
 
 
 def _apart(a: Span, b: Span, max_overlap: float, max_frac: Optional[float]) -> bool:
@@ -355,16 +360,18 @@ def link_lines(
     n = len(lines)
     overlap = np.array([[_apart(a, b, max_overlap, max_overlap_frac) for b in cores] for a in cores], dtype=bool)
     np.fill_diagonal(overlap, False)
-    core = [i for i, (s, e) in enumerate(spans) if e - s >= min_line_sec] or list(range(n))
-    sub = np.ix_(core, core)
-    part = cluster_with_constraints(emb[core], [str(i) for i in core], threshold, num_speakers, overlap[sub])
+    long_lines = [i for i, (s, e) in enumerate(spans) if e - s >= min_line_sec] or list(range(n))
+    sub = np.ix_(long_lines, long_lines)
+    part = cluster_with_constraints(
+        emb[long_lines], [str(i) for i in long_lines], threshold, num_speakers, overlap[sub]
+    )
     if min_speaker_sec > 0 and num_speakers is None:
         alone = [
             sum(e - s for s, e in _subtract([spans[i]], merge_intervals(spans[:i] + spans[i + 1:])))
-            for i in core
+            for i in long_lines
         ]
-        part = _absorb_small(part, emb[core], alone, overlap[sub], min_speaker_sec)
-    assign = _attach_rest(n, core, part, emb, overlap)
+        part = _absorb_small(part, emb[long_lines], alone, overlap[sub], min_speaker_sec)
+    assign = _attach_rest(n, long_lines, part, emb, overlap)
     logger.debug("clustered %d lines into %d speakers", n, len(set(assign)))
     return [t.with_speaker(f"spk{c + 1}") for t, c in zip(lines, assign)]
 
