@@ -9,7 +9,9 @@ Example::
 writes ``<wav_dir>/<recording>.wav`` (16 kHz mono int16) and a Kaldi data dir
 in ``out_dir`` (see :mod:`espnet_tagspeech.simulate.writer`) plus
 ``meetings.json`` (per-meeting statistics).  Output is byte-identical for the
-same options and seed, whatever ``--nj``.
+same options and seed, whatever ``--nj``.  Speakers come from ``--voice_pool``
+(default ``open``: train, dev and test voices made of different espeak-ng
+variants, see :mod:`espnet_tagspeech.simulate.voices`).
 """
 
 import argparse
@@ -25,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from espnet_tagspeech.data.atomic import atomic_write
 
 _STATE: Dict[str, object] = {}
+VOICE_POOLS = ("open", "closed", "closed_disjoint")  # as espnet_tagspeech.simulate.voices.POOLS
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -38,7 +41,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", choices=("train", "dev", "test"), default="train")
     p.add_argument("--min_speakers", type=int, default=1)
-    p.add_argument("--max_speakers", type=int, default=4, help="at most 8 (16 with shared voices)")
+    p.add_argument("--max_speakers", type=int, default=4,
+                   help="at most the size of the split's voice pool (open: 16 for dev and test)")
     p.add_argument("--min_duration", type=float, default=30.0)
     p.add_argument("--max_duration", type=float, default=120.0)
     p.add_argument("--overlap_ratio", type=float, default=0.2,
@@ -51,8 +55,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--reverb", action="store_true", help="synthetic room impulse responses")
     p.add_argument("--vocab_scale", type=float, default=1.0,
                    help="fraction of each grammar word class to use (smaller vocabulary)")
-    p.add_argument("--disjoint_voices", action="store_true",
-                   help="disjoint speaker pools for train/dev/test (default: shared pool)")
+    p.add_argument("--voice_pool", choices=VOICE_POOLS, default="open",
+                   help="open: 108 / 16 / 16 voices whose espeak-ng variants differ between "
+                        "train, dev and test; closed: the 16 original voices in every split; "
+                        "closed_disjoint: those 16 split 8 / 4 / 4")
+    p.add_argument("--synth_engine", choices=("auto", "library", "command"), default="auto",
+                   help="espeak-ng through libespeak-ng (fast) or one espeak-ng process per word; "
+                        "auto: the library if found")
     p.add_argument("--nj", type=int, default=2, help="worker processes")
     p.add_argument("--log_level", default="INFO")
     return p
@@ -68,7 +77,7 @@ def _init_worker(state: Dict[str, object]) -> None:
 
     _STATE.clear()
     _STATE.update(state)
-    _STATE["bank"] = WordBank(Path(str(state["cache_dir"])))
+    _STATE["bank"] = WordBank(Path(str(state["cache_dir"])), engine=str(state["engine"]))
 
 
 def _synth_voice(task: Tuple[object, List[str]]) -> int:
@@ -114,9 +123,9 @@ def build_config(args: argparse.Namespace):
         overlap_ratio=args.overlap_ratio, overlap_prob=args.overlap_prob,
         backchannel_prob=args.backchannel_prob,
         max_sentences=args.max_sentences, noise_snr=args.noise_snr, reverb=args.reverb,
-        vocab_scale=args.vocab_scale, disjoint_voices=args.disjoint_voices,
+        vocab_scale=args.vocab_scale, disjoint_voices=args.voice_pool != "closed",
     )  # fmt: skip
-    config.check(len(voice_pool(args.split, args.disjoint_voices)))
+    config.check(len(voice_pool(args.split, args.voice_pool)))
     if args.num_meetings < 1:
         raise ValueError(f"--num_meetings must be >= 1, got {args.num_meetings}")
     if args.nj < 1:
@@ -131,9 +140,9 @@ def simulate(args: argparse.Namespace) -> Dict[str, object]:
     from espnet_tagspeech.simulate.voices import check_espeak, voice_pool
     from espnet_tagspeech.simulate.writer import write_data_dir
 
-    check_espeak()
+    logging.info("espeak-ng engine %s", check_espeak(args.synth_engine))
     config = build_config(args)
-    pool = voice_pool(args.split, args.disjoint_voices)
+    pool = voice_pool(args.split, args.voice_pool)
     grammar = Grammar(args.vocab_scale)
     out_dir = Path(args.out_dir)
     wav_dir = Path(args.wav_dir) if args.wav_dir else out_dir / "wav"
@@ -149,7 +158,8 @@ def simulate(args: argparse.Namespace) -> Dict[str, object]:
         cache_dir = Path(args.cache_dir) if args.cache_dir else Path(tmp)
         cache_dir.mkdir(parents=True, exist_ok=True)
         state = {"config": config, "seed": args.seed, "split": args.split,
-                 "cache_dir": str(cache_dir), "wav_dir": str(wav_dir)}  # fmt: skip
+                 "cache_dir": str(cache_dir), "wav_dir": str(wav_dir),
+                 "engine": args.synth_engine}  # fmt: skip
         tasks = [(v, sorted(need[v])) for v in sorted(need, key=lambda v: v.name)]
         done = _run("voice", _synth_voice, tasks, args.nj, state, "synthesizing words")
         logging.info("synthesized %d new (voice, word) clips in %.1f s", sum(done), time.time() - t0)
@@ -167,7 +177,8 @@ def simulate(args: argparse.Namespace) -> Dict[str, object]:
                             "speech": round(speech, 3), "overlap": round(overlap, 3)})  # fmt: skip
     total_speech = sum(m["speech"] for m in per_meeting)
     summary = {
-        "split": args.split, "seed": args.seed, "meetings": len(per_meeting),
+        "split": args.split, "seed": args.seed, "voice_pool": args.voice_pool,
+        "meetings": len(per_meeting),
         "hours": round(sum(durations.values()) / 3600, 4),
         "speakers": len({t.speaker for t in turns}),
         "overlap_ratio": round(sum(m["overlap"] for m in per_meeting) / max(total_speech, 1e-9), 4),

@@ -1,46 +1,48 @@
 """Speakers made of espeak-ng voices, and a cache of their synthesized words.
 
-A speaker is a fixed espeak-ng voice (language + variant such as ``en-us+m3``),
+A speaker is a fixed espeak-ng voice (accent + variant such as ``en-us+m3``),
 pitch and speed, with the gender of its variant.  Words are synthesized one at
-a time by the ``espeak-ng`` command (a fresh process per word, so the audio of a
-word never depends on what was synthesized before it), resampled from
-22.05 kHz to 16 kHz, and trimmed to the frames whose energy is within
-``TRIM_DB`` of the word's loudest frame.  A word placed at sample ``n`` of a
-meeting therefore occupies exactly ``[n, n + len(clip))``: word timings are
-exact by construction.
+a time, each independent of the words synthesized before it (see
+:mod:`espnet_tagspeech.simulate.espeak`), resampled from 22.05 kHz to 16 kHz,
+and trimmed to the frames whose energy is within ``TRIM_DB`` of the word's
+loudest frame.  A word placed at sample ``n`` of a meeting therefore occupies
+exactly ``[n, n + len(clip))``: word timings are exact by construction.
+
+Two speaker pools:
+
+* ``open`` (default): 140 voices from the variants of espeak-ng 1.51, whose
+  train, dev and test splits use disjoint variants (see ``OPEN_VARIANTS``), so
+  dev and test speakers are voices a model never heard.
+* ``closed``: the original 16 voices, shared by every split;
+  ``closed_disjoint`` splits them 8 / 4 / 4.
 
 Clips are cached per voice in ``<cache_dir>/<voice key>.npz`` (int16), written
 atomically, so repeated runs and several splits synthesize every
 (voice, word) pair once.
 """
 
-import io
 import logging
-import shutil
-import subprocess
-import wave
+import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from espnet_tagspeech.data.atomic import atomic_write
+from espnet_tagspeech.simulate.espeak import (  # noqa: F401 - re-exported
+    INSTALL_HINT,
+    EspeakNotFoundError,
+    get_synthesizer,
+    resolve_engine,
+)
+from espnet_tagspeech.simulate.grammar import SPLITS
 
 SAMPLE_RATE = 16000
 TRIM_FRAME = 80  # 5 ms at 16 kHz
 TRIM_DB = 30.0
-_CACHE_VERSION = "v2"  # bump whenever synthesis or trimming changes
-
-INSTALL_HINT = (
-    "espeak-ng was not found on PATH. The meeting simulator needs it: install it with "
-    "`sudo apt-get install espeak-ng` (Debian/Ubuntu), or run `make install-system` "
-    "in the repository root."
-)
-
-
-class EspeakNotFoundError(RuntimeError):
-    """espeak-ng is not installed (the message says how to install it)."""
+_CACHE_VERSION = "v3"  # bump whenever synthesis, resampling or trimming changes
 
 
 @dataclass(frozen=True)
@@ -92,34 +94,141 @@ VOICES: Sequence[Voice] = (
     Voice("m08", "en-029", "m8", 35, 210, "m"),
     Voice("f08", "en-us", "f4", 85, 205, "f"),
 )
-"""The speaker pool: 8 male and 8 female voices, chosen to differ clearly."""
+"""The closed pool: 8 male and 8 female voices, chosen to differ clearly."""
+
+POOLS = ("open", "closed", "closed_disjoint")
+
+# The English accents of espeak-ng 1.51 (the mbrola ``mb-*`` voices need mbrola, absent here).
+ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+           "en-029", "en-us-nyc")  # fmt: skip
+SPEEDS = (185, 195, 205, 215, 225)  # words per minute, around the closed pool's 210
+PITCH_RANGE = (20, 80)  # espeak-ng pitch; beyond it female variants squeak, male ones sound female
+
+# Variants of ``espeak-ng --voices=variant`` (file names) per split, with their gender.
+# Distances below are RMS differences of the mean log band energies of one sentence
+# (en-us, pitch 50); variants of one near-copy family (klatt2-5, iven1-4, f4/aunty/f1...)
+# are <= 0.9 apart.  Dev and test hold variants >= 1.0 from every training variant
+# (nearest: Jacky-antonio 1.03, ed-grandpa 1.22, Nguyen-m7 1.31, travis-robert 1.39,
+# AnxiousAndy-Alex 1.40, shelby-f4 1.44, Marco-antonio 1.55, Lee-quincy 1.58,
+# kaukovalta-victor 1.62, grandma-f2 1.66, Alicia-Annie 1.70, anika-Andrea 1.89,
+# steph-f1 2.14), and each held-out split gets 3 female and 4 male variants.
+# Training variants are listed by family so that neighbours in the list (which get
+# different accents and distant pitches, see ``_open_pool``) are the similar ones.
+_TRAIN_MALE = (
+    "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "edward", "benjamin", "edward2", "david",
+    "john", "Mr serious", "m2", "m5", "m6", "Alex", "Tweaky", "m3", "croak", "grandpa", "max",
+    "pedro", "norbert", "boris", "m1", "m4", "Mike", "iven", "iven2", "iven3", "iven4",
+    "marcelo", "Mario", "Michael", "gustave", "m7", "Gene2", "Gene", "Diogo", "Henrique",
+    "Hugo", "michel", "miguel", "antonio", "Denis", "victor", "Storm", "rob", "robert",
+    "pablo", "paul", "quincy", "m8", "Andy", "sandro",
+)  # fmt: skip
+_TRAIN_FEMALE = ("f4", "aunty", "f1", "f2", "f5", "f3", "linda", "belinda", "Annie", "Andrea")
+OPEN_VARIANTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "train": tuple((v, "m") for v in _TRAIN_MALE) + tuple((v, "f") for v in _TRAIN_FEMALE),
+    "dev": (("Lee", "m"), ("travis", "m"), ("Jacky", "m"), ("AnxiousAndy", "m"),
+            ("anika", "f"), ("steph", "f"), ("steph3", "f")),  # fmt: skip
+    # shelby is listed as male only because its file has no gender line: F0 ~180 Hz, raised formants
+    "test": (("kaukovalta", "m"), ("Nguyen", "m"), ("Marco", "m"), ("ed", "m"),
+             ("Alicia", "f"), ("grandma", "f"), ("shelby", "f")),  # fmt: skip
+}
+_ROBOTIC = "echo at espeak-ng's 39 % ceiling: metallic or robotic"
+EXCLUDED_VARIANTS: Dict[str, str] = {
+    "whisper": "whispered (about 10 % voiced frames)",
+    "whisperf": "whispered (about 10 % voiced frames)",
+    **{v: _ROBOTIC for v in ("robosoft", "robosoft2", "robosoft3", "robosoft4", "robosoft5",
+                             "robosoft6", "robosoft7", "robosoft8", "UniRobot", "anikaRobot",
+                             "RicishayMax", "RicishayMax2", "RicishayMax3", "Demonic")},  # fmt: skip
+    "announcer": "public-address effect (154 ms echo, 42 % voiced frames)",
+    "caleb": "synthesizes exactly like klatt",
+    "klatt6": "synthesizes exactly like klatt",
+    "adam": "near-copy of klatt (distance 0.03)",
+    "steph2": "near-copy of steph3 (distance 0.08)",
+    "fast": "the default voice with an experimental speed-up, not a voice",
+    "zac": "a child's voice (F0 ~350 Hz) listed as male",
+}
+# speakers per (split, gender) of the open pool; names count from 1, 101, 201 per split
+OPEN_SIZES: Dict[str, Dict[str, int]] = {
+    "train": {"m": 54, "f": 54},  # every training variant speaks at least once
+    "dev": {"m": 8, "f": 8},
+    "test": {"m": 8, "f": 8},
+}
+_NAME_BASE = {"train": 0, "dev": 100, "test": 200}
 
 
-def voice_pool(split: str, disjoint: bool = False) -> List[Voice]:
+def _open_pool(split: str) -> List[Voice]:
+    """The open-pool voices of ``split``: each variant spoken at a few pitches and accents.
+
+    Voice ``k`` of a gender takes variant ``j = k mod V`` (``V`` variants) in round
+    ``t = k div V``.  A variant's ``r`` voices get ``r`` evenly spaced pitches, offset
+    by the golden ratio of ``j`` so that neighbouring variants get distant pitches,
+    and accents ``3t + j`` (mod 8), all distinct.
+    """
+    voices = []
+    for gender in ("m", "f"):
+        variants = [v for v, g in OPEN_VARIANTS[split] if g == gender]
+        n, nv = OPEN_SIZES[split][gender], len(variants)
+        lo, hi = PITCH_RANGE
+        for k in range(n):
+            j, t = k % nv, k // nv
+            rounds = (n - j + nv - 1) // nv  # how many voices variant j gets
+            phase = (j * 89) % 144  # 89/144 ~ golden ratio: neighbours' pitches far apart
+            pitch = lo + ((hi - lo) * (t * 144 + phase)) // (144 * rounds)
+            name = f"{gender}{_NAME_BASE[split] + k + 1:03d}"
+            accent = ACCENTS[(j + 3 * t) % len(ACCENTS)]
+            speed = SPEEDS[(2 * j + 3 * t) % len(SPEEDS)]
+            voices.append(Voice(name, accent, variants[j], pitch, speed, gender))
+    return voices
+
+
+def voice_pool(split: str, pool: str = "open") -> List[Voice]:
     """The voices a split draws its speakers from.
 
     Args:
         split: ``train``, ``dev`` or ``test``.
-        disjoint: If False (default) every split uses all 16 voices; if True
-            train gets 8 voices, dev and test 4 each (2 male + 2 female), disjoint.
+        pool: ``open`` (default): disjoint variants per split, 108 / 16 / 16 voices;
+            ``closed``: the 16 closed voices for every split; ``closed_disjoint``:
+            train gets 8 closed voices, dev and test 4 each (2 male + 2 female), disjoint.
+
+    Raises:
+        ValueError: for an unknown split or pool.
     """
-    if not disjoint:
+    if pool not in POOLS:
+        raise ValueError(f"unknown voice pool {pool!r}; choose one of {', '.join(POOLS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if pool == "open":
+        return _open_pool(split)
+    if pool == "closed":
         return list(VOICES)
     # positions in VOICES alternate m/f, so each residue class keeps the balance
     wanted = {"train": (0, 1), "dev": (2,), "test": (3,)}[split]
     return [v for i, v in enumerate(VOICES) if (i // 2) % 4 in wanted]
 
 
-def check_espeak() -> str:
-    """Return the path of ``espeak-ng``.
+def check_espeak(engine: str = "auto") -> str:
+    """Describe the espeak-ng engine that will be used (``library: libespeak-ng.so.1``).
 
     Raises:
-        EspeakNotFoundError: if it is not on PATH, with installation advice.
+        EspeakNotFoundError: naming what is missing, with installation advice.
     """
-    path = shutil.which("espeak-ng")
-    if path is None:
-        raise EspeakNotFoundError(INSTALL_HINT)
-    return path
+    kind, target = resolve_engine(engine)
+    return f"{kind}: {target}"
+
+
+def _smooth_at_least(n: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= n`` (an FFT-friendly factor)."""
+    best = 1 << max(n - 1, 0).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -127,12 +236,15 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out or len(x) == 0:
         return x.astype(np.float64)
     n_out = int(round(len(x) * sr_out / sr_in))
-    pad = len(x) // 8 + 64  # zero padding keeps the circular wrap-around silent
-    xp = np.concatenate([x, np.zeros(pad)])
-    n_out_p = int(round(len(xp) * sr_out / sr_in))
+    g = math.gcd(sr_in, sr_out)
+    q, p = sr_in // g, sr_out // g  # 441 -> 320 for 22.05 -> 16 kHz
+    # zero padding keeps the circular wrap-around silent; q * (5-smooth) lengths make both
+    # FFTs fast (an arbitrary length may hold a large prime factor) and the ratio exact
+    m = _smooth_at_least(-(-(len(x) + len(x) // 8 + 64) // q))
+    xp = np.concatenate([x, np.zeros(q * m - len(x))])
     spec = np.fft.rfft(xp)
-    keep = min(len(spec), n_out_p // 2 + 1)
-    y = np.fft.irfft(spec[:keep], n_out_p) * (n_out_p / len(xp))
+    keep = min(len(spec), p * m // 2 + 1)
+    y = np.fft.irfft(spec[:keep], p * m) * (p / q)
     return y[:n_out]
 
 
@@ -149,27 +261,39 @@ def trim(x: np.ndarray, frame: int = TRIM_FRAME, db: float = TRIM_DB) -> np.ndar
     return x[active[0] * frame : (active[-1] + 1) * frame]
 
 
-def synthesize_word(voice: Voice, word: str, espeak: Optional[str] = None) -> np.ndarray:
-    """Synthesize one word with ``voice``: trimmed 16 kHz int16 samples.
+def _to_clip(raw: bytes, sr: int, voice: Voice, word: str) -> np.ndarray:
+    """Trimmed 16 kHz int16 clip of espeak-ng's little-endian int16 samples at ``sr``."""
+    clip = trim(resample(np.frombuffer(raw, dtype="<i2").astype(np.float64), sr, SAMPLE_RATE))
+    if len(clip) == 0:
+        raise RuntimeError(f"espeak-ng produced silence for {word!r} ({voice.espeak_voice})")
+    return np.clip(np.round(clip), -32768, 32767).astype(np.int16)
+
+
+def synthesize_words(voice: Voice, words: Sequence[str], engine: str = "auto") -> List[np.ndarray]:
+    """Synthesize words with ``voice``, each on its own: trimmed 16 kHz int16 clips.
+
+    A word's clip does not depend on the other words (see :mod:`.espeak`).
+
+    Args:
+        voice: The speaker.
+        words: The texts to say.
+        engine: ``auto``, ``library`` or ``command`` (see :mod:`.espeak`).
 
     Raises:
         EspeakNotFoundError: if espeak-ng is missing.
         RuntimeError: if espeak-ng fails or produces silence.
     """
-    exe = espeak or check_espeak()
-    cmd = [exe, "--stdout", "-v", voice.espeak_voice, "-p", str(voice.pitch),
-           "-s", str(voice.speed), word]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True)
-    if proc.returncode != 0 or not proc.stdout:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise RuntimeError(f"espeak-ng failed for {word!r} ({voice.espeak_voice}): {err}")
-    with wave.open(io.BytesIO(proc.stdout)) as w:
-        sr = w.getframerate()
-        raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-    clip = trim(resample(raw, sr, SAMPLE_RATE))
-    if len(clip) == 0:
-        raise RuntimeError(f"espeak-ng produced silence for {word!r} ({voice.espeak_voice})")
-    return np.clip(np.round(clip), -32768, 32767).astype(np.int16)
+    synth = get_synthesizer(engine)
+    clips = []
+    for word in words:
+        raw, sr = synth.samples(voice.espeak_voice, voice.pitch, voice.speed, word)
+        clips.append(_to_clip(raw, sr, voice, word))
+    return clips
+
+
+def synthesize_word(voice: Voice, word: str, engine: str = "auto") -> np.ndarray:
+    """Synthesize one word with ``voice``: trimmed 16 kHz int16 samples (see ``synthesize_words``)."""
+    return synthesize_words(voice, [word], engine)[0]
 
 
 class WordBank:
@@ -177,24 +301,35 @@ class WordBank:
 
     Args:
         cache_dir: Directory of ``<voice key>.npz`` files, or ``None`` for memory only.
+        engine: espeak-ng engine for missing words (``auto``, ``library``, ``command``).
+        max_voices: Voices kept in memory when there is a cache to reload them from
+            (least recently used ones are dropped; ~5 MB per voice of 325 words).
     """
 
-    def __init__(self, cache_dir: Optional[Path] = None) -> None:
+    def __init__(self, cache_dir: Optional[Path] = None, engine: str = "auto",
+                 max_voices: int = 128) -> None:  # fmt: skip
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self._clips: Dict[str, Dict[str, np.ndarray]] = {}
+        self.engine = engine
+        self.max_voices = max_voices
+        self._clips: "OrderedDict[str, Dict[str, np.ndarray]]" = OrderedDict()
 
     def _file(self, voice: Voice) -> Optional[Path]:
         return None if self.cache_dir is None else self.cache_dir / f"{voice.key}.npz"
 
     def _load(self, voice: Voice) -> Dict[str, np.ndarray]:
-        if voice.key not in self._clips:
-            clips: Dict[str, np.ndarray] = {}
-            path = self._file(voice)
-            if path is not None and path.is_file():
-                with np.load(path) as data:
-                    clips = {k: data[k] for k in data.files}
-            self._clips[voice.key] = clips
-        return self._clips[voice.key]
+        if voice.key in self._clips:
+            self._clips.move_to_end(voice.key)
+            return self._clips[voice.key]
+        clips: Dict[str, np.ndarray] = {}
+        path = self._file(voice)
+        if path is not None and path.is_file():
+            with np.load(path) as data:
+                clips = {k: data[k] for k in data.files}
+        self._clips[voice.key] = clips
+        # every clip in memory is also on disk (ensure() saves), so dropping one loses nothing
+        while self.cache_dir is not None and len(self._clips) > max(self.max_voices, 1):
+            self._clips.popitem(last=False)
+        return clips
 
     def missing(self, voice: Voice, words: Iterable[str]) -> List[str]:
         """The words of ``words`` not yet synthesized for ``voice`` (sorted)."""
@@ -210,10 +345,8 @@ class WordBank:
         todo = self.missing(voice, words)
         if not todo:
             return 0
-        exe = check_espeak()
         clips = self._load(voice)
-        for word in todo:
-            clips[word] = synthesize_word(voice, word, exe)
+        clips.update(zip(todo, synthesize_words(voice, todo, self.engine)))
         path = self._file(voice)
         if path is not None:
             with atomic_write(path, "wb") as f:

@@ -1,11 +1,11 @@
 """Fixtures of the simulator tests: one tiny generated corpus and a shared word cache."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from espnet_tagspeech.bin import simulate_meetings
+from espnet_tagspeech.simulate.voices import EspeakNotFoundError, check_espeak
 
 TINY = ["--num_meetings", "3", "--min_speakers", "2", "--max_speakers", "3",
         "--min_duration", "12", "--max_duration", "18", "--vocab_scale", "0.3"]  # fmt: skip
@@ -14,7 +14,9 @@ TINY = ["--num_meetings", "3", "--min_speakers", "2", "--max_speakers", "3",
 @pytest.fixture(scope="session")
 def word_cache(tmp_path_factory) -> Path:
     """A word cache shared by every simulator test of the session."""
-    if shutil.which("espeak-ng") is None:
+    try:
+        check_espeak()
+    except EspeakNotFoundError:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
     return tmp_path_factory.mktemp("wordcache")
 

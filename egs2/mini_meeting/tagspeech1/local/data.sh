@@ -2,7 +2,7 @@
 # mini_meeting data preparation: synthetic meetings (espeak-ng voices) -> data/{train,dev,test}.
 # Usage: local/data.sh [--size tiny|mini|full] [--tiny] [--seed 1] [--nj 2]
 #                      [--simdir downloads/sim] [--data_dir data] [--overlap_ratio R]
-#                      [--train_meetings N]
+#                      [--train_meetings N] [--voice_pool open|closed|closed_disjoint]
 # Each set is a Kaldi dir with one segment per speaker turn (wav.scp, segments, utt2spk,
 # spk2utt, text, reco2dur, spk2gender, rttm, uem, words.ctm, ref.seglst.json, truth.jsonl).
 set -euo pipefail
@@ -21,6 +21,7 @@ overlap_ratio=""       # empty: the size's default
 noise_snr=""           # empty: clean audio
 train_meetings=""      # empty: the size's default number of training meetings
 reverb=false
+voice_pool=open        # open: dev/test voices from espeak-ng variants unseen in train; closed: 16 shared
 python=""              # empty: python of the activated venv, else python3
 help_message=$(sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//')
 
@@ -59,6 +60,14 @@ if ! command -v espeak-ng >/dev/null 2>&1; then
   exit 1
 fi
 
+case ${voice_pool} in
+  open|closed|closed_disjoint) ;;
+  *)
+    echo "$0: --voice_pool must be open, closed or closed_disjoint, got '${voice_pool}'" >&2
+    exit 1
+    ;;
+esac
+
 # per set: number of meetings, then simulator options
 case ${size} in
   tiny)
@@ -67,7 +76,7 @@ case ${size} in
     ;;
   mini)
     # 1200 training meetings (13.6 h of cuts): the t-SOT CTC encoder overfits 400 (issue 6 note)
-    sets=(train:1200 dev:10 test:12)
+    sets=(train:1200 dev:10 test:40)
     size_opts=(--min_speakers 2 --max_speakers 3 --min_duration 30 --max_duration 70)
     ;;
   full)
@@ -85,6 +94,7 @@ fi
 [ -n "${overlap_ratio}" ] && size_opts+=(--overlap_ratio "${overlap_ratio}")
 [ -n "${noise_snr}" ] && size_opts+=(--noise_snr "${noise_snr}")
 [ "${reverb}" = true ] && size_opts+=(--reverb)
+size_opts+=(--voice_pool "${voice_pool}")
 
 for entry in "${sets[@]}"; do
   x=${entry%%:*}
@@ -110,4 +120,4 @@ for entry in "${sets[@]}"; do
     log "utils/validate_data_dir.sh not found: ${data_dir}/${x} not validated"
   fi
 done
-log "done: ${data_dir}/{train,dev,test} (size ${size}, seed ${seed})"
+log "done: ${data_dir}/{train,dev,test} (size ${size}, seed ${seed}, voice pool ${voice_pool})"
