@@ -81,6 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from tqdm import tqdm
 
+    from espnet_tagspeech.data.atomic import replace_dir
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.data.kaldi import KaldiDataDir, write_table
 
@@ -151,14 +152,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        dst.rename(old)
-        tmp.rename(dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(dst)
+    replace_dir(tmp, dst)
     total = sum(durations.values())
     logger.info("wrote %d files (%.2f h) to %s", len(results), total / 3600, dst)
     return 0

@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator, Union
@@ -48,3 +49,17 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> It
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def replace_dir(tmp: PathLike, dst: PathLike) -> None:
+    """Rename the finished directory ``tmp`` over ``dst``; an old ``dst`` is moved aside
+    first and removed only once the new one is in place."""
+    tmp, dst = Path(tmp), Path(dst)
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        dst.rename(old)
+        tmp.rename(dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(dst)
