@@ -13,6 +13,10 @@ stops at ``threshold`` or, when given, at ``num_speakers`` clusters.
 every transcribed line is an item of its own (lines overlapping in time may not
 merge), for models that place lines well but attribute them poorly.
 
+The clustering itself (:mod:`espnet_tagspeech.clustering`) runs within time
+windows first on long recordings, and constraints between lines are found by a
+sorted sweep, so linking costs time in proportion to the recording's length.
+
 Embeddings come from a callable ``embed(audio, sample_rate) -> np.ndarray``;
 :func:`fbank_embedding` (log-mel statistics) needs no model,
 :class:`SpeakerStreamEmbedder` pools the TagSpeech model's own speaker stream.
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from espnet_tagspeech.clustering import cluster_items, cluster_with_constraints, unit_rows
 from espnet_tagspeech.data.turn import Turn, merge_intervals
 
 logger = logging.getLogger(__name__)
@@ -65,6 +70,15 @@ class SpeakerStreamEmbedder:
         self.sample_rate = model.sample_rate
         self.device = device
 
+    @classmethod
+    def from_model(cls, model, device: str = "cpu") -> "SpeakerStreamEmbedder":
+        """Voice prints from an already built model's speaker stream (no second copy)."""
+        self = cls.__new__(cls)
+        self.encoder = model.speaker_encoder.eval()
+        self.sample_rate = model.sample_rate
+        self.device = device
+        return self
+
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """``(2 C,)`` mean and standard deviation of the stream's frames over ``audio``."""
         import torch
@@ -100,66 +114,56 @@ def _subtract(spans: Sequence[Span], others: Sequence[Span]) -> List[Span]:
     return [(a, b) for a, b in out if b - a > 1e-3]
 
 
-def _cosine_dist(x: np.ndarray) -> np.ndarray:
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
-    return 1.0 - x @ x.T
+def _pairs_within_reach(spans: np.ndarray, reach: float) -> np.ndarray:
+    """Candidate pairs ``(i, j)``, each once, of spans where the later one starts
+    before the earlier one ends plus ``reach`` seconds (a sorted sweep: the work
+    grows with the number of such pairs, not with all pairs)."""
+    n = len(spans)
+    order = np.argsort(spans[:, 0], kind="stable")
+    starts = spans[order, 0]
+    hi = np.searchsorted(starts, spans[order, 1] + reach + 1e-9, side="left")
+    pos = np.arange(n)
+    count = np.maximum(hi - pos - 1, 0)
+    first = np.repeat(pos, count)
+    second = first + 1 + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return np.stack([order[first], order[second]], axis=1)
 
 
-def cluster_with_constraints(
-    emb: np.ndarray,
-    groups: Sequence[str],
-    threshold: float,
-    num_clusters: Optional[int] = None,
-    cannot_link: Optional[np.ndarray] = None,
-) -> List[int]:
-    """Average-linkage clustering in which items of one group never share a cluster.
+def _touching_pairs(spans: np.ndarray) -> np.ndarray:
+    """Pairs of spans sharing some time (``s_j < e_i`` and ``e_j > s_i``)."""
+    pairs = _pairs_within_reach(spans, 0.0)
+    a, b = spans[pairs[:, 0]], spans[pairs[:, 1]]
+    return pairs[(b[:, 0] < a[:, 1]) & (b[:, 1] > a[:, 0])]
 
-    Args:
-        emb: ``(n, d)`` embeddings.
-        groups: Group (cut) of each item.
-        threshold: Stop when the closest allowed pair is farther than this (cosine).
-        num_clusters: Stop at this many clusters instead (threshold ignored), if
-            the constraints allow it.
-        cannot_link: Optional ``(n, n)`` boolean matrix of further pairs that must
-            stay apart (e.g. lines that overlap in time).
 
-    Returns:
-        A cluster index per item, numbered by first appearance.
+def _adjacency(n: int, pairs: np.ndarray) -> List[np.ndarray]:
+    """For each of ``n`` items, the items it is paired with (ascending)."""
+    both = np.concatenate([pairs, pairs[:, ::-1]]) if len(pairs) else np.zeros((0, 2), np.int64)
+    both = both[np.lexsort((both[:, 1], both[:, 0]))]
+    bounds = np.searchsorted(both[:, 0], np.arange(n + 1))
+    return [both[bounds[i]: bounds[i + 1], 1] for i in range(n)]
+
+
+def _others_spans(spans: Sequence[Span]) -> List[List[Span]]:
+    """For each span, the other spans sharing time with it (all that can cut into it)."""
+    near = _adjacency(len(spans), _touching_pairs(np.asarray(spans, dtype=np.float64).reshape(-1, 2)))
+    return [[spans[j] for j in near[i]] for i in range(len(spans))]
+
+
+def _overlap_pairs(spans: np.ndarray, max_overlap: float, max_frac: Optional[float]) -> np.ndarray:
+    """``(m, 2)`` pairs of spans that overlap too much to be one voice's.
+
+    Two spans are kept apart when they share more than ``max_overlap`` seconds
+    or, if ``max_frac`` is given, more than that fraction of the shorter one.
     """
-    n = len(groups)
-    if n == 0:
-        return []
-    dist = _cosine_dist(emb)
-    apart = np.array([[a == b for b in groups] for a in groups], dtype=bool)
-    np.fill_diagonal(apart, False)
-    if cannot_link is not None:
-        if cannot_link.shape != (n, n):
-            raise ValueError(f"cannot_link must be ({n}, {n}), got {cannot_link.shape}")
-        apart |= cannot_link | cannot_link.T
-    clusters: Dict[int, List[int]] = {i: [i] for i in range(n)}
-    while len(clusters) > 1:
-        if num_clusters is not None and len(clusters) <= num_clusters:
-            break
-        best, pair = None, None
-        keys = sorted(clusters)
-        for ia, a in enumerate(keys):
-            for b in keys[ia + 1:]:
-                if apart[np.ix_(clusters[a], clusters[b])].any():
-                    continue
-                d = float(dist[np.ix_(clusters[a], clusters[b])].mean())
-                if best is None or d < best:
-                    best, pair = d, (a, b)
-        if pair is None or (num_clusters is None and best > threshold):
-            break
-        a, b = pair
-        clusters[a].extend(clusters.pop(b))
-    label = [0] * n
-    order: Dict[int, int] = {}
-    for i in range(n):
-        for k, members in clusters.items():
-            if i in members:
-                label[i] = order.setdefault(k, len(order))
-    return label
+    pairs = _pairs_within_reach(spans, max(0.0, -max_overlap))
+    a, b = spans[pairs[:, 0]], spans[pairs[:, 1]]
+    shared = np.minimum(a[:, 1], b[:, 1]) - np.maximum(a[:, 0], b[:, 0])
+    apart = shared > max_overlap
+    if max_frac is not None:
+        shorter = np.minimum(a[:, 1] - a[:, 0], b[:, 1] - b[:, 0])
+        apart |= (shared > 0) & (shared > max_frac * shorter)
+    return pairs[apart]
 
 
 def _voice_prints(
@@ -171,7 +175,8 @@ def _voice_prints(
     """One embedding per item ``(own spans, others' spans)``, centred when more than two.
 
     Each item is embedded from the audio where it speaks alone, or from all its
-    spans when that leaves less than 0.3 s.
+    spans when that leaves less than 0.3 s.  Others' spans that share no time
+    with the item's own may be left out (they change nothing).
     """
     vecs = []
     for own, others in items:
@@ -195,6 +200,7 @@ def link_speakers(
     embed: Embedder = fbank_embedding,
     threshold: float = 0.3,
     num_speakers: Optional[int] = None,
+    window_sec: Optional[float] = 300.0,
 ) -> Tuple[List[Turn], List[Turn]]:
     """Relabel the local speakers of one recording's cuts with global labels.
 
@@ -207,6 +213,10 @@ def link_speakers(
         embed: Embedding function.
         threshold: Cosine distance at which clustering stops.
         num_speakers: Known number of speakers, if any.
+        window_sec: Local speakers (by first appearance) are clustered within
+            windows of this many seconds first, then the windows' clusters, so
+            long recordings cost time in proportion to their length; a recording
+            shorter than one window is clustered at once (``None``: always).
 
     Returns:
         ``(speaker_turns, text_turns)`` relabelled ``spk1``, ``spk2``... (by
@@ -215,21 +225,24 @@ def link_speakers(
     by_label: Dict[str, List[Span]] = defaultdict(list)
     for t in speaker_turns:
         by_label[t.speaker].append((t.start, t.end))
-    labels = sorted(by_label, key=lambda k: min(s for s, _ in by_label[k]))
+    first = {lab: min(s for s, _ in spans) for lab, spans in by_label.items()}
+    labels = sorted(by_label, key=lambda k: first[k])
     if not labels:
         return list(speaker_turns), list(text_turns)
+    in_cut: Dict[str, List[str]] = defaultdict(list)
+    for lab in by_label:
+        in_cut[cut_of[lab]].append(lab)
     emb = _voice_prints(
         [
-            (
-                by_label[lab],
-                [sp for other, spans in by_label.items()
-                 if other != lab and cut_of[other] == cut_of[lab] for sp in spans],
-            )
+            (by_label[lab], [sp for other in in_cut[cut_of[lab]] if other != lab for sp in by_label[other]])
             for lab in labels
         ],
         audio, sample_rate, embed,
     )
-    assign = cluster_with_constraints(emb, [cut_of[k] for k in labels], threshold, num_speakers)
+    assign = cluster_with_constraints(
+        emb, [cut_of[k] for k in labels], threshold, num_speakers,
+        times=[first[k] for k in labels], window_sec=window_sec,
+    )
     new = {lab: f"spk{c + 1}" for lab, c in zip(labels, assign)}
     logger.debug("linked %d local speakers into %d", len(labels), len(set(assign)))
     return (
@@ -238,66 +251,76 @@ def link_speakers(
     )
 
 
-def _closest_allowed(i: int, members: Dict[int, List[int]], dist: np.ndarray, apart: np.ndarray) -> Optional[int]:
-    """The cluster of ``members`` closest to item ``i`` (mean cosine distance) that
-    has no item ``i`` must stay apart from, or ``None``."""
-    options = [(float(dist[i, m].mean()), c) for c, m in members.items() if not apart[i, m].any()]
-    return min(options)[1] if options else None
+def _closest_allowed(
+    x: np.ndarray, sums: np.ndarray, counts: np.ndarray, usable: np.ndarray, barred: np.ndarray
+) -> Optional[int]:
+    """The usable cluster closest to unit vector ``x`` (mean cosine distance to its
+    members: ``1 - x . sum / count``) that is not ``barred``, or ``None``."""
+    ok = usable.copy()
+    ok[barred] = False
+    if not ok.any():
+        return None
+    dist = np.full(len(counts), np.inf)
+    dist[ok] = 1.0 - (sums[ok] @ x) / counts[ok]
+    return int(np.argmin(dist))
 
 
 def _renumber(label: Sequence[int]) -> List[int]:
     order: Dict[int, int] = {}
-    return [order.setdefault(c, len(order)) for c in label]
+    return [order.setdefault(int(c), len(order)) for c in label]
 
 
 def _absorb_small(
-    assign: List[int], emb: np.ndarray, alone: Sequence[float], apart: np.ndarray, min_sec: float
+    assign: Sequence[int], emb: np.ndarray, alone: Sequence[float], pairs: np.ndarray, min_sec: float
 ) -> List[int]:
     """Move each line of a speaker with under ``min_sec`` of speech of its own
     (``alone``: seconds of each line where no other line is active) to the closest
-    speaker with enough that it may join; renumber by first appearance."""
-    dist = _cosine_dist(emb)
-    dur: Dict[int, float] = defaultdict(float)
-    for c, sec in zip(assign, alone):
+    speaker with enough that it may join (none of ``pairs`` in it); renumber by
+    first appearance."""
+    x = unit_rows(emb)
+    label = np.asarray(assign, dtype=np.int64).copy()
+    k = int(label.max()) + 1
+    dur = np.zeros(k)
+    for c, sec in zip(label, alone):
         dur[c] += sec
-    members = {c: [i for i, x in enumerate(assign) if x == c] for c in dur if dur[c] >= min_sec}
-    label = list(assign)
-    for i, c in enumerate(assign):
-        if c in members:
-            continue
-        best = _closest_allowed(i, members, dist, apart)
+    big = dur >= min_sec
+    sums, counts = np.zeros((k, x.shape[1])), np.zeros(k)
+    kept = big[label]
+    np.add.at(sums, label[kept], x[kept])
+    np.add.at(counts, label[kept], 1.0)
+    member_of = np.where(kept, label, -1)  # cluster of each item that belongs to a kept speaker
+    partners = _adjacency(len(label), pairs)
+    for i in np.flatnonzero(~kept):
+        barred = member_of[partners[i]]
+        best = _closest_allowed(x[i], sums, counts, big, barred[barred >= 0])
         if best is not None:
-            label[i] = best
-            members[best].append(i)
+            label[i] = member_of[i] = best
+            sums[best] += x[i]
+            counts[best] += 1
     return _renumber(label)
 
 
-def _attach_rest(n: int, clustered: Sequence[int], part: Sequence[int], emb: np.ndarray, apart: np.ndarray) -> List[int]:
+def _attach_rest(n: int, clustered: Sequence[int], part: Sequence[int], emb: np.ndarray, pairs: np.ndarray) -> List[int]:
     """Labels of all ``n`` items given the labels ``part`` of the ``clustered`` ones:
-    every other item, in order, joins the closest cluster it may join or starts
-    one; clusters numbered by first appearance."""
-    label: List[int] = [-1] * n
-    members: Dict[int, List[int]] = defaultdict(list)
-    for i, c in zip(clustered, part):
-        label[i] = c
-        members[c].append(i)
-    dist = _cosine_dist(emb)
-    for i in range(n):
-        if label[i] >= 0:
-            continue
-        best = _closest_allowed(i, members, dist, apart)
-        label[i] = best if best is not None else len(members)
-        members[label[i]].append(i)
+    every other item, in order, joins the closest cluster it may join (none of
+    ``pairs`` in it) or starts one; clusters numbered by first appearance."""
+    x = unit_rows(emb)
+    label = np.full(n, -1, np.int64)
+    label[list(clustered)] = part
+    sums, counts = np.zeros((n, x.shape[1])), np.zeros(n)
+    np.add.at(sums, label[list(clustered)], x[list(clustered)])
+    np.add.at(counts, label[list(clustered)], 1.0)
+    k = int(max(part)) + 1 if len(part) else 0
+    partners = _adjacency(n, pairs)
+    for i in np.flatnonzero(label < 0):
+        barred = label[partners[i]]
+        best = _closest_allowed(x[i], sums[:k], counts[:k], np.ones(k, bool), barred[barred >= 0])
+        if best is None:
+            best, k = k, k + 1
+        label[i] = best
+        sums[best] += x[i]
+        counts[best] += 1
     return _renumber(label)
-
-
-def _apart(a: Span, b: Span, max_overlap: float, max_frac: Optional[float]) -> bool:
-    """Whether spans ``a`` and ``b`` overlap too much to be one voice's."""
-    shared = min(a[1], b[1]) - max(a[0], b[0])
-    if shared > max_overlap:
-        return True
-    shorter = min(a[1] - a[0], b[1] - b[0])
-    return max_frac is not None and shared > 0 and shared > max_frac * shorter
 
 
 def link_lines(
@@ -312,6 +335,7 @@ def link_lines(
     voice_trim: float = 0.0,
     max_overlap_frac: Optional[float] = None,
     min_line_sec: float = 0.0,
+    window_sec: Optional[float] = 300.0,
 ) -> List[Turn]:
     """Label every transcribed line of one recording by clustering the lines' voices.
 
@@ -345,6 +369,10 @@ def link_lines(
             (their voice prints are the noisiest, and their cannot-links would
             keep two clusters of one voice apart); each then joins the closest
             speaker it may join, or becomes a speaker of its own.
+        window_sec: Lines (by start) are clustered within windows of this many
+            seconds first, then the windows' clusters, so long recordings cost
+            time in proportion to their length; a recording shorter than one
+            window is clustered at once (``None``: always).
 
     Returns:
         The lines relabelled ``spk1``, ``spk2``... by first appearance in time.
@@ -354,24 +382,22 @@ def link_lines(
         return []
     spans = [(t.start, t.end) for t in lines]
     cores = [(s + voice_trim, e - voice_trim) if e - s >= 2 * voice_trim + 0.3 else (s, e) for s, e in spans]
-    emb = _voice_prints(
-        [([core], cores[:i] + cores[i + 1:]) for i, core in enumerate(cores)], audio, sample_rate, embed
-    )
+    emb = _voice_prints(list(zip([[c] for c in cores], _others_spans(cores))), audio, sample_rate, embed)
     n = len(lines)
-    overlap = np.array([[_apart(a, b, max_overlap, max_overlap_frac) for b in cores] for a in cores], dtype=bool)
-    np.fill_diagonal(overlap, False)
+    pairs = _overlap_pairs(np.asarray(cores, dtype=np.float64), max_overlap, max_overlap_frac)
     long_lines = [i for i, (s, e) in enumerate(spans) if e - s >= min_line_sec] or list(range(n))
-    sub = np.ix_(long_lines, long_lines)
-    part = cluster_with_constraints(
-        emb[long_lines], [str(i) for i in long_lines], threshold, num_speakers, overlap[sub]
-    )
+    local = np.full(n, -1, np.int64)
+    local[long_lines] = np.arange(len(long_lines))
+    sub = local[pairs]
+    sub = sub[(sub >= 0).all(axis=1)]
+    part = cluster_items(
+        emb[long_lines], sub, threshold, num_speakers, [spans[i][0] for i in long_lines], window_sec
+    ).tolist()
     if min_speaker_sec > 0 and num_speakers is None:
-        alone = [
-            sum(e - s for s, e in _subtract([spans[i]], merge_intervals(spans[:i] + spans[i + 1:])))
-            for i in long_lines
-        ]
-        part = _absorb_small(part, emb[long_lines], alone, overlap[sub], min_speaker_sec)
-    assign = _attach_rest(n, long_lines, part, emb, overlap)
+        others = _others_spans(spans)
+        alone = [sum(e - s for s, e in _subtract([spans[i]], merge_intervals(others[i]))) for i in long_lines]
+        part = _absorb_small(part, emb[long_lines], alone, sub, min_speaker_sec)
+    assign = _attach_rest(n, long_lines, part, emb, pairs)
     logger.debug("clustered %d lines into %d speakers", n, len(set(assign)))
     return [t.with_speaker(f"spk{c + 1}") for t, c in zip(lines, assign)]
 

@@ -1,9 +1,10 @@
-"""Tests of speaker linking across cuts (espnet_tagspeech/linking.py)."""
+"""Tests of speaker linking across cuts (espnet_tagspeech/linking.py, espnet_tagspeech/clustering.py)."""
 
 import numpy as np
 import pytest
 
 from espnet_tagspeech.data.turn import Turn
+from espnet_tagspeech.linking import _subtract as _ref_subtract
 from espnet_tagspeech.linking import cluster_with_constraints, fbank_embedding, link_lines, link_speakers
 
 SR = 16000
@@ -263,3 +264,340 @@ def test_split_lines_by_voice_cuts_a_merged_line_where_the_voice_changes():
     # too little speech on one side (min_sec) keeps the line whole
     assert len(split_lines_by_voice([merged], frames, shift, threshold=0.02, min_sec=4.1)) == 1
     assert split_lines_by_voice([], frames, shift, 0.02) == []
+
+
+# --- the linking code before windowed clustering, kept as the reference for equivalence ---
+# (its span subtraction is unchanged and shared: _ref_subtract)
+
+def _ref_cosine_dist(x):
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+    return 1.0 - x @ x.T
+
+
+def _ref_cluster(emb, groups, threshold, num_clusters=None, cannot_link=None):
+    n = len(groups)
+    if n == 0:
+        return []
+    dist = _ref_cosine_dist(emb)
+    apart = np.array([[a == b for b in groups] for a in groups], dtype=bool)
+    np.fill_diagonal(apart, False)
+    if cannot_link is not None:
+        apart |= cannot_link | cannot_link.T
+    clusters = {i: [i] for i in range(n)}
+    while len(clusters) > 1:
+        if num_clusters is not None and len(clusters) <= num_clusters:
+            break
+        best, pair = None, None
+        keys = sorted(clusters)
+        for ia, a in enumerate(keys):
+            for b in keys[ia + 1:]:
+                if apart[np.ix_(clusters[a], clusters[b])].any():
+                    continue
+                d = float(dist[np.ix_(clusters[a], clusters[b])].mean())
+                if best is None or d < best:
+                    best, pair = d, (a, b)
+        if pair is None or (num_clusters is None and best > threshold):
+            break
+        a, b = pair
+        clusters[a].extend(clusters.pop(b))
+    root = {i: k for k, members in clusters.items() for i in members}
+    return _ref_renumber([root[i] for i in range(n)])
+
+
+def _ref_renumber(label):
+    order = {}
+    return [order.setdefault(c, len(order)) for c in label]
+
+
+def _ref_voice_prints(items, audio, sr, embed):
+    from espnet_tagspeech.data.turn import merge_intervals
+
+    vecs = []
+    for own, others in items:
+        mine = merge_intervals(own)
+        alone = _ref_subtract(mine, merge_intervals(others))
+        use = alone if sum(e - s for s, e in alone) >= 0.3 else mine
+        pieces = [p for p in (audio[int(s * sr): int(e * sr)] for s, e in use) if len(p)]
+        chunk = np.concatenate(pieces) if pieces else np.zeros(int(0.1 * sr), np.float32)
+        vecs.append(np.asarray(embed(chunk, sr), dtype=np.float64))
+    emb = np.stack(vecs)
+    return emb - emb.mean(0, keepdims=True) if len(items) > 2 else emb
+
+
+def _ref_link_speakers(speaker_turns, cut_of, audio, sr, embed, threshold=0.3, num_speakers=None):
+    by_label = {}
+    for t in speaker_turns:
+        by_label.setdefault(t.speaker, []).append((t.start, t.end))
+    labels = sorted(by_label, key=lambda k: min(s for s, _ in by_label[k]))
+    emb = _ref_voice_prints(
+        [(by_label[lab], [sp for o, spans in by_label.items() if o != lab and cut_of[o] == cut_of[lab]
+                          for sp in spans]) for lab in labels], audio, sr, embed)
+    assign = _ref_cluster(emb, [cut_of[k] for k in labels], threshold, num_speakers)
+    new = {lab: f"spk{c + 1}" for lab, c in zip(labels, assign)}
+    return [new[t.speaker] for t in speaker_turns]
+
+
+def _ref_closest_allowed(i, members, dist, apart):
+    options = [(float(dist[i, m].mean()), c) for c, m in members.items() if not apart[i, m].any()]
+    return min(options)[1] if options else None
+
+
+def _ref_absorb_small(assign, emb, alone, apart, min_sec):
+    dist = _ref_cosine_dist(emb)
+    dur = {}
+    for c, sec in zip(assign, alone):
+        dur[c] = dur.get(c, 0.0) + sec
+    members = {c: [i for i, x in enumerate(assign) if x == c] for c in dur if dur[c] >= min_sec}
+    label = list(assign)
+    for i, c in enumerate(assign):
+        if c not in members:
+            best = _ref_closest_allowed(i, members, dist, apart)
+            if best is not None:
+                label[i] = best
+                members[best].append(i)
+    return _ref_renumber(label)
+
+
+def _ref_attach_rest(n, clustered, part, emb, apart):
+    label, members = [-1] * n, {}
+    for i, c in zip(clustered, part):
+        label[i] = c
+        members.setdefault(c, []).append(i)
+    dist = _ref_cosine_dist(emb)
+    for i in range(n):
+        if label[i] < 0:
+            best = _ref_closest_allowed(i, members, dist, apart)
+            label[i] = best if best is not None else len(members)
+            members.setdefault(label[i], []).append(i)
+    return _ref_renumber(label)
+
+
+def _ref_apart(a, b, max_overlap, max_frac):
+    shared = min(a[1], b[1]) - max(a[0], b[0])
+    if shared > max_overlap:
+        return True
+    shorter = min(a[1] - a[0], b[1] - b[0])
+    return max_frac is not None and shared > 0 and shared > max_frac * shorter
+
+
+def _ref_link_lines(text_turns, audio, sr, embed, threshold=0.3, num_speakers=None, max_overlap=0.3,
+                    min_speaker_sec=0.0, voice_trim=0.0, max_overlap_frac=None, min_line_sec=0.0):
+    from espnet_tagspeech.data.turn import merge_intervals
+
+    lines = sorted(text_turns, key=lambda t: (t.start, t.end))
+    spans = [(t.start, t.end) for t in lines]
+    cores = [(s + voice_trim, e - voice_trim) if e - s >= 2 * voice_trim + 0.3 else (s, e) for s, e in spans]
+    emb = _ref_voice_prints([([c], cores[:i] + cores[i + 1:]) for i, c in enumerate(cores)], audio, sr, embed)
+    n = len(lines)
+    overlap = np.array([[_ref_apart(a, b, max_overlap, max_overlap_frac) for b in cores] for a in cores], bool)
+    np.fill_diagonal(overlap, False)
+    long_lines = [i for i, (s, e) in enumerate(spans) if e - s >= min_line_sec] or list(range(n))
+    sub = np.ix_(long_lines, long_lines)
+    part = _ref_cluster(emb[long_lines], [str(i) for i in long_lines], threshold, num_speakers, overlap[sub])
+    if min_speaker_sec > 0 and num_speakers is None:
+        alone = [sum(e - s for s, e in _ref_subtract([spans[i]], merge_intervals(spans[:i] + spans[i + 1:])))
+                 for i in long_lines]
+        part = _ref_absorb_small(part, emb[long_lines], alone, overlap[sub], min_speaker_sec)
+    return [(t.text, f"spk{c + 1}") for t, c in zip(lines, _ref_attach_rest(n, long_lines, part, emb, overlap))]
+
+
+# --- synthetic meetings without audio: the "audio" is the frame index, voice prints a frame table ---
+
+RATE = 20
+
+
+def _fake_meeting(rng, seconds, n_spk, line_noise=0.06, frame_noise=0.3, dim=16):
+    """Lines ``(speaker, start, end)`` of 1-8 s with overlaps and backchannels, fake audio, embed."""
+    centroids = rng.standard_normal((n_spk, dim))
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    plan, t, prev = [], 0.2, -1
+    while True:
+        spk = int(rng.choice([s for s in range(n_spk) if s != prev]))
+        length = float(rng.uniform(1.0, 8.0))
+        if t + length > seconds:
+            break
+        plan.append((spk, round(t, 2), round(t + length, 2)))
+        if rng.random() < 0.2 and length > 2.0:
+            s = t + float(rng.uniform(0.3, length - 1.2))
+            other = int(rng.choice([x for x in range(n_spk) if x != spk]))
+            plan.append((other, round(s, 2), round(s + float(rng.uniform(0.2, 0.9)), 2)))
+        t += length + float(rng.uniform(-0.8, 1.5))
+        prev = spk
+    plan.sort(key=lambda x: (x[1], x[2]))
+    frames = frame_noise * rng.standard_normal((int(seconds * RATE) + 1, dim))
+    for spk, s, e in plan:
+        frames[int(s * RATE): int(e * RATE)] += centroids[spk] + line_noise * rng.standard_normal(dim)
+
+    def embed(chunk, sr):
+        return frames[np.asarray(chunk, dtype=np.int64)].mean(0)
+
+    return plan, np.arange(len(frames), dtype=np.float64), embed
+
+
+def _as_lines(plan):
+    return [Turn.from_text("rec", "x", s, e, f"l{i}") for i, (_, s, e) in enumerate(plan)]
+
+
+def test_cluster_with_constraints_matches_the_reference_on_random_items():
+    rng = np.random.default_rng(10)
+    for trial in range(150):
+        n = int(rng.integers(1, 30))
+        emb = rng.standard_normal((n, int(rng.integers(2, 6)))) + rng.standard_normal(2).sum()
+        groups = [f"g{g}" for g in rng.integers(0, max(1, n // int(rng.integers(1, 4))), n)]
+        cannot = rng.random((n, n)) < rng.uniform(0, 0.15) if trial % 2 else None
+        threshold = float(rng.uniform(0.05, 1.5))
+        k = int(rng.integers(1, 5)) if trial % 3 == 0 else None
+        want = _ref_cluster(emb, groups, threshold, k, cannot)
+        assert cluster_with_constraints(emb, groups, threshold, k, cannot) == want, trial
+        # times all inside one window: the same clustering
+        times = rng.uniform(0, 50, n)
+        assert cluster_with_constraints(emb, groups, threshold, k, cannot, times=times, window_sec=60.0) == want
+    assert cluster_with_constraints(np.zeros((0, 2)), [], 0.3) == []
+
+
+def test_link_lines_matches_the_reference_on_short_meetings():
+    rng = np.random.default_rng(11)
+    for trial in range(40):
+        plan, audio, embed = _fake_meeting(rng, float(rng.uniform(30, 70)), int(rng.integers(2, 6)),
+                                           line_noise=float(rng.uniform(0.05, 0.4)))
+        opts = dict(threshold=float(rng.uniform(0.1, 0.8)), max_overlap=float(rng.choice([0.0, 0.3, 1.0, -0.2])),
+                    min_speaker_sec=float(rng.choice([0.0, 3.0, 8.0])), voice_trim=float(rng.choice([0.0, 0.2])),
+                    max_overlap_frac=[None, 0.5][trial % 2], min_line_sec=float(rng.choice([0.0, 1.2, 3.0])),
+                    num_speakers=int(rng.integers(1, 6)) if trial % 5 == 0 else None)
+        lines = _as_lines(plan)
+        got = [(t.text, t.speaker) for t in link_lines(lines, audio, RATE, embed, **opts)]
+        assert got == _ref_link_lines(lines, audio, RATE, embed, **opts), (trial, opts)
+
+
+def _cut_speakers(plan, cut_sec=10.0):
+    turns, cut_of = [], {}
+    for spk, s, e in plan:
+        cut = int(s // cut_sec)
+        cut_of[f"c{cut}|{spk}"] = f"c{cut}"
+        turns.append(Turn("rec", f"c{cut}|{spk}", s, min(e, (cut + 1) * cut_sec)))
+    return turns, cut_of
+
+
+def test_link_speakers_matches_the_reference_on_short_meetings():
+    rng = np.random.default_rng(12)
+    for trial in range(30):
+        plan, audio, embed = _fake_meeting(rng, float(rng.uniform(30, 70)), int(rng.integers(2, 6)),
+                                           line_noise=float(rng.uniform(0.05, 0.4)))
+        turns, cut_of = _cut_speakers(plan)
+        threshold = float(rng.uniform(0.1, 0.8))
+        k = int(rng.integers(1, 6)) if trial % 4 == 0 else None
+        got, _ = link_speakers(turns, [], cut_of, audio, RATE, embed, threshold, k)
+        assert [t.speaker for t in got] == _ref_link_speakers(turns, cut_of, audio, RATE, embed, threshold, k)
+
+
+def test_link_lines_without_windows_matches_the_reference_on_a_longer_meeting():
+    rng = np.random.default_rng(13)
+    plan, audio, embed = _fake_meeting(rng, 240.0, 5, line_noise=0.3)
+    lines = _as_lines(plan)
+    opts = dict(threshold=0.4, max_overlap=1.0, min_speaker_sec=3.0, max_overlap_frac=0.5, min_line_sec=1.2)
+    want = _ref_link_lines(lines, audio, RATE, embed, **opts)
+    assert [(t.text, t.speaker) for t in link_lines(lines, audio, RATE, embed, window_sec=None, **opts)] == want
+
+
+def _speech_accuracy(plan, labels):
+    """Share of speech on the right speaker under the best one-to-one mapping of labels."""
+    from scipy.optimize import linear_sum_assignment
+
+    names = sorted(set(labels))
+    table = np.zeros((max(s for s, _, _ in plan) + 1, len(names)))
+    for (spk, s, e), lab in zip(plan, labels):
+        table[spk, names.index(lab)] += e - s
+    rows, cols = linear_sum_assignment(-table)
+    return table[rows, cols].sum() / table.sum()
+
+
+def _violations(spans, labels, max_overlap, max_frac):
+    """Pairs of lines on one speaker that overlap more than allowed (brute force)."""
+    spans = np.asarray(spans)
+    shared = np.minimum(spans[:, None, 1], spans[None, :, 1]) - np.maximum(spans[:, None, 0], spans[None, :, 0])
+    length = spans[:, 1] - spans[:, 0]
+    shorter = np.minimum(length[:, None], length[None, :])
+    apart = (shared > max_overlap) | ((shared > 0) & (shared > max_frac * shorter))
+    same = np.asarray(labels)[:, None] == np.asarray(labels)[None, :]
+    np.fill_diagonal(apart, False)
+    return int((apart & same).sum())
+
+
+def test_windowed_link_lines_finds_the_speakers_of_a_long_meeting():
+    rng = np.random.default_rng(14)
+    plan, audio, embed = _fake_meeting(rng, 40 * 60.0, 6)  # 40 min: three levels of 5-, 20-, 80-min windows
+    lines = _as_lines(plan)
+    opts = dict(threshold=0.4, max_overlap=1.0, max_overlap_frac=0.5, min_speaker_sec=3.0, min_line_sec=1.2)
+    out = link_lines(lines, audio, RATE, embed, window_sec=300.0, **opts)
+    labels = [t.speaker for t in out]
+    assert [t.text for t in out] == [t.text for t in lines]
+    assert len(set(labels)) == 6
+    assert _speech_accuracy(plan, labels) > 0.98
+    assert _violations([(s, e) for _, s, e in plan], labels, 1.0, 0.5) == 0
+    # a known count is met exactly; the whole-meeting clustering agrees with the windows
+    counted = [t.speaker for t in link_lines(lines, audio, RATE, embed, num_speakers=6, window_sec=300.0, **opts)]
+    assert len(set(counted)) == 6 and _speech_accuracy(plan, counted) > 0.98
+    whole = [t.speaker for t in link_lines(lines, audio, RATE, embed, window_sec=None, **opts)]
+    assert np.mean(np.array(whole) == np.array(labels)) > 0.98
+
+
+def test_windowed_link_speakers_on_a_long_meeting():
+    rng = np.random.default_rng(15)
+    plan, audio, embed = _fake_meeting(rng, 30 * 60.0, 5)
+    turns, cut_of = _cut_speakers(plan, cut_sec=30.0)
+    out, _ = link_speakers(turns, [], cut_of, audio, RATE, embed, threshold=0.3, num_speakers=5, window_sec=120.0)
+    labels = [t.speaker for t in out]
+    whole, _ = link_speakers(turns, [], cut_of, audio, RATE, embed, threshold=0.3, num_speakers=5, window_sec=None)
+    # greedy merges leave a few short local speakers that the cut constraints keep out of 5 clusters
+    assert len(set(labels)) == len({t.speaker for t in whole}) <= 7
+    assert _speech_accuracy(plan, labels) > 0.98
+    for a, b in zip(turns, out):  # two speakers of one cut never share a label
+        assert all(b.speaker != d.speaker for c, d in zip(turns, out)
+                   if cut_of[c.speaker] == cut_of[a.speaker] and c.speaker != a.speaker)
+
+
+def test_windowed_clustering_never_joins_items_that_must_stay_apart():
+    rng = np.random.default_rng(16)
+    for trial in range(30):
+        n = int(rng.integers(20, 120))
+        emb = rng.standard_normal((3, 4))[rng.integers(0, 3, n)] + 0.3 * rng.standard_normal((n, 4))
+        times = rng.uniform(0, 1000, n)  # in any order
+        pairs = rng.integers(0, n, (int(rng.integers(0, 2 * n)), 2))
+        groups = [f"g{g}" for g in rng.integers(0, n, n)]
+        k = 3 if trial % 3 == 0 else None
+        labels = np.array(cluster_with_constraints(emb, groups, 0.5, k, cannot_pairs=pairs, times=times,
+                                                   window_sec=float(rng.uniform(20, 200))))
+        assert not any(labels[i] == labels[j] for i, j in pairs if i != j)
+        assert not any(labels[i] == labels[j] for i in range(n) for j in range(i) if groups[i] == groups[j])
+        assert labels[0] == 0 and all(labels[i] <= labels[:i].max() + 1 for i in range(1, n))
+        if k is not None:
+            assert len(set(labels)) >= k
+
+
+def test_cluster_with_constraints_checks_its_new_arguments():
+    emb = np.eye(3)
+    with pytest.raises(ValueError, match="times"):
+        cluster_with_constraints(emb, ["a", "b", "c"], 1.0, window_sec=10.0)
+    with pytest.raises(ValueError, match="3 items"):
+        cluster_with_constraints(emb, ["a", "b", "c"], 1.0, cannot_pairs=np.array([[0, 3]]))
+    assert cluster_with_constraints(emb, ["a", "b", "c"], 2.0, cannot_pairs=np.array([[0, 1]])) == [0, 1, 0]
+
+
+def test_span_sweeps_find_the_same_pairs_as_all_pairs():
+    from espnet_tagspeech.linking import _overlap_pairs, _touching_pairs
+
+    rng = np.random.default_rng(17)
+    for trial in range(50):
+        n = int(rng.integers(1, 40))
+        starts = np.round(rng.uniform(0, 60, n), 1)
+        spans = np.stack([starts, starts + np.round(rng.uniform(0, 6, n), 1)], axis=1)
+        if trial % 5 == 0:
+            spans[: n // 2] = spans[0]  # identical and zero-length spans
+        mo, frac = float(rng.choice([0.0, 0.3, 1.0, -0.5])), [None, 0.5][trial % 2]
+        got = {tuple(sorted(p)) for p in _overlap_pairs(spans, mo, frac).tolist()}
+        want = {(i, j) for i in range(n) for j in range(i + 1, n) if _ref_apart(spans[i], spans[j], mo, frac)}
+        assert got == want
+        got = {tuple(sorted(p)) for p in _touching_pairs(spans).tolist()}
+        want = {(i, j) for i in range(n) for j in range(i + 1, n)
+                if spans[j, 0] < spans[i, 1] and spans[j, 1] > spans[i, 0]}
+        assert got == want
