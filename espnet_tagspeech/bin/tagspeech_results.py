@@ -1,13 +1,19 @@
 """Write an ESPnet-style RESULTS.md (and per_recording.json) from decode directories.
 
-Each ``--decode_dir`` holds ``rttm`` and ``hyp.seglst.json`` from decoding;
-the matching ``--ref_dir`` is a Kaldi data dir with ``rttm``, optional
-``uem`` and ``ref.seglst.json``. Several pairs may be given (same order).
+Each ``--decode_dir`` holds ``rttm`` and ``hyp.seglst.json`` from decoding
+(and ``parse_warnings`` from ``merge_decodes``: how many cuts had answers the
+parser warned about); the matching ``--ref_dir`` is a Kaldi data dir with
+``rttm``, optional ``uem``, ``ref.seglst.json`` and optional ``words.ctm``
+(reference word times, needed for the overlapped-word WER). Several pairs may
+be given (same order), also several decodings (systems) of one test set: each
+table row is ``dataset | system``.
 
 Example::
 
     python -m espnet_tagspeech.bin.tagspeech_results \\
-        --decode_dir exp/tagspeech/decode_dev --ref_dir data/dev \\
+        --decode_dir exp/tagspeech/decode_llm/test exp/tagspeech/decode_ctc/test \\
+        --ref_dir data/test data/test --dataset test test \\
+        --system "TagSpeech (LLM)" "cascade (CTC + clustering)" \\
         --config conf/tuning/train_tagspeech.yaml --out exp/tagspeech/RESULTS.md
 """
 
@@ -28,9 +34,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--decode_dir", nargs="+", required=True)
     p.add_argument("--ref_dir", nargs="+", required=True)
     p.add_argument("--dataset", nargs="+", help="names for the table (default: ref dir names)")
+    p.add_argument("--system", nargs="+",
+                   help="one system label per --decode_dir (default: the decode dir's name, or "
+                        "its parent's name when the decode dir is named like the dataset)")
     p.add_argument("--config", help="model config path, recorded in the header")
     p.add_argument("--out", help="RESULTS.md path (default: <first decode_dir>/RESULTS.md); "
-                                 "per_recording.json is written beside it")
+                                 "per_recording.json ({dataset: {system: ...}}) is written beside it")
     p.add_argument("--tcp_collar", type=float, default=5.0, help="tcpWER collar (s)")
     p.add_argument("--title", default="TagSpeech", help="section title")
     return p
@@ -44,12 +53,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.scoring.io import write_json
     from espnet_tagspeech.scoring.results import (
-        RESULT_HEADERS,
         collect_environment,
+        default_system_name,
         evaluate_dataset,
         format_results_md,
+        results_json,
+        results_table,
     )
-    from espnet_tagspeech.scoring.table import format_table
 
     if len(args.decode_dir) != len(args.ref_dir):
         logger.error("give as many --ref_dir (%d) as --decode_dir (%d)",
@@ -59,11 +69,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     if len(names) != len(args.ref_dir):
         logger.error("give one --dataset name per --ref_dir")
         return 2
+    systems = args.system or [None] * len(args.decode_dir)
+    if len(systems) != len(args.decode_dir):
+        logger.error("give one --system label per --decode_dir")
+        return 2
+    # Row labels are fixed before scoring so that a clash fails fast.
+    names = [n or Path(r).name for n, r in zip(names, args.ref_dir)]
+    systems = [s or default_system_name(d, n) for s, d, n in zip(systems, args.decode_dir, names)]
+    labels = list(zip(names, systems))
+    twice = sorted({x for x in labels if labels.count(x) > 1})
+    if twice:
+        logger.error("rows would share dataset and system %s: give distinct --system labels", twice)
+        return 2
     results = []
     try:
-        for dec, ref, name in zip(args.decode_dir, args.ref_dir, names):
-            logger.info("scoring %s against %s", dec, ref)
-            results.append(evaluate_dataset(dec, ref, name, args.tcp_collar))
+        for dec, ref, name, system in zip(args.decode_dir, args.ref_dir, names, systems):
+            logger.info("scoring %s (%s / %s) against %s", dec, name, system, ref)
+            results.append(evaluate_dataset(dec, ref, name, args.tcp_collar, system))
     except DataFormatError as e:
         logger.error("%s", e)
         return 1
@@ -73,9 +95,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     with atomic_write(out) as f:
         f.write(text)
     per_path = out.parent / "per_recording.json"
-    write_json(per_path, {r.dataset: {"summary": r.summary, "recordings": r.per_recording}
-                          for r in results})
-    print(format_table(RESULT_HEADERS, [r.row() for r in results], "github"))
+    write_json(per_path, results_json(results))
+    print(results_table(results))
+    for r in results:
+        print(r.warnings_line())
     logger.info("wrote %s and %s", out, per_path)
     return 0
 

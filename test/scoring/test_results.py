@@ -46,26 +46,36 @@ def test_results_md_and_json(tmp_path, capsys):
         assert key in md
     table = [line for line in md.splitlines() if line.startswith("|")]
     assert [c.strip() for c in table[0].strip("|").split("|")] == [
-        "dataset", "DER c=0", "DER c=0.25", "JER", "MISS", "FA", "CONF",
-        "cpWER", "tcpWER", "spk-count acc"]
+        "dataset", "system", "DER c=0", "DER c=0.25", "JER", "MISS", "FA", "CONF",
+        "cpWER", "tcpWER", "WER", "ovl WER", "spk-count acc"]
     row = [c.strip() for c in table[2].strip("|").split("|")]
+    # no --system: the decode dir's name
+    assert row[:2] == ["dev", "decode_dev"]
     # m1: 2 s confusion of 20; m2: speaker 2 talks over A's [6, 10] -> 4 s confusion of 10.
-    assert row[0] == "dev"
-    assert row[1] == f"{100 * 6 / 30:.2f}"
+    assert row[2] == f"{100 * 6 / 30:.2f}"
     # collar 0.25: m1 scored 19 s with 1.75 s confusion, m2 scored 9.5 s with 3.75 s confusion.
-    assert row[2] == f"{100 * 5.5 / 28.5:.2f}"
-    assert row[4:7] == ["0.00", "0.00", f"{100 * 6 / 30:.2f}"]
-    assert row[7] == f"{100 * 1 / 14:.2f}"  # one deletion ("you") of 14 words
-    assert row[9] == "50.00"  # m1 right (2 vs 2), m2 wrong (1 vs 2)
-    assert capsys.readouterr().out.splitlines()[2] == table[2]
+    assert row[3] == f"{100 * 5.5 / 28.5:.2f}"
+    assert row[5:8] == ["0.00", "0.00", f"{100 * 6 / 30:.2f}"]
+    assert row[8] == f"{100 * 1 / 14:.2f}"  # one deletion ("you") of 14 words
+    assert row[10] == f"{100 * 1 / 14:.2f}"  # speaker-agnostic WER: the same deletion
+    assert row[11] == "-"  # no words.ctm and a turn-level ref.seglst.json: no word times
+    assert row[12] == "50.00"  # m1 right (2 vs 2), m2 wrong (1 vs 2)
+    assert f"- dev / decode_dev: answer warnings unknown (no {dec_dir / 'parse_warnings'})" in md
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[2] == table[2]
+    assert printed[3].startswith("- dev / decode_dev: answer warnings unknown")
 
     per = json.loads((tmp_path / "per_recording.json").read_text())
-    recs = per["dev"]["recordings"]
+    dev = per["dev"]["decode_dev"]
+    recs = dev["recordings"]
     assert sorted(recs) == ["m1", "m2"]
     assert recs["m1"]["der_c0"] == pytest.approx(10.0)
     assert recs["m2"]["der_c0"] == pytest.approx(40.0)
     assert recs["m2"]["n_hyp_speakers"] == 2 and recs["m2"]["cpwer"] == 0.0
-    assert per["dev"]["summary"]["spk_count_mae"] == pytest.approx(0.5)
+    assert "ovl_wer" not in recs["m1"]
+    assert dev["summary"]["spk_count_mae"] == pytest.approx(0.5)
+    assert dev["summary"]["ovl_wer"] is None and dev["summary"]["nonovl_wer"] is None
+    assert dev["answer_warnings"] is None
 
 
 def test_default_out_and_missing_file(tmp_path, caplog):
