@@ -128,3 +128,41 @@ class AnchorInserter:
                 pieces.append(chunk)
                 pos += chunk.shape[0]
         return torch.cat(pieces, dim=0), positions
+
+
+class FrameClock(torch.nn.Module):
+    """Learned time-of-frame embeddings added to the projected frames of both streams.
+
+    A frame starting at ``t`` seconds gets ``seconds[floor(t)] + tenths[tenth of t]``.
+    ``seconds[n]`` starts as the sum of the LLM's embeddings of the digits of ``n``
+    (the digits of the anchor before the frame) and ``tenths[d]`` as the embedding
+    of digit ``d``, so that a frame carries, by content, the time an answer writes
+    (``3.4``): a small LLM trained from scratch can then find the frames of a time
+    (and the time of a frame) in one attention step instead of counting positions
+    from the last anchor.  One clock serves both streams, so their frames of the
+    same moment share a code.  The anchors stay (off in the paper's configuration;
+    the mini recipe's small random-init LLM uses it).
+
+    Args:
+        digit_embeddings: ``(10, D)`` LLM input embeddings of ``0``..``9``.
+        max_seconds: Size of the seconds table (later frames share its last entry).
+    """
+
+    def __init__(self, digit_embeddings: torch.Tensor, max_seconds: int = 128) -> None:
+        super().__init__()
+        if digit_embeddings.dim() != 2 or digit_embeddings.shape[0] != 10:
+            raise ValueError(f"digit_embeddings must be (10, D), got {tuple(digit_embeddings.shape)}")
+        digits = digit_embeddings.detach().float()
+        self.seconds = torch.nn.Embedding(int(max_seconds), digits.shape[1])
+        self.tenths = torch.nn.Embedding(10, digits.shape[1])
+        with torch.no_grad():
+            for n in range(int(max_seconds)):
+                self.seconds.weight[n] = digits[digits_of(n)].sum(0)
+            self.tenths.weight.copy_(digits)
+
+    def forward(self, num_frames: int, frame_sec: float, device: torch.device) -> torch.Tensor:
+        """``(num_frames, D)`` embeddings of frames ``frame_sec`` apart from 0 s."""
+        start = torch.arange(num_frames, device=device, dtype=torch.float64) * frame_sec + 1e-6
+        sec = start.floor().long().clamp(max=self.seconds.num_embeddings - 1)
+        tenth = ((start - start.floor()) * 10 + 1e-6).floor().long().clamp(0, 9)
+        return self.seconds(sec) + self.tenths(tenth)

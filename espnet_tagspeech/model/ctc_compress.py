@@ -15,11 +15,20 @@ they are in time (:class:`~espnet_tagspeech.model.anchors.AnchorInserter` with
   (initialised from the LLM's digit embeddings), so that a timestamp's first
   decimal can be read off the frame where a line's first word starts.
 
+With a time-ordered (t-SOT) head, ``channels`` > 0 makes both token features
+follow the head's virtual channels (``<cc>`` switches channel, a newline ends
+the channel's line): the previous token is the previous one *on the same
+channel* (a newline before a line's first word), so overlapping lines stay
+two chains a copy can follow, and ``line_embed`` adds a learned embedding of
+the index of the line a token belongs to (lines numbered in the order they
+start, as the answer's text block lists them), so that all tokens of one line,
+its first and its last (the line end), can be found by content.
+
 Used by the mini recipe, where no pre-trained LLM can do the reading; the
 paper's configuration leaves it off.
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -50,6 +59,10 @@ class CtcCompressor(torch.nn.Module):
         anchor_spacing: Seconds between time anchors.
         digit_embeddings: ``(10, d_model)`` LLM input embeddings of the digits
             ``0``..``9`` (initial value of the tenths embedding).
+        channels: Virtual channels of a t-SOT head (0: token order only).
+        symbol_ids: ``(channel change, line end)`` token ids (needed with ``channels``).
+        line_embed: Size of the line-index embedding table (0: none; lines past
+            the last entry share it).
     """
 
     def __init__(
@@ -59,6 +72,9 @@ class CtcCompressor(torch.nn.Module):
         frame_shift: float,
         anchor_spacing: float,
         digit_embeddings: torch.Tensor,
+        channels: int = 0,
+        symbol_ids: Optional[Tuple[int, int]] = None,
+        line_embed: int = 0,
     ) -> None:
         super().__init__()
         if tuple(digit_embeddings.shape) != (10, d_model):
@@ -73,6 +89,18 @@ class CtcCompressor(torch.nn.Module):
         self.tenths = torch.nn.Embedding(10, d_model)
         with torch.no_grad():
             self.tenths.weight.copy_(digit_embeddings.detach().float())
+        if (channels or line_embed) and symbol_ids is None:
+            raise ValueError("channel-aware CTC features need the <cc> and newline token ids")
+        if line_embed and not channels:
+            raise ValueError("line_embed numbers t-SOT lines: set channels (model_conf ctc_channels)")
+        self.channels = int(channels)
+        self.symbol_ids = tuple(symbol_ids) if symbol_ids is not None else None
+        self.line_embed = None
+        if line_embed:
+            self.line_embed = torch.nn.Embedding(int(line_embed), d_model)
+            # start on the scale of the LLM's token embeddings
+            scale = float(digit_embeddings.detach().float().pow(2).mean().sqrt())
+            torch.nn.init.normal_(self.line_embed.weight, std=scale)
 
     def frame_tenths(self, num_out: int, device: torch.device) -> torch.Tensor:
         """``(num_out,)`` tenths of a second of each projected frame past its anchor."""
@@ -118,8 +146,60 @@ class CtcCompressor(torch.nn.Module):
         has_prev = first_of_frame >= 0
         prev_tok = torch.gather(greedy, 1, first_of_frame.clamp(min=0))
         prev_tok = torch.where(has_prev, prev_tok, torch.full_like(prev_tok, blank))
+        line = None
+        if self.channels:
+            prev_tok, line = self.channel_features(greedy, starts, num_out, blank)
         prev_emb = embed_table.new_zeros(bsz, num_out, embed_table.shape[1])
-        real = has_prev & (prev_tok != blank)
+        real = prev_tok != blank
         prev_emb[real] = embed_table[prev_tok[real]]
         extra = self.prev_proj(prev_emb) + self.tenths(self.frame_tenths(num_out, greedy.device))[None]
+        if self.line_embed is not None and line is not None:
+            size = self.line_embed.num_embeddings
+            has_line = line >= 0
+            emb = self.line_embed(line.clamp(min=0, max=size - 1))
+            extra = extra + emb * has_line[..., None].to(emb.dtype)
         return keep, extra
+
+    def channel_features(
+        self, greedy: torch.Tensor, starts: torch.Tensor, num_out: int, blank: int
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per projected frame, from its first token start: the previous token on
+        that token's t-SOT channel and the index of the line it belongs to.
+
+        Args:
+            greedy: ``(B, num_out * k)`` greedy tokens (padded with blank).
+            starts: ``(B, num_out * k)`` token run starts.
+            num_out: Projected frames.
+            blank: Index of the blank.
+
+        Returns:
+            ``prev`` ``(B, num_out)`` token ids (``blank``: none, the first token
+            of a channel) and ``line`` ``(B, num_out)`` line indices (-1: no token
+            start in the frame, or a channel change).  A line's first word has
+            the line end of the channel's previous line as its previous token.
+        """
+        cc, nl = self.symbol_ids
+        k = self.ds_rate
+        g = greedy.cpu().numpy()
+        st = starts.cpu().numpy()
+        prev = torch.full((g.shape[0], num_out), blank, dtype=torch.long)
+        line = torch.full((g.shape[0], num_out), -1, dtype=torch.long)
+        for b in range(g.shape[0]):
+            ch, lines = 0, 0
+            last = [blank] * self.channels
+            open_line = [-1] * self.channels
+            for pos in st[b].nonzero()[0].tolist():
+                tok, frame = int(g[b, pos]), pos // k
+                first = pos == frame * k or not st[b, frame * k : pos].any()
+                if tok == cc:
+                    ch = (ch + 1) % self.channels
+                    continue
+                if open_line[ch] < 0 and tok != nl:
+                    open_line[ch], lines = lines, lines + 1
+                if first:
+                    prev[b, frame] = last[ch]
+                    line[b, frame] = open_line[ch]
+                last[ch] = tok
+                if tok == nl:
+                    open_line[ch] = -1
+        return prev.to(greedy.device), line.to(greedy.device)

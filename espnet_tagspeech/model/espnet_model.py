@@ -14,10 +14,12 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_tagspeech.model.abs_stream import AbsStream
-from espnet_tagspeech.model.anchors import AnchorInserter, check_anchor_spacing
+from espnet_tagspeech.model.anchors import AnchorInserter, FrameClock, check_anchor_spacing
 from espnet_tagspeech.model.ctc_compress import CtcCompressor
 from espnet_tagspeech.model.llm import HFCausalLM, log_parameters
 from espnet_tagspeech.model.projector import AbsProjector
+from espnet_tagspeech.model.stream_cache import StreamFeatures
+from espnet_tagspeech.tsot import CHANNEL_CHANGE
 
 IGNORE = -100
 
@@ -59,6 +61,18 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             targets need word times, so such a head is pre-trained (stage 5)
             and ``ctc_weight`` must stay 0.
         ctc_channels: Virtual channels of a ``"time"`` CTC head.
+        ctc_line_embed: With ``ctc_compress`` and a ``"time"`` head: size of a
+            learned embedding of the t-SOT line each kept token belongs to, and
+            the previous-token feature follows the token's virtual channel
+            (see :mod:`~espnet_tagspeech.model.ctc_compress`; 0 = off).
+        speaker_on_words: Also add to every projected semantic frame the projected
+            speaker frame of the same moment through a learned linear map (started
+            at zero), so that a kept word frame carries the voice that said it
+            and a small LLM can compare the voices of two lines by their words
+            (the speaker block stays in the prompt).
+        frame_clock: Add a learned time-of-frame embedding (second + tenth,
+            started from the LLM's digit embeddings) to the projected frames of
+            both streams (:class:`~espnet_tagspeech.model.anchors.FrameClock`).
         input_token_noise: In training, the fraction of teacher-forced answer
             tokens fed to the LLM as a random token instead (the labels stay
             right).  A small LLM trained from scratch otherwise learns to
@@ -90,6 +104,9 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         ctc_order: str = "sot",
         ctc_channels: int = 2,
         input_token_noise: float = 0.0,
+        ctc_line_embed: int = 0,
+        frame_clock: bool = False,
+        speaker_on_words: bool = False,
         save_frozen: bool = True,
     ) -> None:
         super().__init__()
@@ -140,15 +157,28 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 semantic_encoder.output_size(), llm.tokenizer.vocab_size + 1
             )
         self.ctc_compressor = None
+        digits = llm.embed_tokens.weight.detach()[torch.tensor(llm.digit_ids)]
+        if ctc_line_embed and not (ctc_compress and ctc_order == "time"):
+            raise ValueError("model_conf ctc_line_embed needs ctc_compress and ctc_order 'time'")
         if ctc_compress:
-            digits = llm.embed_tokens.weight.detach()[torch.tensor(llm.digit_ids)]
+            symbols = None
+            if ctc_order == "time":
+                symbols = (self._single_id(CHANNEL_CHANGE), self._single_id("\n"))
             self.ctc_compressor = CtcCompressor(
                 d,
                 semantic_projector.ds_rate,
                 semantic_encoder.frame_shift,
                 self.anchor_spacing,
                 digits,
+                channels=self.ctc_channels if ctc_line_embed else 0,
+                symbol_ids=symbols,
+                line_embed=int(ctc_line_embed),
             )
+        self.frame_clock = FrameClock(digits) if frame_clock else None
+        self.speaker_to_words = None
+        if speaker_on_words:
+            self.speaker_to_words = torch.nn.Linear(d, d, bias=False)
+            torch.nn.init.zeros_(self.speaker_to_words.weight)
         logging.info("time anchors every %.3f s", self.anchor_spacing)
         log_parameters(
             {
@@ -160,6 +190,13 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 "model": self,
             }
         )
+
+    def _single_id(self, text: str) -> int:
+        ids = self.llm.tokenizer.encode(text)
+        if len(ids) != 1:
+            raise ValueError(f"the tokenizer encodes {text!r} as {len(ids)} tokens; t-SOT "
+                             "features need it as one (train it with bin/train_tokenizer.py)")
+        return int(ids[0])
 
     def _frozen_prefixes(self) -> List[str]:
         out = []
@@ -201,26 +238,57 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         """Sample rate the streams expect."""
         return int(getattr(self.semantic_encoder, "sample_rate", 16000))
 
-    def encode_prompts(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor, return_semantic: bool = False
-    ):
-        """Prompt embeddings of each item, ``(P_i, D)`` without padding.
-
-        With ``return_semantic`` also the semantic encoder output and lengths.
-        """
+    def encode_streams(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> StreamFeatures:
+        """Run both encoders (and the CTC head's softmax, without gradient) on waveforms."""
         enc, enc_len = self.semantic_encoder(speech, speech_lengths)
-        sem, sem_len = self.semantic_projector(enc, enc_len)
-        keep = None
-        if self.ctc_embed or self.ctc_compressor is not None:
+        post = None
+        if self.ctc_head is not None and (self.ctc_embed or self.ctc_compressor is not None):
             with torch.no_grad():
                 post = torch.softmax(self.ctc_head(enc).float(), dim=-1)
-            sem, keep = self.add_ctc_features(sem, post, enc_len)
         spk, spk_len = self.speaker_encoder(speech, speech_lengths)
-        spk, spk_len = self.speaker_projector(spk, spk_len)
-        prompts = self.assemble_prompts(sem, sem_len, spk, spk_len, keep)
-        if return_semantic:
-            return prompts, enc, enc_len
-        return prompts
+        return StreamFeatures(enc, enc_len, spk, spk_len, post)
+
+    @property
+    def ctc_labels(self) -> Optional[int]:
+        """Labels of the CTC posteriors the prompts read (incl. blank), or ``None``."""
+        if self.ctc_head is None or not (self.ctc_embed or self.ctc_compressor is not None):
+            return None
+        return int(self.ctc_head.out_features)
+
+    def stream_prompts(self, feats: StreamFeatures) -> List[torch.Tensor]:
+        """Prompt embeddings of each item from the encoders' outputs, ``(P_i, D)``.
+
+        The trainable half of the model: projectors, CTC features, anchors, prompt.
+        """
+        sem, sem_len = self.semantic_projector(feats.semantic, feats.semantic_lengths)
+        keep = None
+        if feats.ctc_post is not None and self.ctc_labels is not None:
+            sem, keep = self.add_ctc_features(sem, feats.ctc_post, feats.semantic_lengths)
+        spk, spk_len = self.speaker_projector(feats.speaker, feats.speaker_lengths)
+        if self.speaker_to_words is not None:
+            sem = sem + self._speaker_at(spk, spk_len, sem.shape[1]).to(sem.dtype)
+        if self.frame_clock is not None:
+            sem = sem + self.frame_clock(
+                sem.shape[1], self.semantic_projector.ds_rate * self.semantic_encoder.frame_shift, sem.device
+            ).to(sem.dtype)
+            spk = spk + self.frame_clock(
+                spk.shape[1], self.speaker_projector.ds_rate * self.speaker_encoder.frame_shift, spk.device
+            ).to(spk.dtype)
+        return self.assemble_prompts(sem, sem_len, spk, spk_len, keep)
+
+    def _speaker_at(self, spk: torch.Tensor, spk_len: torch.Tensor, num_sem: int) -> torch.Tensor:
+        """``(B, num_sem, D)``: the projected speaker frame of each semantic frame's start
+        (the last valid one past an item's end), through :attr:`speaker_to_words`."""
+        sem_sec = self.semantic_projector.ds_rate * self.semantic_encoder.frame_shift
+        spk_sec = self.speaker_projector.ds_rate * self.speaker_encoder.frame_shift
+        idx = (torch.arange(num_sem, device=spk.device, dtype=torch.float64) * sem_sec / spk_sec + 1e-6).floor().long()
+        idx = torch.minimum(idx[None], (spk_len - 1).clamp(min=0)[:, None])
+        picked = torch.gather(spk, 1, idx[..., None].expand(-1, -1, spk.shape[-1]))
+        return self.speaker_to_words(picked)
+
+    def encode_prompts(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> List[torch.Tensor]:
+        """Prompt embeddings of each item, ``(P_i, D)`` without padding."""
+        return self.stream_prompts(self.encode_streams(speech, speech_lengths))
 
     def add_ctc_features(
         self, sem: torch.Tensor, post: torch.Tensor, enc_len: torch.Tensor
@@ -269,7 +337,8 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 sem[i, :n].to(dtype), embed, None if keep is None else keep[i, :n]
             )
             a_spk, _ = self.speaker_anchors(spk[i, : int(spk_len[i])].to(dtype), embed)
-            prompts.append(torch.cat([prefix, a_sem, middle, a_spk, suffix], dim=0))
+            first, second = (a_spk, a_sem) if self.llm.speaker_first else (a_sem, a_spk)
+            prompts.append(torch.cat([prefix, first, middle, second, suffix], dim=0))
         return prompts
 
     def _posterior_embeddings(self, post: torch.Tensor, enc_len: torch.Tensor, num_out: int) -> torch.Tensor:
@@ -309,10 +378,10 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
 
     def forward(
         self,
-        speech: torch.Tensor,
-        speech_lengths: torch.Tensor,
-        text: torch.Tensor,
-        text_lengths: torch.Tensor,
+        speech: Optional[torch.Tensor] = None,
+        speech_lengths: Optional[torch.Tensor] = None,
+        text: Optional[torch.Tensor] = None,
+        text_lengths: Optional[torch.Tensor] = None,
         ctc_text: Optional[torch.Tensor] = None,
         ctc_text_lengths: Optional[torch.Tensor] = None,
         **kwargs,
@@ -320,7 +389,10 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         """Teacher-forced loss on the answer tokens.
 
         Args:
-            speech: ``(B, L)`` waveforms.
+            speech: ``(B, L)`` waveforms; or ``None`` and, instead, the dumped
+                encoder outputs in ``kwargs`` (``semantic_feats``,
+                ``speaker_feats``, ``ctc_topk_ids``, ``ctc_topk_probs`` and
+                their ``*_lengths``, see :mod:`~espnet_tagspeech.model.stream_cache`).
             speech_lengths: ``(B,)`` samples per item.
             text: ``(B, U)`` answer token ids (padding ``-1``).
             text_lengths: ``(B,)`` tokens per item.
@@ -330,19 +402,31 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         Returns:
             ``(loss, stats, weight)``; stats hold ``loss`` and ``acc`` (answer
             token accuracy), and ``loss_llm`` / ``loss_ctc`` with CTC.
+
+        Raises:
+            ValueError: neither speech nor dumped features, or dumped features
+                with ``ctc_weight > 0`` (the encoder must run for its loss).
         """
-        bsz = speech.shape[0]
-        prompts, enc, enc_len = self.encode_prompts(speech, speech_lengths, return_semantic=True)
-        loss, acc = self.answer_loss(prompts, text, text_lengths)
+        if text is None or text_lengths is None:
+            raise ValueError("the model's forward needs the answer tokens (text, text_lengths)")
+        bsz = text.shape[0]
+        if speech is not None:
+            feats = self.encode_streams(speech, speech_lengths)
+        else:
+            if self.ctc_weight > 0:
+                raise ValueError("ctc_weight > 0 trains the semantic encoder: train on speech, "
+                                 "not on dumped stream features")
+            feats = StreamFeatures.from_batch(kwargs, self.ctc_labels)
+        loss, acc = self.answer_loss(self.stream_prompts(feats), text, text_lengths)
         stats = {"acc": acc.detach()}
         if self.ctc_weight > 0:
             if ctc_text is None:
                 raise ValueError("ctc_weight > 0 needs ctc_text in the batch (use the preprocessor)")
-            loss_ctc = self._ctc_loss(enc, enc_len, ctc_text, ctc_text_lengths)
+            loss_ctc = self._ctc_loss(feats.semantic, feats.semantic_lengths, ctc_text, ctc_text_lengths)
             stats.update(loss_llm=loss.detach(), loss_ctc=loss_ctc.detach())
             loss = (1 - self.ctc_weight) * loss + self.ctc_weight * loss_ctc
         stats["loss"] = loss.detach()
-        weight = torch.tensor(bsz, device=speech.device)
+        weight = torch.tensor(bsz, device=text.device)
         loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)
         return loss, stats, weight
 
@@ -396,27 +480,32 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
 
     def generation_inputs(
         self,
-        speech: torch.Tensor,
-        speech_lengths: torch.Tensor,
+        speech: Optional[torch.Tensor] = None,
+        speech_lengths: Optional[torch.Tensor] = None,
         answer_prefixes: Optional[List[List[int]]] = None,
+        feats: Optional[StreamFeatures] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Left-padded prompt embeddings and attention mask for generation.
 
         Args:
-            speech: ``(B, L)`` waveforms.
+            speech: ``(B, L)`` waveforms (or give ``feats``).
             speech_lengths: ``(B,)`` samples per item.
             answer_prefixes: Per item, answer token ids already decided (the
                 generation continues after them), or ``None``.
+            feats: The encoders' outputs, when already computed.
         """
-        prompts = self.encode_prompts(speech, speech_lengths)
+        if feats is None:
+            feats = self.encode_streams(speech, speech_lengths)
+        prompts = self.stream_prompts(feats)
+        dev = prompts[0].device
         if answer_prefixes is not None:
             prompts = [
-                torch.cat([p, self.llm.embed_ids(list(ids), speech.device)], dim=0) if len(ids) else p
+                torch.cat([p, self.llm.embed_ids(list(ids), dev)], dim=0) if len(ids) else p
                 for p, ids in zip(prompts, answer_prefixes)
             ]
         tmax = max(p.shape[0] for p in prompts)
         embeds = prompts[0].new_zeros(len(prompts), tmax, prompts[0].shape[1])
-        mask = torch.zeros(len(prompts), tmax, dtype=torch.long, device=speech.device)
+        mask = torch.zeros(len(prompts), tmax, dtype=torch.long, device=dev)
         for i, p in enumerate(prompts):
             embeds[i, tmax - p.shape[0] :] = p
             mask[i, tmax - p.shape[0] :] = 1

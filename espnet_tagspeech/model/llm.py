@@ -23,22 +23,36 @@ _SPK = "\u0001TAGSPEECH_SPEAKER\u0001"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def user_content(instruction: str, semantic: str = _SEM, speaker: str = _SPK) -> str:
+_STREAM_ORDERS = ("text_first", "speaker_first")
+
+
+def user_content(
+    instruction: str, semantic: str = _SEM, speaker: str = _SPK, stream_order: str = "text_first"
+) -> str:
     """The user turn with placeholders where the two anchored streams go."""
-    return f"{instruction}\n<text>{semantic}</text>\n<speaker>{speaker}</speaker>"
+    text, spk = f"<text>{semantic}</text>", f"<speaker>{speaker}</speaker>"
+    first, second = (text, spk) if stream_order == "text_first" else (spk, text)
+    return f"{instruction}\n{first}\n{second}"
 
 
-def prompt_pieces(tokenizer: AbsTokenizer, instruction: str) -> Tuple[List[int], ...]:
+def prompt_pieces(
+    tokenizer: AbsTokenizer, instruction: str, stream_order: str = "text_first"
+) -> Tuple[List[int], ...]:
     """Token ids of the prompt around the streams: ``(prefix, middle, suffix)``.
 
-    The prompt is ``prefix [semantic] middle [speaker] suffix`` and the answer
-    follows the suffix directly.
+    The prompt is ``prefix [first stream] middle [second stream] suffix`` (the
+    semantic stream first unless ``stream_order`` is ``speaker_first``) and the
+    answer follows the suffix directly.
     """
-    rendered = tokenizer.chat_prompt(user_content(instruction))
+    if stream_order not in _STREAM_ORDERS:
+        raise ValueError(f"llm_conf stream_order must be one of {_STREAM_ORDERS}, got {stream_order!r}")
+    content = user_content(instruction, stream_order=stream_order)
+    rendered = tokenizer.chat_prompt(content)
     if rendered is None:
-        rendered = user_content(instruction) + "\nAnswer:\n"
-    head, rest = rendered.split(_SEM)
-    mid, tail = rest.split(_SPK)
+        rendered = content + "\nAnswer:\n"
+    first, second = (_SEM, _SPK) if stream_order == "text_first" else (_SPK, _SEM)
+    head, rest = rendered.split(first)
+    mid, tail = rest.split(second)
     return tokenizer.encode(head), tokenizer.encode(mid), tokenizer.encode(tail)
 
 
@@ -60,6 +74,10 @@ class HFCausalLM(torch.nn.Module):
             (the base stays frozen, only the adapters train).
         dtype: ``float32``, ``bfloat16`` or ``float16`` for the LLM weights.
         instruction: The instruction text in the prompt.
+        stream_order: ``text_first`` (the paper: semantic stream, then speaker
+            stream) or ``speaker_first``, which puts the semantic stream next
+            to the answer (a small LLM trained from scratch learns to copy
+            words from it far sooner over a short distance).
     """
 
     def __init__(
@@ -73,6 +91,7 @@ class HFCausalLM(torch.nn.Module):
         lora: Optional[Dict] = None,
         dtype: str = "float32",
         instruction: str = DEFAULT_INSTRUCTION,
+        stream_order: str = "text_first",
     ) -> None:
         super().__init__()
         from transformers import AutoConfig, AutoModelForCausalLM
@@ -103,8 +122,9 @@ class HFCausalLM(torch.nn.Module):
             )
         self.digit_ids = self.tokenizer.digit_ids()
         self.instruction = instruction
+        self.speaker_first = stream_order == "speaker_first"
         self.prefix_ids, self.middle_ids, self.suffix_ids = prompt_pieces(
-            self.tokenizer, instruction
+            self.tokenizer, instruction, stream_order
         )
         self.freeze = bool(freeze) or bool(lora)
         if self.freeze:
@@ -197,7 +217,9 @@ class HFCausalLM(torch.nn.Module):
         from transformers import LogitsProcessorList
 
         eos = self.tokenizer.eos_id
-        extra = {"logits_processor": LogitsProcessorList([logits_processor])} if logits_processor else {}
+        if logits_processor is not None and not isinstance(logits_processor, (list, tuple)):
+            logits_processor = [logits_processor]
+        extra = {"logits_processor": LogitsProcessorList(logits_processor)} if logits_processor else {}
         out = self.model.generate(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,

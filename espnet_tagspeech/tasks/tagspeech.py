@@ -9,7 +9,10 @@ Config (flat ESPnet style)::
     llm: hf_causal_lm               # + llm_conf {model_name_or_path | init: random, ...}
     model_conf: {semantic_anchor_interval: 8, speaker_anchor_interval: 8}
 
-Data: ``speech`` (``sound``) and ``text`` (``text``: one escaped target per line).
+Data: ``text`` (``text``: one escaped target per line) and either ``speech``
+(``sound``) or, with both encoders frozen, their outputs dumped by stage 6
+(``semantic_feats``, ``speaker_feats``, ``ctc_topk_ids``, ``ctc_topk_probs``:
+``kaldi_ark``, see :mod:`espnet_tagspeech.model.stream_cache`).
 """
 
 import argparse
@@ -33,6 +36,7 @@ from espnet_tagspeech.model.llm import HFCausalLM
 from espnet_tagspeech.model.projector import AbsProjector, StackMLPProjector
 from espnet_tagspeech.model.semantic import WavLMStream
 from espnet_tagspeech.model.speaker import EcapaStream
+from espnet_tagspeech.model.stream_cache import NAMES as STREAM_NAMES
 from espnet_tagspeech.model.tokenizer import build_tokenizer
 from espnet_tagspeech.tasks.preprocessor import TagSpeechPreprocessor
 
@@ -155,13 +159,13 @@ class TagSpeechTask(AbsTask):
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
-        """``speech`` and ``text`` for training; ``speech`` for inference."""
-        return ("speech",) if inference else ("speech", "text")
+        """``text`` for training (with ``speech`` or dumped stream features); ``speech`` for inference."""
+        return ("speech",) if inference else ("text",)
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
-        """No optional data."""
-        return ()
+        """``speech``, or the frozen encoders' dumped outputs (stage 6, ``dump_streams``)."""
+        return () if inference else ("speech",) + STREAM_NAMES
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetTagSpeechModel:
@@ -192,3 +196,47 @@ class TagSpeechTask(AbsTask):
         )
         logging.info("built %s", type(model).__name__)
         return model
+
+    @classmethod
+    def build_model_from_yaml(
+        cls,
+        config_path: str,
+        overrides: Optional[Dict[str, Dict]] = None,
+        init_param: Optional[str] = None,
+        device: str = "cpu",
+    ) -> ESPnetTagSpeechModel:
+        """Build a model from a training yaml (task defaults for what it leaves out).
+
+        Args:
+            config_path: A training config (``conf/tuning/train_*.yaml``).
+            overrides: ``{"llm_conf": {"tokenizer": ...}, ...}`` merged into the
+                yaml's ``*_conf`` mappings (other keys replace the yaml's).
+            init_param: A partial state dict (stage 5's ``init.pth``) loaded on top;
+                every key it holds must exist in the model.
+            device: Where the model goes.
+
+        Raises:
+            ValueError: an unknown key of the yaml, or init keys the model lacks.
+        """
+        import yaml
+
+        parser = cls.get_parser()
+        args = parser.parse_args([])
+        with open(config_path, encoding="utf-8") as f:
+            conf = yaml.safe_load(f) or {}
+        unknown = sorted(k for k in conf if not hasattr(args, k))
+        if unknown:
+            raise ValueError(f"{config_path}: unknown keys {unknown}")
+        for k, v in (overrides or {}).items():
+            base = conf.get(k)
+            conf[k] = {**base, **v} if isinstance(base, dict) and isinstance(v, dict) else v
+        for k, v in conf.items():
+            setattr(args, k, v)
+        model = cls.build_model(args)
+        if init_param:
+            state = torch.load(init_param, map_location="cpu", weights_only=False)
+            extra = sorted(set(state) - set(model.state_dict()))
+            if extra:
+                raise ValueError(f"{init_param}: keys the model of {config_path} lacks: {extra[:5]}")
+            model.load_state_dict(state, strict=False)
+        return model.to(device)

@@ -71,3 +71,20 @@ def test_spacing_check():
     with pytest.raises(ValueError) as err:
         check_anchor_spacing((8, 4, 0.02), (8, 4, 0.01))
     assert "0.64" in str(err.value) and "0.32" in str(err.value)
+
+
+def test_frame_clock_codes_second_and_tenth_from_digit_embeddings():
+    from espnet_tagspeech.model.anchors import FrameClock
+
+    digits = torch.randn(10, 6)
+    clock = FrameClock(digits, max_seconds=16)
+    # second 12 starts as embed("1") + embed("2")
+    torch.testing.assert_close(clock.seconds.weight[12], digits[1] + digits[2])
+    emb = clock(30, 0.5, torch.device("cpu"))  # frames at 0.0, 0.5, ... 14.5 s
+    torch.testing.assert_close(emb[25], clock.seconds.weight[12] + clock.tenths.weight[5])
+    # the same moment in a stream of another frame rate gets the same code
+    torch.testing.assert_close(clock(200, 0.05, torch.device("cpu"))[130],
+                               clock.seconds.weight[6] + clock.tenths.weight[5])
+    # times past the table share its last second
+    late = clock(40, 1.0, torch.device("cpu"))
+    torch.testing.assert_close(late[39], clock.seconds.weight[15] + clock.tenths.weight[0])

@@ -67,3 +67,45 @@ def test_anchors_keep_their_time_in_a_compressed_stream():
     assert [float(seq[i, 0]) for i in (1, 2, 5, 7)] == [2.0, 3.0, 17.0, 24.0]
     full, _ = AnchorInserter(8, digits)(frames, emb)
     assert full.shape[0] == 25 + 5
+
+
+CC, NL = 7, 8  # <cc> and newline ids in the channel tests
+
+
+def _starts(seq):
+    g = torch.tensor([seq])
+    return g, ctc_run_starts(g, torch.tensor([len(seq)]), blank=B)
+
+
+def test_channel_features_follow_tsot_channels_and_number_lines():
+    digits = torch.zeros(10, 4)
+    comp = CtcCompressor(4, 1, 0.05, 1.0, digits, channels=2, symbol_ids=(CC, NL), line_embed=4)
+    # line 0 on channel 0: 1 2 ... 4 <nl>; line 1 on channel 1: 3 ... 5 <nl>; then line 2 on
+    # channel 0: 6 (its previous token is the channel's line end)
+    seq = [1, B, 2, CC, 3, CC, 4, NL, CC, 5, NL, CC, 6, B]
+    g, st = _starts(seq)
+    prev, line = comp.channel_features(g, st, len(seq), B)
+    got = {i: (int(prev[0, i]), int(line[0, i])) for i in range(len(seq)) if seq[i] not in (B, CC)}
+    assert got == {0: (B, 0), 2: (1, 0), 4: (B, 1), 6: (2, 0), 7: (4, 0), 9: (3, 1), 10: (5, 1),
+                   12: (NL, 2)}
+    assert line[0, 3] == -1 and line[0, 1] == -1  # channel changes and blanks carry no line
+
+
+def test_line_embedding_is_added_to_kept_frames_and_trains():
+    digits = torch.zeros(10, 4)
+    comp = CtcCompressor(4, 1, 0.05, 1.0, digits, channels=2, symbol_ids=(CC, NL), line_embed=3)
+    seq = [1, NL, 2, NL, 3, NL, 4, B]  # four lines on channel 0: the fourth shares the last entry
+    g, _ = _starts(seq)
+    keep, extra = comp(g, torch.tensor([len(seq)]), len(seq), B, torch.zeros(10, 4))
+    w = comp.line_embed.weight
+    for pos, ln in ((0, 0), (2, 1), (4, 2), (6, 2)):
+        torch.testing.assert_close(extra[0, pos], w[ln] + comp.tenths.weight[0])
+    extra.sum().backward()
+    assert comp.line_embed.weight.grad.abs().sum() > 0
+
+
+def test_channel_features_need_the_symbol_ids():
+    with pytest.raises(ValueError, match="<cc>"):
+        CtcCompressor(4, 1, 0.05, 1.0, torch.zeros(10, 4), channels=2)
+    with pytest.raises(ValueError, match="channels"):
+        CtcCompressor(4, 1, 0.05, 1.0, torch.zeros(10, 4), symbol_ids=(CC, NL), line_embed=4)
