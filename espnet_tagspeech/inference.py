@@ -9,7 +9,6 @@ generated text, the parsed turns (recording time) and parse warnings.
 """
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
@@ -46,10 +45,12 @@ class Speech2Tags:
         train_config: The ``config.yaml`` written by training.
         model_file: The trained ``.pth`` (ESPnet state dict).
         device: ``"cpu"`` or ``"cuda"``.
-        max_new_tokens: Generation limit per input (or chunk).
+        max_new_tokens: Generation limit per input.
         beam_size: 1 for greedy search, more for beam search.
-        chunk_sec: Split longer audio into windows of this many seconds and
-            shift each window's result (speakers are not linked across windows).
+        segment_config: How a whole recording is cut into windows
+            (:class:`~espnet_tagspeech.decode.meeting.SegmentConfig` or its dict).
+        link_config: How the windows' speakers are linked into the
+            recording's (:class:`~espnet_tagspeech.decode.link.LinkConfig` or its dict).
         ctc_weight: Weight of the semantic stream's SOT-CTC in joint CTC/LLM
             decoding of the transcript words (0 = the LLM alone; see
             :mod:`espnet_tagspeech.joint_ctc`).
@@ -78,11 +79,23 @@ class Speech2Tags:
             speaker stream changes between two of its words by more than this
             cosine distance (:func:`espnet_tagspeech.linking.split_lines_by_voice`;
             ``None``: never).
+        speaker_constraint: ``text_from="llm"``: the speaker block may only list
+            the text block's line ranges, each once
+            (:class:`~espnet_tagspeech.decode.answer_search.SpeakerBlockConstraint`).
+        ctc_word_bias: ``text_from="llm"``: score added to the tokens the CTC head
+            emitted within a line's time span while the LLM writes that line
+            (shallow fusion, :class:`~espnet_tagspeech.decode.answer_search.CtcWordBias`; 0: off).
+        ctc_bias_margin: Seconds the line's span is widened by for ``ctc_word_bias``.
+
+    Calling the object decodes a whole recording of any length (segmentation,
+    batched window decoding, speaker linking: :mod:`espnet_tagspeech.decode.meeting`);
+    :meth:`batch` decodes cuts or windows as they are, each with its own
+    cut-local speakers.
 
     Example:
-        >>> s2t = Speech2Tags("exp/config.yaml", "exp/valid.acc.best.pth")
-        >>> result = s2t(wav, key="cut1")
-        >>> result.turns[0].text
+        >>> s2t = Speech2Tags.from_pretrained("exp/tagspeech_mini/mini_packed.zip")
+        >>> result = s2t(meeting_wav, fs=16000, key="meeting1")
+        >>> result.turns[0].speaker, result.turns[0].text
     """
 
     def __init__(
@@ -92,7 +105,8 @@ class Speech2Tags:
         device: str = "cpu",
         max_new_tokens: int = 800,
         beam_size: int = 1,
-        chunk_sec: Optional[float] = None,
+        segment_config=None,
+        link_config=None,
         ctc_weight: float = 0.0,
         ctc_times: bool = False,
         ctc_time_pads: Sequence[float] = (0.0, 0.0),
@@ -103,6 +117,9 @@ class Speech2Tags:
         token_bonus: float = 0.0,
         max_word_gap: Optional[float] = None,
         voice_split: Optional[float] = None,
+        speaker_constraint: bool = False,
+        ctc_word_bias: float = 0.0,
+        ctc_bias_margin: float = 0.5,
     ) -> None:
         from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
@@ -113,9 +130,15 @@ class Speech2Tags:
         self.sample_rate = int(getattr(args, "sample_rate", 16000))
         self.max_new_tokens = max_new_tokens
         self.beam_size = beam_size
-        if chunk_sec is not None and chunk_sec <= 0:
-            raise ValueError(f"chunk_sec must be positive, got {chunk_sec}")
-        self.chunk_sec = chunk_sec
+        from espnet_tagspeech.decode.link import LinkConfig
+        from espnet_tagspeech.decode.meeting import SegmentConfig
+
+        if isinstance(segment_config, dict):
+            segment_config = SegmentConfig.from_dict(segment_config)
+        if isinstance(link_config, dict):
+            link_config = LinkConfig.from_dict(link_config)
+        self.segment_config = segment_config or SegmentConfig()
+        self.link_config = link_config or LinkConfig()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
         if ctc_weight > 0 and model.ctc_head is None:
@@ -156,6 +179,11 @@ class Speech2Tags:
         if ctc_times and model.ctc_head is None:
             raise ValueError("ctc_times: the model has no CTC head to align with")
         self.ctc_times = bool(ctc_times)
+        if ctc_word_bias and model.ctc_head is None:
+            raise ValueError("ctc_word_bias: the model has no CTC head")
+        self.speaker_constraint = bool(speaker_constraint)
+        self.ctc_word_bias = float(ctc_word_bias)
+        self.ctc_bias_margin = float(ctc_bias_margin)
         self.ctc_time_pads = (float(ctc_time_pads[0]), float(ctc_time_pads[1]))
 
     @classmethod
@@ -183,18 +211,32 @@ class Speech2Tags:
                 defaults = decode_kwargs(yaml.safe_load(f) or {})
         if "ngram_file" in files:
             defaults["ngram_file"] = files["ngram_file"]
+        if "link_config" in files:
+            from espnet_tagspeech.decode.link import LinkConfig
+
+            defaults["link_config"] = LinkConfig.from_yaml(files["link_config"])
         return cls(files["train_config"], files.get("model_file"), **{**defaults, **kwargs})
 
     def __call__(
-        self,
-        speech: np.ndarray,
-        fs: Optional[int] = None,
-        key: str = "utt",
-        recording: Optional[str] = None,
-        offset: float = 0.0,
+        self, speech: np.ndarray, fs: Optional[int] = None, key: str = "meeting",
+        batch_size: int = 8, progress: bool = True,
     ) -> TagResult:
-        """Decode one waveform (see :meth:`batch`)."""
-        return self.batch([speech], fs, [key], [recording or key], [offset])[0]
+        """Decode a whole recording of any length, with one speaker label per person.
+
+        Args:
+            speech: The recording, mono (or ``(L, C)``: channel 0 is decoded).
+            fs: Its sample rate (default: the model's); other rates are resampled.
+            key: Recording id of the returned turns.
+            batch_size: Windows decoded per call.
+            progress: Show a progress bar.
+
+        Raises:
+            DataFormatError: empty or non-finite audio, naming ``key``.
+        """
+        from espnet_tagspeech.decode.meeting import decode_meeting
+
+        return decode_meeting(self, speech, fs or self.sample_rate, key, self.segment_config,
+                              self.link_config, batch_size, progress=progress)
 
     def batch(
         self,
@@ -224,38 +266,12 @@ class Speech2Tags:
         offsets = list(offsets) if offsets is not None else [0.0] * n
         wavs = [check_waveform(w, k, sample_rate=fs, expected_rate=self.sample_rate)
                 for w, k in zip(speeches, keys)]
-        pieces = []  # (input index, chunk index, chunk start in s, samples)
-        for i, w in enumerate(wavs):
-            for c, (start, seg) in enumerate(self._chunks(w)):
-                pieces.append((i, c, start, seg))
-        texts = self._decode([p[3] for p in pieces])
-        results = [TagResult(key=k, text="") for k in keys]
-        nchunks = [sum(1 for p in pieces if p[0] == i) for i in range(n)]
-        for (i, c, start, _), text in zip(pieces, texts):
-            res = results[i]
-            parsed = parse(text, recording=recordings[i], offset=offsets[i] + start)
-            rename = nchunks[i] > 1
-            res.text = text if c == 0 else res.text + "\n" + text
-            res.turns += [t.with_speaker(f"c{c}-{t.speaker}") if rename else t for t in parsed.turns]
-            res.speaker_turns += [
-                t.with_speaker(f"c{c}-{t.speaker}") if rename else t for t in parsed.speaker_turns
-            ]
-            res.warnings += [f"chunk {c}: {w}" if rename else w for w in parsed.warnings]
+        results = []
+        for k, rec, off, text in zip(keys, recordings, offsets, self._decode(wavs)):
+            parsed = parse(text, recording=rec, offset=off)
+            results.append(TagResult(key=k, text=text, turns=parsed.turns,
+                                     speaker_turns=parsed.speaker_turns, warnings=parsed.warnings))
         return results
-
-    def _chunks(self, wav: np.ndarray) -> List["tuple[float, np.ndarray]"]:
-        if not self.chunk_sec:
-            return [(0.0, wav)]
-        size = int(round(self.chunk_sec * self.sample_rate))
-        count = max(1, math.ceil(len(wav) / size))
-        # A tail shorter than a quarter window joins the previous window.
-        if count > 1 and len(wav) - (count - 1) * size < size / 4:
-            count -= 1
-        out = []
-        for c in range(count):
-            end = len(wav) if c == count - 1 else (c + 1) * size
-            out.append((c * size / self.sample_rate, wav[c * size : end]))
-        return out
 
     def _decode(self, wavs: List[np.ndarray]) -> List[str]:
         import torch
@@ -267,7 +283,7 @@ class Speech2Tags:
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         tok = self.model.llm.tokenizer
         processor, log_posteriors = None, None
-        if self.ctc_weight > 0 or self.ctc_times or self.text_from == "ctc":
+        if self.ctc_weight > 0 or self.ctc_times or self.text_from == "ctc" or self.ctc_word_bias:
             from espnet_tagspeech.joint_ctc import ctc_log_posteriors
 
             log_posteriors = ctc_log_posteriors(self.model, speech, lengths)
@@ -282,6 +298,18 @@ class Speech2Tags:
                 self.ctc_weight,
                 num_beams=self.beam_size,
             )
+        processors = [processor] if processor is not None else []
+        if self.ctc_word_bias:
+            from espnet_tagspeech.decode.answer_search import CtcWordBias, ctc_emissions
+
+            shift = self.model.semantic_encoder.frame_shift
+            skip = [i for s in ("\n", "<cc>") for i in tok.encode(s)]
+            emitted = [ctc_emissions(lp, shift, lp.shape[-1] - 1, skip) for lp in log_posteriors]
+            processors.append(CtcWordBias(emitted, tok, self.ctc_word_bias, self.ctc_bias_margin, self.beam_size))
+        if self.speaker_constraint:
+            from espnet_tagspeech.decode.answer_search import SpeakerBlockConstraint
+
+            processors.append(SpeakerBlockConstraint(tok, self.beam_size))
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(speech, lengths)
             ids = self.model.llm.generate(
@@ -289,7 +317,7 @@ class Speech2Tags:
                 mask,
                 max_new_tokens=self.max_new_tokens,
                 num_beams=self.beam_size,
-                logits_processor=processor,
+                logits_processor=processors,
             )
         texts = [tok.decode(x) for x in ids]
         for x, t in zip(ids, texts):
@@ -360,8 +388,23 @@ class Speech2Tags:
         return [tok.decode(p + x) for p, x in zip(prefixes, ids)]
 
 
-_DECODE_KEYS = ("max_new_tokens", "beam_size", "chunk_sec", "ctc_weight", "ctc_times", "text_from",
-                "ctc_beam_size", "ngram_file", "lm_weight", "token_bonus", "max_word_gap", "voice_split")
+_DECODE_KEYS = ("max_new_tokens", "beam_size", "ctc_weight", "ctc_times", "text_from",
+                "ctc_beam_size", "ngram_file", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
+                "speaker_constraint", "ctc_word_bias", "ctc_bias_margin")
+
+
+def load_speech2tags(model_tag: Optional[str] = None, train_config: Optional[str] = None,
+                     model_file: Optional[str] = None, **kwargs) -> "Speech2Tags":
+    """A :class:`Speech2Tags` from a packed model, or from a training config and its weights.
+
+    Raises:
+        ValueError: neither ``model_tag`` nor ``train_config`` given.
+    """
+    if model_tag:
+        return Speech2Tags.from_pretrained(model_tag, **kwargs)
+    if train_config:
+        return Speech2Tags(train_config, model_file, **kwargs)
+    raise ValueError("give --model_tag, or --train_config and --model_file")
 
 
 def decode_kwargs(conf: dict) -> dict:

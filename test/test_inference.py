@@ -39,10 +39,14 @@ def s2t(packed):
     return Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)
 
 
+def _one(s2t, wav, key="utt"):
+    return s2t.batch([wav], keys=[key])[0]
+
+
 def test_batch_equals_one_by_one(packed, s2t):
     _, cuts, _ = packed
     keys = list(cuts)
-    singles = [s2t(cuts[k][0], key=k).text for k in keys]
+    singles = [_one(s2t, cuts[k][0], k).text for k in keys]
     batched = s2t.batch([cuts[k][0] for k in keys], keys=keys)
     assert [r.text for r in batched] == singles
     assert len(set(singles)) > 1  # the outputs do depend on the audio
@@ -53,7 +57,7 @@ def test_beam_search_batch_equals_one_by_one(packed, s2t):
     keys = list(cuts)[:3]
     s2t.beam_size = 3
     try:
-        singles = [s2t(cuts[k][0], key=k).text for k in keys]
+        singles = [_one(s2t, cuts[k][0], k).text for k in keys]
         batched = [r.text for r in s2t.batch([cuts[k][0] for k in keys], keys=keys)]
     finally:
         s2t.beam_size = 1
@@ -74,22 +78,7 @@ def test_bad_audio_errors_name_the_key(s2t, wav, fs, message):
         with pytest.raises(DataFormatError, match=f"bad1: .*{message}"):
             s2t.batch([np.zeros(1600, np.float32), wav], keys=["ok", "bad1"])
     with pytest.raises(DataFormatError, match=f"bad1: .*{message}"):
-        s2t(wav, fs=fs, key="bad1")
-
-
-def test_chunk_windows(s2t):
-    s2t.chunk_sec = 1.0
-    try:
-        chunks = s2t._chunks(np.zeros(16000 * 3 + 3000, np.float32))
-        assert [c[0] for c in chunks] == [0.0, 1.0, 2.0]  # 0.19 s tail joins the last window
-        assert [len(c[1]) for c in chunks] == [16000, 16000, 19000]
-        res = s2t.batch([np.random.default_rng(0).standard_normal(40000).astype(np.float32)],
-                        keys=["long"], offsets=[10.0])[0]
-        assert res.text.count("\n") >= 2  # three chunk outputs joined
-        assert all(t.start >= 10.0 for t in res.turns + res.speaker_turns)
-        assert all(t.speaker.startswith(("c0-", "c1-", "c2-")) for t in res.turns)
-    finally:
-        s2t.chunk_sec = None
+        s2t.batch([wav], fs=fs, keys=["bad1"])
 
 
 def test_from_pretrained_zip_decodes_the_same(packed, s2t, monkeypatch, tmp_path):
@@ -106,7 +95,7 @@ def test_from_pretrained_zip_decodes_the_same(packed, s2t, monkeypatch, tmp_path
     loaded = Speech2Tags.from_pretrained(work / "exp" / "packed.zip", cache_dir=tmp_path / "cache",
                                          max_new_tokens=24)
     wav = cuts["cut2"][0]
-    assert loaded(wav).text == s2t(wav).text
+    assert _one(loaded, wav).text == _one(s2t, wav).text
     with pytest.raises(FileNotFoundError, match="meta.yaml"):
         Speech2Tags.from_pretrained(tmp_path)
 
@@ -130,7 +119,7 @@ def test_cli_writes_text_rttm_seglst(packed, tmp_path):
     assert all("\n" not in ln for ln in lines)
     from espnet_tagspeech.inference import Speech2Tags
 
-    direct = Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)(cuts["cut1"][0])
+    direct = _one(Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24), cuts["cut1"][0])
     assert line_to_target(lines[1].split(" ", 1)[1]) == direct.text
     assert isinstance(json.loads((out / "hyp.seglst.json").read_text()), list)
     assert (out / "rttm").exists()
@@ -151,7 +140,7 @@ def test_cli_reads_the_decode_config():
         "--config", str(conf), "--data_path_and_name_and_type", "w.scp,speech,sound",
         "--output_dir", "out", "--beam_size", "4",
     ])
-    assert args.max_new_tokens == 800 and args.batch_size == 1 and args.chunk_sec is None
+    assert args.max_new_tokens == 800 and args.batch_size == 1
     assert args.beam_size == 4  # the command line wins over the config
 
 
@@ -221,7 +210,7 @@ def test_time_ordered_heads_decode_only_from_ctc(packed, tmp_path):
     for split in (None, 0.1):
         s2t = Speech2Tags(tcfg, tmp_path / "m.pth", text_from="ctc", max_new_tokens=5, voice_split=split,
                           ctc_beam_size=3)
-        res = s2t(wav)
+        res = _one(s2t, wav)
         assert res.text.startswith("<text>\n") and "</text>\n" in res.text  # CTC block, then the LLM
 
 
@@ -251,3 +240,44 @@ def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypat
                                        max_new_tokens=9).max_new_tokens == 9  # arguments win
     assert decode_kwargs({"batch_size": 2, "num_threads": 1, "text_from": "ctc", "ctc_end_pad": 0.3}) == {
         "text_from": "ctc", "ctc_time_pads": (0.0, 0.3)}
+
+
+def _tone_meeting(rate: int = 16000) -> np.ndarray:
+    """5 s of tone bursts (speech-like energy) with pauses, and silence."""
+    t = np.arange(rate) / rate
+    burst = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    pause = np.zeros(rate // 2, np.float32)
+    return np.concatenate([pause, burst, pause, burst, pause, burst, pause])
+
+
+def test_whole_recording_is_cut_decoded_and_linked(packed, s2t, caplog):
+    """Calling Speech2Tags decodes a recording: windows from the segmenter, every window's
+    answer parsed into recording time, speakers linked across windows."""
+    from espnet_tagspeech.decode.link import LinkConfig
+    from espnet_tagspeech.decode.meeting import SegmentConfig
+
+    caplog.set_level("INFO")
+    s2t.segment_config = SegmentConfig(segmenter="energy", max_window=1.5)
+    s2t.link_config = LinkConfig(link="fbank", rttm_from="lines", linking_threshold=0.5)
+    try:
+        wav = _tone_meeting()
+        res = s2t(wav, key="m1", progress=False)
+        ids = [line.split(" ", 1)[0] for line in res.text.splitlines() if line.startswith("m1_")]
+        assert len(ids) == 3  # one window per burst, named by their times
+        starts = sorted(int(i.split("_")[1]) / 1000 for i in ids)
+        assert starts[0] == pytest.approx(0.4, abs=0.15) and starts[1] == pytest.approx(2.0, abs=0.15)
+        assert all(t.recording == "m1" for t in res.turns + res.speaker_turns)
+        assert all(t.speaker.startswith("spk") for t in res.turns + res.speaker_turns)
+        # stereo at 8 kHz: channel 0, resampled, same windows
+        stereo = np.stack([wav[::2], np.zeros_like(wav[::2])], 1)
+        res8 = s2t(stereo, fs=8000, key="m1", progress=False)
+        assert [x.split(" ", 1)[0] for x in res8.text.splitlines() if x.startswith("m1_")] == ids
+        assert "2 channels" in caplog.text and "resampling 8000 Hz" in caplog.text
+        # silence: no turns and a warning, not a crash
+        quiet = s2t(np.zeros(16000 * 3, np.float32), key="q", progress=False)
+        assert quiet.turns == [] and quiet.warnings == ["no speech found"]
+        with pytest.raises(DataFormatError, match="bad: .*NaN"):
+            s2t(np.full(1600, np.nan, np.float32), key="bad")
+    finally:
+        s2t.segment_config = SegmentConfig()
+        s2t.link_config = LinkConfig()

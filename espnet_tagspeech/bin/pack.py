@@ -32,6 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--tokenizer", help="sentencepiece model referenced by the config")
     p.add_argument("--ngram", help="token n-gram LM (stage 4) for CTC beam search")
     p.add_argument("--inference_config")
+    p.add_argument("--link_config", help="speaker linking yaml of whole-recording decoding")
     p.add_argument("--results", help="RESULTS.md to include")
     p.add_argument("--images", help="dir of PNGs to include")
     p.add_argument("--outpath", required=True)
@@ -48,6 +49,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     yaml_files = {"train_config": args.train_config}
     if args.inference_config:
         yaml_files["inference_config"] = args.inference_config
+    if args.link_config:
+        yaml_files["link_config"] = args.link_config
     option = [args.results] if args.results else []
     if args.images:
         option += sorted(str(x) for x in Path(args.images).rglob("*.png"))

@@ -45,7 +45,6 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_tag", default=None, help="packed model (zip/tgz) or its unpacked dir")
     p.add_argument("--max_new_tokens", type=int, default=800)
     p.add_argument("--beam_size", type=int, default=1)
-    p.add_argument("--chunk_sec", type=float, default=None, help="split longer audio into windows")
     p.add_argument("--ctc_weight", type=float, default=0.0,
                    help="joint CTC/LLM decoding of the transcript words (0 = LLM alone)")
     p.add_argument("--ctc_times", type=str2bool, default=False,
@@ -69,6 +68,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--voice_split", type=float, default=None,
                    help="--text_from ctc: split a line where its voice changes by more than this "
                         "cosine distance (speaker stream)")
+    p.add_argument("--speaker_constraint", type=str2bool, default=False,
+                   help="--text_from llm: the speaker block lists only the text lines' ranges, each once")
+    p.add_argument("--ctc_word_bias", type=float, default=0.0,
+                   help="--text_from llm: score added to the CTC head's tokens within a line's span")
+    p.add_argument("--ctc_bias_margin", type=float, default=0.5,
+                   help="seconds a line's span is widened by for --ctc_word_bias")
     p.add_argument("--num_threads", type=int, default=0,
                    help="CPU threads of this job (0 = torch's default: all cores)")
     p.add_argument("--log_level", default="INFO")
@@ -115,7 +120,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.formats import write_rttm, write_seglst
     from espnet_tagspeech.data.kaldi import load_audio, read_segment
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.inference import load_speech2tags
     from espnet_tagspeech.serialization import target_to_line
 
     if args.num_threads > 0:
@@ -128,7 +133,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         device="cuda" if args.ngpu > 0 else "cpu",
         max_new_tokens=args.max_new_tokens,
         beam_size=args.beam_size,
-        chunk_sec=args.chunk_sec,
         ctc_weight=args.ctc_weight,
         ctc_times=args.ctc_times,
         ctc_time_pads=(args.ctc_start_pad, args.ctc_end_pad),
@@ -139,13 +143,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         token_bonus=args.token_bonus,
         max_word_gap=args.max_word_gap,
         voice_split=args.voice_split,
+        speaker_constraint=args.speaker_constraint,
+        ctc_word_bias=args.ctc_word_bias,
+        ctc_bias_margin=args.ctc_bias_margin,
     )
-    if args.model_tag:
-        s2t = Speech2Tags.from_pretrained(args.model_tag, **kwargs)
-    elif args.train_config:
-        s2t = Speech2Tags(args.train_config, args.model_file, **kwargs)
-    else:
-        raise ValueError("give --train_config (and --model_file) or --model_tag")
+    s2t = load_speech2tags(args.model_tag, args.train_config, args.model_file, **kwargs)
 
     texts, turns, spk_turns, warns = [], [], [], []
     for b in tqdm(range(0, len(items), args.batch_size), desc="decode", unit="batch"):

@@ -189,6 +189,16 @@ def read_seglst(path: PathLike) -> List[Turn]:
         raise DataFormatError(p, None, "no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataFormatError(p, getattr(e, "lineno", None), f"not valid JSON: {e}") from None
+    return seglst_to_turns(data, p)
+
+
+def seglst_to_turns(data: object, source: str = "<seglst>") -> List[Turn]:
+    """SegLST dicts (a parsed JSON list) into turns (words without times).
+
+    Raises:
+        DataFormatError: naming ``source`` and the entry index of the first bad entry.
+    """
+    p = source
     if not isinstance(data, list):
         raise DataFormatError(p, None, "SegLST must be a JSON list of segments")
     turns = []

@@ -48,7 +48,7 @@ def test_link_model_needs_the_model_config(tmp_path, caplog):
     (tmp_path / "wav.scp").write_text("rec1 /nonexistent.wav\n")
     assert main(["--out_dir", str(tmp_path / "d"), "--link", "model", "--wav_scp",
                  str(tmp_path / "wav.scp"), str(tmp_path / "o1")]) == 1
-    assert "--link model needs --train_config" in caplog.text
+    assert "link 'model' needs --train_config" in caplog.text
 
 
 def test_rttm_from_the_text_lines(tmp_path):
@@ -112,7 +112,7 @@ def test_link_unit_line_clusters_lines_by_voice(tmp_path, caplog):
     assert hyp[0]["speaker"] == hyp[1]["speaker"]
     # line clustering is meaningless for the block's ranges or without voices
     assert main(["--out_dir", str(tmp_path / "x"), "--link_unit", "line"] + base) == 1
-    assert "--link_unit line needs --rttm_from lines" in caplog.text
+    assert "link_unit 'line' needs rttm_from 'lines'" in caplog.text
     # a line said inside another (e.g. a backchannel) is another voice: --max_line_overlap_frac
     job2 = tmp_path / "o2"
     job2.mkdir()
@@ -126,3 +126,23 @@ def test_link_unit_line_clusters_lines_by_voice(tmp_path, caplog):
     assert main(["--out_dir", str(tmp_path / "o2b"), "--max_line_overlap_frac", "0.5"] + loose + [str(job2)]) == 0
     hyp = json.loads((tmp_path / "o2b" / "hyp.seglst.json").read_text())
     assert hyp[0]["speaker"] != hyp[1]["speaker"]
+
+
+def test_linking_options_from_a_yaml_and_misspelled_keys(tmp_path, caplog):
+    j1 = tmp_path / "o1"
+    j1.mkdir()
+    cut = serialize([Turn.from_text("x", "p", 0.0, 1.0, "hello"), Turn.from_text("x", "q", 2.0, 3.0, "yes")])
+    (j1 / "text").write_text(f"rec1 {target_to_line(cut)}\n")
+    conf = tmp_path / "link.yaml"
+    conf.write_text("link: none\nrttm_from: lines\n")
+    out = tmp_path / "dec"
+    assert main(["--config", str(conf), "--out_dir", str(out), str(j1)]) == 0
+    assert [t.speaker for t in read_rttm(out / "rttm")] == ["rec1|1", "rec1|2"]
+    conf.write_text("link: none\nlinking_treshold: 0.3\n")
+    assert main(["--config", str(conf), "--out_dir", str(tmp_path / "dec2"), str(j1)]) == 1
+    assert "linking_treshold" in caplog.text and str(conf) in caplog.text
+    assert not (tmp_path / "dec2").exists()
+    # a flag wins over the yaml, and a bad combination is named before any work
+    conf.write_text("link: fbank\nlink_unit: line\nrttm_from: lines\n")
+    assert main(["--config", str(conf), "--rttm_from", "block", "--out_dir", str(tmp_path / "dec3"), str(j1)]) == 1
+    assert "link_unit 'line' needs rttm_from 'lines'" in caplog.text

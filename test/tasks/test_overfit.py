@@ -62,7 +62,7 @@ def test_tiny_model_overfits_and_decodes_targets(trained):
 
     s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", max_new_tokens=200)
     for key, (wav, target) in cuts.items():
-        res = s2t(wav, fs=16000, key=key)
+        res = s2t.batch([wav], fs=16000, keys=[key])[0]
         assert res.text == target
         assert res.warnings == []
     # Batched greedy decoding gives the same strings.
@@ -126,13 +126,13 @@ def test_joint_ctc_decoding_writes_the_ctc_words(trained, monkeypatch):
     wav, target = cuts["cut1"]
     s2t.ctc_weight = 0.5  # (the tiny model has no CTC head: its posteriors are given)
     spelled["labels"] = tok.encode(sot_transcript(target))
-    assert s2t(wav, key="cut1").text == target
+    assert s2t.batch([wav], keys=["cut1"])[0].text == target
     # the words of cut2 (another line count and other words) in cut1's audio
     other = sot_transcript(cuts["cut2"][1])
     assert other.count("\n") != sot_transcript(target).count("\n")
     s2t.ctc_weight = 0.95
     spelled["labels"] = tok.encode(other)
-    res = s2t(wav, key="cut1")
+    res = s2t.batch([wav], keys=["cut1"])[0]
     assert "\n".join(t.text for t in parse(res.text).turns) == other  # lines as written
 
 
@@ -162,7 +162,7 @@ def test_ctc_times_retime_the_decoded_lines(trained, monkeypatch):
         at[i] = 3 + 4 * i
     monkeypatch.setattr(joint_ctc, "ctc_log_posteriors", lambda model, speech, lengths: [np.log(probs)])
     s2t.ctc_times, s2t.ctc_time_pads = True, (0.0, 0.1)  # (the tiny model has no CTC head)
-    res = s2t(wav, key="k")
+    res = s2t.batch([wav], keys=["k"])[0]
     fs = s2t.model.semantic_encoder.frame_shift
     want, i = [], 0
     for line in sot_transcript(target).split("\n"):
@@ -194,7 +194,7 @@ def test_text_from_ctc_hands_the_ctc_lines_to_the_llm(trained, monkeypatch):
     post = spelled_ctc_posteriors(labels, tok.vocab_size)
     monkeypatch.setattr(joint_ctc, "ctc_log_posteriors", lambda model, speech, lengths: [post])
     s2t.text_from = "ctc"  # (the tiny model has no CTC head: its posteriors are given)
-    res = s2t(wav, key="k")
+    res = s2t.batch([wav], keys=["k"])[0]
     fs = s2t.model.semantic_encoder.frame_shift
     # SOT head (one channel): lines follow each other, each from its first to its last label
     lines = sot_transcript(target).split("\n")

@@ -1,0 +1,1 @@
+"""Decoding: one home for turning a trained model's outputs into who spoke what and when."""

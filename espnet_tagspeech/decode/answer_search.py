@@ -1,0 +1,163 @@
+"""Search helpers for the LLM's own answer: a consistent speaker block, CTC word fusion.
+
+Two ``transformers`` logits processors that act on the LLM's scores while it
+writes the whole answer; the LLM still chooses every token:
+
+* :class:`SpeakerBlockConstraint` keeps the answer self-consistent: inside a
+  ``<spk ... t="...">`` list a range can only be one of the text block's
+  line ranges (``s.ss-e.ee``, as written above it) not given to a speaker
+  yet, so every line belongs to exactly one speaker and the parser never has
+  to guess.  Which line goes to which speaker is the LLM's choice.
+* :class:`CtcWordBias` is shallow fusion of the semantic stream's CTC head:
+  while the LLM writes the words of a line whose times it has written, the
+  tokens the CTC head emitted in that stretch of audio (widened by
+  ``margin`` seconds) get ``weight`` added to their scores (contextual
+  biasing), so that the LLM prefers the words that were said there to the
+  ones its language model expects.
+
+Both re-read each row's answer from its generated tokens (they work with
+greedy and beam search, rows input-major).
+"""
+
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+NEG = float("-inf")
+_LINE = re.compile(r"^(\d+\.\d\d)-(\d+\.\d\d)>")
+
+
+def _split_answer(text: str) -> Tuple[List[str], Optional[str]]:
+    """The complete text-block line ranges (``"s-e"``) of an answer so far, and the
+    text of the line being written (``None`` outside a line's words)."""
+    if "<text>" not in text:
+        return [], None
+    body = text.split("<text>", 1)[1]
+    closed = "</text>" in body
+    body = body.split("</text>", 1)[0]
+    ranges, current = [], None
+    rows = body.split("\n")
+    for i, row in enumerate(rows):
+        m = _LINE.match(row)
+        if m:
+            ranges.append(f"{m.group(1)}-{m.group(2)}")
+            if i == len(rows) - 1 and not closed:
+                current = row
+    return ranges, current
+
+
+class SpeakerBlockConstraint:
+    """Only the text block's line ranges, each once, inside the speaker block's ``t="..."``.
+
+    Args:
+        tokenizer: The LLM's tokenizer (digits, ``.``, ``-``, ``,``, ``"`` and
+            ``t="`` as single tokens, as the sentencepiece models of
+            ``bin/train_tokenizer.py`` keep them).
+        num_beams: Beams per input.
+
+    Raises:
+        ValueError: a tokenizer that splits one of those symbols.
+    """
+
+    def __init__(self, tokenizer, num_beams: int = 1) -> None:
+        def single(s: str) -> int:
+            ids = tokenizer.encode(s)
+            if len(ids) != 1:
+                raise ValueError(f"speaker-block constraint: the tokenizer splits {s!r} into {ids}")
+            return ids[0]
+
+        self.tokenizer = tokenizer
+        self.char_ids = {c: single(c) for c in "0123456789.-,\""}
+        self.open_t = single('t="')
+        self.num_beams = num_beams
+
+    def allowed(self, ids: Sequence[int]) -> Optional[List[int]]:
+        """Token ids allowed next after the answer tokens ``ids`` (``None``: no constraint)."""
+        from collections import Counter
+
+        if self.open_t not in ids:
+            return None
+        text = self.tokenizer.decode(list(ids))
+        if "<speaker>" not in text:
+            return None
+        block = text.split("<speaker>", 1)[1]
+        pos = block.rfind('t="')
+        if pos < 0 or '"' in block[pos + 3:]:
+            return None  # not inside a range list
+        ranges, _ = _split_answer(text)
+        used = Counter(r for lst in re.findall(r't="([^"]*)"', block) for r in lst.split(","))
+        items = block[pos + 3:].split(",")
+        used.update(items[:-1])
+        part = items[-1]
+        left = Counter(ranges) - used
+        nxt = {self.char_ids[r[len(part)]] for r in left if r.startswith(part) and len(r) > len(part)}
+        if left[part] > 0:  # a whole range written: another one, or the end of the list
+            if sum(left.values()) > 1:
+                nxt.add(self.char_ids[","])
+            nxt.add(self.char_ids['"'])
+        if not nxt:  # nothing fits any more: close the list
+            nxt.add(self.char_ids['"'])
+        return sorted(nxt)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Mask the scores of every token a row may not write next."""
+        for row in range(scores.shape[0]):
+            ok = self.allowed(input_ids[row].tolist())
+            if ok is None:
+                continue
+            keep = scores[row, ok].clone()
+            scores[row] = NEG
+            scores[row, ok] = keep
+        return scores
+
+
+class CtcWordBias:
+    """Add ``weight`` to the scores of the tokens the CTC head emitted in the line's time span.
+
+    Args:
+        emitted: Per input, ``(token id, seconds)`` of every token of its CTC
+            path (greedy or beam search), blank and symbols left out.
+        tokenizer: The LLM's tokenizer.
+        weight: Score added to a heard token.
+        margin: Seconds the line's span is widened by on both sides.
+        num_beams: Beams per input.
+    """
+
+    def __init__(self, emitted: Sequence[Sequence[Tuple[int, float]]], tokenizer, weight: float,
+                 margin: float = 0.5, num_beams: int = 1) -> None:
+        self.emitted = [sorted(e, key=lambda x: x[1]) for e in emitted]
+        self.tokenizer = tokenizer
+        self.weight = float(weight)
+        self.margin = float(margin)
+        self.num_beams = num_beams
+
+    def heard(self, item: int, start: float, end: float) -> List[int]:
+        """Tokens of input ``item``'s CTC path between ``start`` and ``end`` (widened)."""
+        lo, hi = start - self.margin, end + self.margin
+        return sorted({tok for tok, t in self.emitted[item] if lo <= t <= hi})
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Raise the heard tokens' scores while a row writes a line's words."""
+        for row in range(scores.shape[0]):
+            _, current = _split_answer(self.tokenizer.decode(input_ids[row].tolist()))
+            if current is None:
+                continue
+            m = _LINE.match(current)
+            toks = self.heard(row // self.num_beams, float(m.group(1)), float(m.group(2)))
+            if toks:
+                scores[row, toks] += self.weight
+        return scores
+
+
+def ctc_emissions(log_probs: np.ndarray, frame_shift: float, blank: int, skip: Sequence[int] = ()) -> List[Tuple[int, float]]:
+    """``(token, seconds)`` of every token run start of the greedy CTC path (blank
+    and ``skip`` tokens left out)."""
+    best = log_probs.argmax(-1)
+    out, prev = [], blank
+    for t, tok in enumerate(best.tolist()):
+        if tok != blank and tok != prev and tok not in skip:
+            out.append((int(tok), t * frame_shift))
+        prev = tok
+    return out

@@ -1,0 +1,221 @@
+"""Linking as one unit: cut-level answers -> one recording's speakers, turns and lines.
+
+Stage 8 (``bin/merge_decodes``) and whole-meeting decoding
+(:mod:`espnet_tagspeech.decode.meeting`) both go through
+:func:`link_recording` with a :class:`LinkConfig`, which a recipe keeps as a
+yaml in ``conf/`` (``conf/link_speakers.yaml``: the LLM's speaker blocks;
+``conf/link_lines.yaml``: the cascade's line clustering) and a packed model
+carries.
+"""
+
+import dataclasses
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from espnet_tagspeech.data.turn import Turn
+
+_LINKS = ("model", "fbank", "none")
+_UNITS = ("speaker", "line")
+_RTTM_FROM = ("block", "lines")
+
+
+@dataclass
+class LinkConfig:
+    """How the cut-local speakers of a recording become its speakers.
+
+    Attributes:
+        link: Voice prints from the model's speaker stream (``model``), from
+            log-mel statistics (``fbank``), or no linking (``none``: every cut
+            keeps its own speakers).
+        link_unit: ``speaker``: cluster the speakers of the answers' speaker
+            blocks (two speakers of one cut stay apart); ``line``: cluster every
+            text line on its own voice, ignoring the answers' speaker ids (the
+            cascade baseline; needs ``rttm_from: lines``).
+        rttm_from: Diarization from the speaker blocks' time ranges
+            (``block``, the paper's) or from the text lines' ranges with the
+            speaker the block gives each line (``lines``).
+        linking_threshold: Cosine distance at which clustering stops.
+        max_line_overlap: ``line``: lines overlapping by more seconds never
+            share a speaker.
+        max_line_overlap_frac: ``line``: nor when they overlap by more than
+            this fraction of the shorter one.
+        min_speaker_sec: ``line``: a speaker with less speech of its own joins
+            its closest allowed speaker.
+        min_line_sec: ``line``: shorter lines are clustered last.
+        voice_trim: ``line``: seconds left out at both ends of a line's voice print.
+        window_sec: Items are clustered within windows of this many seconds
+            first, so long recordings cost time in proportion to their length.
+    """
+
+    link: str = "model"
+    link_unit: str = "speaker"
+    rttm_from: str = "block"
+    linking_threshold: float = 0.3
+    max_line_overlap: float = 0.3
+    max_line_overlap_frac: Optional[float] = None
+    min_speaker_sec: float = 0.0
+    min_line_sec: float = 0.0
+    voice_trim: float = 0.0
+    window_sec: Optional[float] = 300.0
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("link", self.link, _LINKS), ("link_unit", self.link_unit, _UNITS),
+                                     ("rttm_from", self.rttm_from, _RTTM_FROM)):
+            if value not in allowed:
+                raise ValueError(f"link config {name} must be one of {list(allowed)}, got {value!r}")
+        if self.link_unit == "line" and (self.rttm_from != "lines" or self.link == "none"):
+            raise ValueError("link config link_unit 'line' needs rttm_from 'lines' and link 'model' or 'fbank'")
+        if self.linking_threshold <= 0:
+            raise ValueError(f"link config linking_threshold must be > 0, got {self.linking_threshold}")
+
+    @classmethod
+    def fields(cls) -> List[str]:
+        """The names of the settings (the keys a link yaml may hold)."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, conf: Dict, source: str = "<link config>") -> "LinkConfig":
+        """Build from a mapping, naming ``source`` and the key of any mistake.
+
+        Raises:
+            ValueError: an unknown key or a bad value.
+        """
+        unknown = sorted(set(conf) - set(cls.fields()))
+        if unknown:
+            raise ValueError(f"{source}: unknown link settings {unknown}; known: {cls.fields()}")
+        try:
+            return cls(**conf)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path]) -> "LinkConfig":
+        """Read a link yaml (``conf/link_*.yaml``)."""
+        import yaml
+
+        with open(path, encoding="utf-8") as f:
+            conf = yaml.safe_load(f) or {}
+        if not isinstance(conf, dict):
+            raise ValueError(f"{path}: a link config is a mapping of settings")
+        return cls.from_dict(conf, str(path))
+
+    def to_dict(self) -> Dict:
+        """The settings as a plain mapping (what a yaml holds)."""
+        return dataclasses.asdict(self)
+
+
+def _clip(turns: Sequence[Turn], lo: float, hi: float) -> List[Turn]:
+    out = []
+    for t in turns:
+        s, e = max(t.start, lo), min(t.end, hi)
+        if e - s > 1e-3:
+            out.append(replace(t, start=s, end=e))
+    return out
+
+
+@dataclass
+class RecordingTurns:
+    """One recording's cut-level turns, gathered for linking.
+
+    Attributes:
+        diarization: Speaker turns labelled ``<cut>|<local id>``, recording time.
+        lines: Text lines with the same labels.
+        cut_of: Each local label's cut (the cannot-link groups).
+    """
+
+    diarization: List[Turn] = dataclasses.field(default_factory=list)
+    lines: List[Turn] = dataclasses.field(default_factory=list)
+    cut_of: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def add_cut(self, key: str, start: float, end: float, parsed, rttm_from: str) -> None:
+        """Add the parsed answer of cut ``key`` (already in recording time), clipped to the cut.
+
+        Args:
+            key: The cut id.
+            start: Its start in the recording (s).
+            end: Its end (s).
+            parsed: The :class:`~espnet_tagspeech.serialization.ParseResult` of its answer.
+            rttm_from: ``block`` or ``lines`` (:attr:`LinkConfig.rttm_from`).
+        """
+        for t in parsed.speaker_turns + parsed.turns:
+            self.cut_of[f"{key}|{t.speaker}"] = key
+        self.diarization += _clip([t.with_speaker(f"{key}|{t.speaker}") for t in parsed.diarization(rttm_from)],
+                                  start, end)
+        self.lines += _clip([t.with_speaker(f"{key}|{t.speaker}") for t in parsed.turns], start, end)
+
+
+def link_recording(
+    turns: RecordingTurns,
+    audio: Optional[np.ndarray],
+    sample_rate: int,
+    config: LinkConfig,
+    embed=None,
+    num_speakers: Optional[int] = None,
+) -> Tuple[List[Turn], List[Turn]]:
+    """One recording's diarization turns and text lines with recording-level speakers.
+
+    Args:
+        turns: The recording's cut-level turns.
+        audio: Its samples (mono); may be ``None`` with ``link: none``.
+        sample_rate: Their rate.
+        config: The linking settings.
+        embed: ``embed(audio, rate) -> vector`` voice prints (needed unless ``link: none``).
+        num_speakers: Known number of speakers (oracle), if any.
+
+    Returns:
+        ``(diarization, lines)``; labels ``spk1``, ``spk2``... by first
+        appearance, or the cut-local labels with ``link: none``.
+    """
+    from espnet_tagspeech.linking import link_lines, link_speakers
+
+    if config.link == "none":
+        return list(turns.diarization), list(turns.lines)
+    if audio is None or embed is None:
+        raise ValueError(f"link '{config.link}' needs the recording's audio and a voice-print function")
+    if config.link_unit == "line":
+        lines = link_lines(
+            turns.lines, audio, sample_rate, embed, config.linking_threshold, num_speakers,
+            config.max_line_overlap, config.min_speaker_sec, config.voice_trim,
+            config.max_line_overlap_frac, config.min_line_sec, window_sec=config.window_sec,
+        )
+        return [replace(t, words=()) for t in lines], lines
+    return link_speakers(
+        turns.diarization, turns.lines, turns.cut_of, audio, sample_rate, embed,
+        config.linking_threshold, num_speakers, window_sec=config.window_sec,
+    )
+
+
+def add_link_arguments(parser) -> None:
+    """Add ``--config`` (a link yaml) and one ``--<setting>`` flag per :class:`LinkConfig`
+    field to an argparse parser (flags win over the yaml, the yaml over the defaults)."""
+    import typing
+
+    group = parser.add_argument_group("speaker linking (LinkConfig; a yaml via --config)")
+    group.add_argument("--config", default=None, help="link yaml (conf/link_*.yaml)")
+    hints = typing.get_type_hints(LinkConfig)
+    for f in dataclasses.fields(LinkConfig):
+        kind = hints[f.name]
+        if typing.get_origin(kind) is Union:  # Optional[x]
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        choices = {"link": _LINKS, "link_unit": _UNITS, "rttm_from": _RTTM_FROM}.get(f.name)
+        group.add_argument(f"--{f.name}", type=kind, default=None, choices=choices,
+                           help=f"(default {f.default!r})")
+
+
+def link_config_from_args(args) -> LinkConfig:
+    """The :class:`LinkConfig` of parsed arguments (see :func:`add_link_arguments`).
+
+    Raises:
+        ValueError: a bad yaml or value, naming the file and key.
+    """
+    conf: Dict = {}
+    if args.config:
+        conf = LinkConfig.from_yaml(args.config).to_dict()
+    for name in LinkConfig.fields():
+        value = getattr(args, name, None)
+        if value is not None:
+            conf[name] = value
+    return LinkConfig.from_dict(conf, args.config or "command line")

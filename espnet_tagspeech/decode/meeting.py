@@ -1,0 +1,155 @@
+"""Whole meetings: segmentation -> batched window decoding -> cross-window speaker linking.
+
+What stage 8 of the recipe does over a data dir (``segment_recordings``, the
+decoding jobs, ``merge_decodes``), for one recording in memory: a user's
+meeting of any length, with no reference, comes back with one speaker label
+per person (:meth:`espnet_tagspeech.inference.Speech2Tags.__call__`).
+"""
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from espnet_tagspeech.data.errors import DataFormatError
+from espnet_tagspeech.decode.link import LinkConfig, RecordingTurns, link_recording
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentConfig:
+    """How a recording is cut into decoding windows without a reference.
+
+    Attributes:
+        segmenter: ``silero`` (silero-vad) or ``energy``
+            (:func:`espnet_tagspeech.segment.vad.build_segmenter`).
+        max_window: Longest window in seconds (the training cuts' length).
+        merge_gap: Speech regions closer than this share a window.
+        pad: Seconds of context at window edges that lie in a pause.
+    """
+
+    segmenter: str = "silero"
+    max_window: float = 20.0
+    merge_gap: float = 0.2
+    pad: float = 0.1
+
+    @classmethod
+    def from_dict(cls, conf: Dict, source: str = "<segment config>") -> "SegmentConfig":
+        """Build from a mapping (unknown keys are an error naming ``source``)."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(conf) - set(known))
+        if unknown:
+            raise ValueError(f"{source}: unknown segmentation settings {unknown}; known: {known}")
+        return cls(**conf)
+
+    def to_dict(self) -> Dict:
+        """The settings as a mapping."""
+        return asdict(self)
+
+
+def to_model_audio(audio: np.ndarray, rate: int, key: str, model_rate: int) -> np.ndarray:
+    """Mono float32 audio at the model's rate: channel 0 of multichannel audio (with a
+    warning), other rates resampled (logged).
+
+    Raises:
+        DataFormatError: empty, non-numeric or non-finite audio, naming ``key``.
+    """
+    arr = np.asarray(audio)
+    if arr.ndim == 2:
+        if arr.shape[1] > 1:
+            logger.warning("%s: %d channels, decoding channel 0", key, arr.shape[1])
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.size == 0:
+        raise DataFormatError("<audio>", None, f"{key}: empty audio or shape {tuple(np.shape(audio))}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DataFormatError("<audio>", None, f"{key}: audio of dtype {arr.dtype} is not numeric")
+    if np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    if not np.all(np.isfinite(arr)):
+        raise DataFormatError("<audio>", None, f"{key}: audio holds NaN or infinite samples")
+    if int(rate) != int(model_rate):
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        logger.info("%s: resampling %d Hz -> %d Hz", key, rate, model_rate)
+        g = gcd(int(rate), int(model_rate))
+        arr = resample_poly(arr.astype(np.float64), int(model_rate) // g, int(rate) // g)
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def decode_meeting(
+    s2t,
+    audio: np.ndarray,
+    rate: int,
+    key: str = "meeting",
+    segment: Optional[SegmentConfig] = None,
+    link: Optional[LinkConfig] = None,
+    batch_size: int = 8,
+    embed=None,
+    progress: bool = True,
+):
+    """Decode one recording of any length.
+
+    Args:
+        s2t: A :class:`~espnet_tagspeech.inference.Speech2Tags`.
+        audio: The recording (mono or ``(L, C)``), any rate.
+        rate: Its sample rate.
+        key: Recording id of the returned turns.
+        segment: Segmentation settings (default :class:`SegmentConfig`).
+        link: Linking settings (default :class:`LinkConfig`: the speakers of the
+            answers' speaker blocks, linked by the model's speaker stream).
+        batch_size: Windows decoded per call.
+        embed: Voice-print function for linking (default: the model's speaker stream).
+        progress: Show a progress bar.
+
+    Returns:
+        A :class:`~espnet_tagspeech.inference.TagResult`: text lines and speaker
+        turns in recording time, speakers ``spk1``, ``spk2``... for the
+        recording; ``text`` holds the windows' raw answers, one per line,
+        each after its window id.
+    """
+    from tqdm import tqdm
+
+    from espnet_tagspeech.inference import TagResult
+    from espnet_tagspeech.segment.recordings import segment_audio
+    from espnet_tagspeech.segment.vad import build_segmenter
+    from espnet_tagspeech.segment.windows import WindowConfig
+    from espnet_tagspeech.serialization import ParseResult
+
+    segment = segment or SegmentConfig()
+    link = link or LinkConfig()
+    wav = to_model_audio(audio, rate, key, s2t.sample_rate)
+    segmenter = build_segmenter(segment.segmenter)
+    segmenter.prepare()
+    found = segment_audio(wav, key, segmenter, WindowConfig(segment.max_window, segment.merge_gap, segment.pad))
+    if not found.windows:
+        logger.warning("%s: no speech found (%.1f s of audio): no turns", key, found.duration)
+        return TagResult(key=key, text="", warnings=["no speech found"])
+    windows = list(found.windows)
+    logger.info("%s: %.1f s, %d windows, %.1f s of speech", key, found.duration, len(windows), found.speech)
+    turns = RecordingTurns()
+    texts: List[str] = []
+    warnings: List[str] = []
+    bar = tqdm(total=len(windows), desc=f"decode {key}", unit="window", disable=not progress, mininterval=2)
+    for b in range(0, len(windows), batch_size):
+        part = windows[b : b + batch_size]
+        pieces = [wav[int(w.start * s2t.sample_rate) : int(w.end * s2t.sample_rate)] for w in part]
+        results = s2t.batch(pieces, fs=s2t.sample_rate, keys=[w.id for w in part],
+                            recordings=[key] * len(part), offsets=[w.start for w in part])
+        for w, res in zip(part, results):
+            texts.append(f"{w.id} {res.text}")
+            warnings += [f"{w.id}: {x}" for x in res.warnings]
+            parsed = ParseResult(turns=res.turns, speaker_turns=res.speaker_turns, warnings=res.warnings)
+            turns.add_cut(w.id, w.start, w.end, parsed, link.rttm_from)
+        bar.update(len(part))
+    bar.close()
+    if link.link != "none" and embed is None:
+        from espnet_tagspeech.linking import SpeakerStreamEmbedder, fbank_embedding
+
+        embed = SpeakerStreamEmbedder.from_model(s2t.model, s2t.device) if link.link == "model" else fbank_embedding
+    diarization, lines = link_recording(turns, wav, s2t.sample_rate, link, embed)
+    return TagResult(key=key, text="\n".join(texts), turns=sorted(lines, key=lambda t: (t.start, t.end)),
+                     speaker_turns=sorted(diarization, key=lambda t: (t.start, t.end)), warnings=warnings)
