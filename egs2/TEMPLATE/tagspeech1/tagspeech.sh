@@ -8,10 +8,14 @@
 #  4 tokenizer        sentencepiece model on the targets (small LLMs); HF tokenizer otherwise;
 #                     with --ngram_order N, a token n-gram LM of the text lines (CTC beam search)
 #  5 pre-training     optional: small encoders / LLM (mini recipe)
-#  6 collect stats    ESPnet collect_stats (shape files for batching)
-#  7 training         ESPnet Trainer; resumes from the last checkpoint after a kill
-#  8 decoding         split over --inference_nj jobs, --batch_size per call
-#  9 scoring          DER/JER/cpWER/tcpWER, RESULTS.md, timeline PNGs
+#  6 collect stats    ESPnet collect_stats (shape files for batching); with --stream_cache true
+#                     also the frozen encoders' outputs of the train/valid cuts (dump_streams)
+#  7 training         ESPnet Trainer (on those outputs with --stream_cache true); resumes
+#                     from the last checkpoint after a kill
+#  8 decoding         test sets cut by a VAD (--test_segmentation vad, no reference needed) or
+#                     by the reference (oracle); split over --inference_nj jobs; cut-local
+#                     speakers linked into recording speakers (--link_config yaml)
+#  9 scoring          DER/JER/cpWER/tcpWER, RESULTS.md (one row per decoding = system), PNGs
 # 10 pack             zip for the model zoo (Speech2Tags.from_pretrained / ModelDownloader)
 # 11 upload           HF hub (only with --hf_repo and credentials; else prints what it would do)
 set -euo pipefail
@@ -58,14 +62,19 @@ pretrain_config=""
 pretrain_args=""
 train_config=""
 train_args=""
+stream_cache=false    # true: stage 6 dumps the frozen encoders' outputs; stage 7 trains on them
 
 # Decoding (stage 8) and scoring (stage 9)
 inference_config=""
 inference_args=""
 inference_model=valid.acc.ave.pth
 batch_size=4
+test_segmentation=vad  # vad: test recordings cut by a VAD (what a user has); oracle: reference cuts
+vad_opts=""            # more segment_recordings options, e.g. "--segmenter energy"
 link=model             # cross-cut speaker linking: model (speaker stream) | fbank | none
+link_config=""         # merge_decodes yaml (conf/link_*.yaml): how speakers are linked
 merge_args=""          # more merge_decodes options, e.g. "--linking_threshold 0.4"
+system=""              # the decoding's row name in RESULTS.md (default: its decode dir name)
 collars="0 0.25"
 max_plots=5
 
@@ -76,9 +85,12 @@ help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<set> 
   --stage N --stop_stage M --skip_stages \"5 11\"   which stages to run (1..11)
   --nj N --inference_nj N --batch_size N --ngpu N --gpu_inference true|false
   --train_config yaml --inference_config yaml --pretrain_config yaml --tag name
+  --stream_cache true|false   stage 6 dumps the frozen encoders' outputs, stage 7 trains on them
   --local_data_opts \"...\"  passed to local/data.sh
   --tokenizer_type sentencepiece|hf --vocab_size N --ngram_order N
-  --link model|fbank|none --merge_args \"--linking_threshold 0.3\"   cross-cut speaker linking
+  --test_segmentation vad|oracle   test cuts from a VAD (default) or from the reference
+  --link model|fbank|none --link_config yaml --merge_args \"...\"   cross-cut speaker linking
+  --system \"name\"   row name of this decoding in RESULTS.md
   --hf_repo user/name (stage 11 pushes only with this and credentials)"
 
 log "$0 $*"
@@ -149,6 +161,14 @@ if run_stage 3; then
       --fs "${fs}" --nj "${nj}"
     utils/validate_data_dir.sh "${raw}/${x}_cuts"
   done
+  if [ "${test_segmentation}" = vad ]; then
+    for x in ${test_sets}; do
+      log "Stage 3: VAD windows (<= ${max_cut_dur} s) of ${x}, no reference used -> ${raw}/${x}_vad_cuts"
+      # shellcheck disable=SC2086
+      py segment_recordings --in_dir "${raw}/${x}" --out_dir "${raw}/${x}_vad_cuts" \
+        --max_window "${max_cut_dur}" --nj "${nj}" ${vad_opts}
+    done
+  fi
 fi
 
 # ----------------------------------------------------------------------------- 4 tokenizer
@@ -200,8 +220,15 @@ if run_stage 5; then
   fi
 fi
 
-data_args() {  # data_args <train|valid> <dir>
-  echo "--$1_data_path_and_name_and_type $2/wav.scp,speech,sound"
+stream_dir=${dumpdir}/streams_${tag}
+data_args() {  # data_args <train|valid> <cuts dir> [<dumped streams dir>]
+  if [ $# -ge 3 ]; then
+    for n in semantic_feats speaker_feats ctc_topk_ids ctc_topk_probs; do
+      [ -f "$3/${n}.scp" ] && echo "--$1_data_path_and_name_and_type $3/${n}.scp,${n},kaldi_ark"
+    done
+  else
+    echo "--$1_data_path_and_name_and_type $2/wav.scp,speech,sound"
+  fi
   echo "--$1_data_path_and_name_and_type $2/text,text,text"
 }
 
@@ -218,6 +245,18 @@ if run_stage 6; then
       $(data_args train "${raw}/${train_set}_cuts") $(data_args valid "${raw}/${valid_set}_cuts") \
       --train_shape_file "${raw}/${train_set}_cuts/wav.scp" \
       --valid_shape_file "${raw}/${valid_set}_cuts/wav.scp" ${train_args}
+  if ${stream_cache}; then
+    init_args=()
+    [ -n "${pretrain_config}" ] && init_args=(--init_param "${pre_dir}/init.pth")
+    for x in "${train_set}" "${valid_set}"; do
+      log "Stage 6: frozen encoders' outputs of ${x} -> ${stream_dir}/${x}"
+      ${train_cmd} "${stream_dir}/${x}/dump.log" \
+        ${python} -m espnet_tagspeech.bin.dump_streams --train_config "${train_config}" \
+          "${init_args[@]+"${init_args[@]}"}" --tokenizer "${tok_dir}/tokenizer.model" \
+          --data_dir "${raw}/${x}_cuts" --out_dir "${stream_dir}/${x}" \
+        || die "dumping the streams of ${x} failed: see ${stream_dir}/${x}/dump.log"
+    done
+  fi
 fi
 
 # ----------------------------------------------------------------------------- 7 training
@@ -234,12 +273,19 @@ if run_stage 7; then
   printf '#!/usr/bin/env bash\n# Re-run training of this experiment.\ncd "%s"\n%s --stage 7 --stop_stage 7\n' \
     "$(pwd)" "${run_args}" > "${exp}/run.sh"
   chmod +x "${exp}/run.sh"
+  train_streams=(); valid_streams=()
+  if ${stream_cache}; then
+    need "${stream_dir}/${train_set}/feats_info.yaml" 6
+    need "${stream_dir}/${valid_set}/feats_info.yaml" 6
+    train_streams=("${stream_dir}/${train_set}"); valid_streams=("${stream_dir}/${valid_set}")
+  fi
   # shellcheck disable=SC2046,SC2086
   ${cuda_cmd} --gpu "${ngpu}" "${exp}/train.log" \
     ${python} -m espnet_tagspeech.bin.tagspeech_train \
       --config "${train_config}" "${tok_args[@]}" "${pretrain_init[@]}" \
       --ngpu "${ngpu}" --use_preprocessor true --resume true --output_dir "${exp}" \
-      $(data_args train "${raw}/${train_set}_cuts") $(data_args valid "${raw}/${valid_set}_cuts") \
+      $(data_args train "${raw}/${train_set}_cuts" "${train_streams[@]+"${train_streams[@]}"}") \
+      $(data_args valid "${raw}/${valid_set}_cuts" "${valid_streams[@]+"${valid_streams[@]}"}") \
       --train_shape_file "${stats_dir}/train/speech_shape" \
       --train_shape_file "${stats_dir}/train/text_shape" \
       --valid_shape_file "${stats_dir}/valid/speech_shape" \
@@ -247,8 +293,19 @@ if run_stage 7; then
     || die "training failed: see ${exp}/train.log (a re-run with --stage 7 resumes)"
 fi
 
+case ${test_segmentation} in
+  vad) cuts_suffix=_vad_cuts ;;
+  oracle) cuts_suffix=_cuts ;;
+  *) die "--test_segmentation must be vad or oracle, got '${test_segmentation}'" ;;
+esac
 model_file=${exp}/${inference_model}
-inf_tag=decode_$(basename "${inference_config:-default}" .yaml)_$(basename "${inference_model}" .pth)
+# a decode dir is named by everything that changes its output
+inf_tag=$(basename "${inference_config:-default}" .yaml)
+inf_tag=decode_${inf_tag#decode_}
+[ -n "${link_config}" ] && inf_tag+=_$(basename "${link_config}" .yaml)
+[ -n "${inference_args}${merge_args}" ] && \
+  inf_tag+=_$(printf '%s|%s' "${inference_args}" "${merge_args}" | md5sum | cut -c1-8)
+inf_tag+=_${test_segmentation}_$(basename "${inference_model}" .pth)
 
 # ----------------------------------------------------------------------------- 8 decoding
 if run_stage 8; then
@@ -257,14 +314,15 @@ if run_stage 8; then
   _gpu=0; ${gpu_inference} && _gpu=1
   for x in ${test_sets}; do
     dir=${exp}/${inf_tag}/${x}
-    log "Stage 8: decoding ${x} with ${inference_nj} jobs -> ${dir}"
-    need "${raw}/${x}_cuts/wav.scp" 3
+    cuts=${raw}/${x}${cuts_suffix}
+    log "Stage 8: decoding ${x} (${test_segmentation} cuts) with ${inference_nj} jobs -> ${dir}"
+    need "${cuts}/wav.scp" 3
     mkdir -p "${dir}/logdir"
-    n=$(wc -l < "${raw}/${x}_cuts/wav.scp")
+    n=$(wc -l < "${cuts}/wav.scp")
     _nj=$(( inference_nj < n ? inference_nj : n ))
     keys=()
     for j in $(seq "${_nj}"); do keys+=("${dir}/logdir/keys.${j}.scp"); done
-    utils/split_scp.sh "${raw}/${x}_cuts/wav.scp" "${keys[@]}"
+    utils/split_scp.sh "${cuts}/wav.scp" "${keys[@]}"
     conf_args=()
     [ -n "${inference_config}" ] && conf_args=(--config "${inference_config}")
     # the n-gram LM of stage 4, for CTC beam search (used when the config gives lm_weight)
@@ -278,7 +336,7 @@ if run_stage 8; then
     ${decode_cmd} --gpu "${_gpu}" JOB=1:"${_nj}" "${dir}/logdir/inference.JOB.log" \
       ${python} -m espnet_tagspeech.bin.tagspeech_inference "${conf_args[@]}" \
         --ngpu "${_gpu}" --batch_size "${batch_size}" \
-        --data_path_and_name_and_type "${raw}/${x}_cuts/wav.scp,speech,sound" \
+        --data_path_and_name_and_type "${cuts}/wav.scp,speech,sound" \
         --key_file "${dir}/logdir/keys.JOB.scp" \
         --train_config "${exp}/config.yaml" --model_file "${model_file}" \
         --output_dir "${dir}/logdir/output.JOB" ${inference_args} \
@@ -288,29 +346,38 @@ if run_stage 8; then
     # shellcheck disable=SC2086
     link_args=(--link "${link}")
     [ "${link}" = model ] && link_args+=(--train_config "${exp}/config.yaml" --model_file "${model_file}")
-    py merge_decodes --out_dir "${dir}" --cut2reco "${raw}/${x}_cuts/cut2reco" \
+    [ -n "${link_config}" ] && link_args+=(--config "${link_config}")
+    py merge_decodes --out_dir "${dir}" --cut2reco "${cuts}/cut2reco" \
       --wav_scp "${raw}/${x}/wav.scp" "${link_args[@]}" ${merge_args} "${dir}"/logdir/output.*
+    echo "${system:-${inf_tag}}" > "${dir}/system"
   done
 fi
 
 # ----------------------------------------------------------------------------- 9 scoring
 if run_stage 9; then
-  dec_dirs=(); ref_dirs=()
   for x in ${test_sets}; do
     dir=${exp}/${inf_tag}/${x}
     need "${dir}/rttm" 8
-    log "Stage 9: scoring ${x} -> ${dir}/RESULTS.md, plots -> ${exp}/images/${x}"
-    py tagspeech_results --decode_dir "${dir}" --ref_dir "${raw}/${x}" \
+    log "Stage 9: scoring ${x} -> ${dir}/RESULTS.md, plots -> ${exp}/images/${inf_tag}/${x}"
+    py tagspeech_results --decode_dir "${dir}" --ref_dir "${raw}/${x}" --system "$(cat "${dir}/system")" \
       --config "${exp}/config.yaml" --out "${dir}/RESULTS.md" --dataset "${x}" > /dev/null
     # shellcheck disable=SC2046
-    py plot_timeline --ref "${raw}/${x}/rttm" --hyp "${dir}/rttm" --out_dir "${exp}/images/${x}" \
+    py plot_timeline --ref "${raw}/${x}/rttm" --hyp "${dir}/rttm" --out_dir "${exp}/images/${inf_tag}/${x}" \
       --recordings $(cut -d' ' -f1 "${raw}/${x}/wav.scp" | head -n "${max_plots}")
-    dec_dirs+=("${dir}"); ref_dirs+=("${raw}/${x}")
   done
-  # One table for the experiment, every test set a row.
+  # One table for the experiment: a row per test set and decoding (system) scored so far,
+  # in the order they were decoded (this decoding's rows last).
+  dec_dirs=(); ref_dirs=(); sets=(); systems=()
+  for d in $(ls -dtr "${exp}"/decode_* | grep -vxF "${exp}/${inf_tag}") "${exp}/${inf_tag}"; do
+    for x in ${test_sets}; do
+      [ -f "${d}/${x}/RESULTS.md" ] && [ -f "${d}/${x}/system" ] || continue
+      dec_dirs+=("${d}/${x}"); ref_dirs+=("${raw}/${x}"); sets+=("${x}")
+      systems+=("$(cat "${d}/${x}/system")")
+    done
+  done
   py tagspeech_results --decode_dir "${dec_dirs[@]}" --ref_dir "${ref_dirs[@]}" \
-    --dataset ${test_sets} --config "${exp}/config.yaml" --out "${exp}/RESULTS.md" \
-    --title "${tag}: ${inf_tag}"
+    --dataset "${sets[@]}" --system "${systems[@]}" --config "${exp}/config.yaml" \
+    --out "${exp}/RESULTS.md" --title "${tag}"
 fi
 
 # ----------------------------------------------------------------------------- 10 pack
@@ -325,6 +392,7 @@ if run_stage 10; then
   [ -f "${exp}/RESULTS.md" ] && extra+=(--results "${exp}/RESULTS.md")
   [ -d "${exp}/images" ] && extra+=(--images "${exp}/images")
   [ -n "${inference_config}" ] && extra+=(--inference_config "${inference_config}")
+  [ -n "${link_config}" ] && extra+=(--link_config "${link_config}")
   py pack --train_config "${exp}/config.yaml" --model_file "${model_file}" \
     "${extra[@]}" --outpath "${packed}"
 fi

@@ -1,0 +1,90 @@
+"""The mini recipe's default decoding is TagSpeech's: every scored output comes from the
+LLM's answer (words and line times from its text block, line speakers and the RTTM from its
+speaker block). A silent fallback to the cascade (CTC lines, line clustering) fails here."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from espnet_tagspeech.model.tiny import build_args, setup_tiny
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "egs2" / "mini_meeting" / "tagspeech1"
+
+# The answer the patched LLM writes for every window: two overlapping lines of two speakers;
+# the speaker block also gives speaker 1 a range no line has (only the block can be its source).
+ANSWER = (
+    "<text>\n0.20-1.40>HELLO THERE\n0.90-2.10>NO WAY\n</text>\n<speaker>\n"
+    '<spk id="1" g="f" t="0.20-1.40,1.50-1.80"/>\n<spk id="2" g="m" t="0.90-2.10"/>\n</speaker>'
+)
+
+
+def _llm_call():
+    """The conf files of the first tagspeech.sh call of run.sh (the recipe's own system)."""
+    text = (RECIPE / "run.sh").read_text()
+    m = re.search(r"^llm=\((.*?)\)", text, re.S | re.M)
+    assert m, "run.sh: no llm=(...) options"
+    opts = m.group(1).split()
+    return opts[opts.index("--inference_config") + 1].strip('"'), opts[opts.index("--link_config") + 1]
+
+
+@pytest.mark.parametrize("size", ["mini", "tiny"])
+def test_recipe_default_decoding_is_the_llms_answer(size):
+    from espnet_tagspeech.decode.link import LinkConfig
+    from espnet_tagspeech.inference import decode_kwargs
+
+    inference, link = _llm_call()
+    conf = yaml.safe_load((RECIPE / inference.replace("${size}", size)).read_text())
+    kwargs = decode_kwargs(conf)
+    assert kwargs.get("text_from", "llm") == "llm"
+    assert not kwargs.get("ctc_weight") and not kwargs.get("ctc_times")
+    lc = LinkConfig.from_yaml(RECIPE / link)
+    assert (lc.link_unit, lc.rttm_from) == ("speaker", "block")
+    assert "--system \"TagSpeech (LLM)\"" in (RECIPE / "run.sh").read_text()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+    work = tmp_path_factory.mktemp("defaults")
+    _, cfg = setup_tiny(str(work), num_cuts=2)
+    torch.manual_seed(0)
+    model = TagSpeechTask.build_model(build_args(cfg))
+    torch.save(model.state_dict(), work / "model.pth")
+    return Speech2Tags(cfg, work / "model.pth")
+
+
+def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeypatch):
+    from espnet_tagspeech.decode.link import LinkConfig
+    from espnet_tagspeech.decode.meeting import SegmentConfig
+    from espnet_tagspeech.inference import decode_kwargs
+
+    inference, link = _llm_call()
+    kwargs = decode_kwargs(yaml.safe_load((RECIPE / inference.replace("${size}", "mini")).read_text()))
+    kwargs.pop("ctc_word_bias", None)  # (the tiny model has no CTC head)
+    kwargs.pop("ctc_bias_margin", None)
+    for k, v in kwargs.items():
+        setattr(tiny, k, v)
+    tok = tiny.model.llm.tokenizer
+    monkeypatch.setattr(tiny.model.llm, "generate",
+                        lambda embeds, mask, **kw: [tok.encode(ANSWER)] * embeds.shape[0])
+    tiny.segment_config = SegmentConfig(segmenter="energy", max_window=3.0)
+    tiny.link_config = LinkConfig.from_yaml(RECIPE / link)
+    rng = np.random.default_rng(0)
+    wav = np.concatenate([np.zeros(8000), 0.3 * rng.standard_normal(16000 * 2), np.zeros(8000)]).astype(np.float32)
+    res = tiny(wav, key="m", progress=False)
+    (start,) = {t.start - 0.2 for t in res.turns if t.text == "HELLO THERE"}
+    # the words and times are the text block's, the speakers the block's (two people)
+    assert [(round(t.start - start, 2), round(t.end - start, 2), t.text) for t in res.turns] == [
+        (0.2, 1.4, "HELLO THERE"), (0.9, 2.1, "NO WAY")]
+    assert len({t.speaker for t in res.turns}) == 2
+    # the RTTM is the speaker block's ranges, each with the speaker of its line
+    got = sorted((round(t.start - start, 2), round(t.end - start, 2), t.speaker) for t in res.speaker_turns)
+    spk1, spk2 = (t.speaker for t in res.turns)
+    assert got == [(0.2, 1.4, spk1), (0.9, 2.1, spk2), (1.5, 1.8, spk1)]
