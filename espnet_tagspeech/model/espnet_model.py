@@ -70,6 +70,11 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             at zero), so that a kept word frame carries the voice that said it
             and a small LLM can compare the voices of two lines by their words
             (the speaker block stays in the prompt).
+        time_anchors: Insert the digit anchors into both streams (the paper);
+            ``False`` is the ablation without them.
+        speaker_stream: Put the speaker stream's frames into the prompt;
+            ``False`` is the ablation without it (the LLM must tell speakers
+            apart from the semantic stream alone).
         frame_clock: Add a learned time-of-frame embedding (second + tenth,
             started from the LLM's digit embeddings) to the projected frames of
             both streams (:class:`~espnet_tagspeech.model.anchors.FrameClock`).
@@ -107,6 +112,8 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         ctc_line_embed: int = 0,
         frame_clock: bool = False,
         speaker_on_words: bool = False,
+        time_anchors: bool = True,
+        speaker_stream: bool = True,
         save_frozen: bool = True,
     ) -> None:
         super().__init__()
@@ -175,6 +182,10 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 line_embed=int(ctc_line_embed),
             )
         self.frame_clock = FrameClock(digits) if frame_clock else None
+        if not speaker_stream and speaker_on_words:
+            raise ValueError("model_conf speaker_on_words needs speaker_stream: true")
+        self.time_anchors = bool(time_anchors)
+        self.speaker_stream = bool(speaker_stream)
         self.speaker_to_words = None
         if speaker_on_words:
             self.speaker_to_words = torch.nn.Linear(d, d, bias=False)
@@ -333,10 +344,16 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         prompts = []
         for i in range(sem.shape[0]):
             n = int(sem_len[i])
-            a_sem, _ = self.semantic_anchors(
-                sem[i, :n].to(dtype), embed, None if keep is None else keep[i, :n]
-            )
-            a_spk, _ = self.speaker_anchors(spk[i, : int(spk_len[i])].to(dtype), embed)
+            frames = sem[i, :n].to(dtype)
+            if self.time_anchors:
+                a_sem, _ = self.semantic_anchors(frames, embed, None if keep is None else keep[i, :n])
+            else:  # ablation: the frames alone
+                a_sem = frames if keep is None else frames[keep[i, :n]]
+            a_spk = spk[i, : int(spk_len[i])].to(dtype)
+            if not self.speaker_stream:  # ablation: no speaker frames in the prompt
+                a_spk = a_spk[:0]
+            elif self.time_anchors:
+                a_spk, _ = self.speaker_anchors(a_spk, embed)
             first, second = (a_spk, a_sem) if self.llm.speaker_first else (a_sem, a_spk)
             prompts.append(torch.cat([prefix, first, middle, second, suffix], dim=0))
         return prompts

@@ -71,6 +71,35 @@ def test_prompt_holds_digit_anchors_at_the_right_places(tiny):
     torch.testing.assert_close(prompt[-len(suffix) :], suffix)
 
 
+def test_ablations_drop_the_anchors_or_the_speaker_stream(tiny):
+    """time_anchors: false leaves the frames without digits; speaker_stream: false leaves the
+    speaker frames out; both prompts are exactly that much shorter than the paper's."""
+    cuts, args = tiny
+    full = _build(args).eval()
+    speech, lens, _, _ = _batch(full, cuts, ["cut3"])
+    feats = full.encode_streams(speech, lens)
+    n_full = full.stream_prompts(feats)[0].shape[0]
+    sem, _ = full.semantic_projector(feats.semantic, feats.semantic_lengths)
+    spk, _ = full.speaker_projector(feats.speaker, feats.speaker_lengths)
+    n_sem, n_spk = sem.shape[1], spk.shape[1]
+    n_anchor_tokens = n_full - n_sem - n_spk - sum(
+        len(x) for x in (full.llm.prefix_ids, full.llm.middle_ids, full.llm.suffix_ids))
+    assert n_anchor_tokens > 0
+    no_anchor = _build(args, model_conf={"time_anchors": False}).eval()
+    assert no_anchor.stream_prompts(feats)[0].shape[0] == n_full - n_anchor_tokens
+    no_spk = _build(args, model_conf={"speaker_stream": False}).eval()
+    prompt = no_spk.stream_prompts(feats)[0]
+    spk_anchor_tokens = sum(len(full.speaker_anchors.number_ids(n)) for n in range(n_spk // 8 + 2))
+    assert prompt.shape[0] == n_full - n_spk - spk_anchor_tokens
+    # the speaker frames change the full prompt, not the one without the speaker stream
+    feats2 = type(feats)(feats.semantic, feats.semantic_lengths, feats.speaker + 1.0,
+                         feats.speaker_lengths, feats.ctc_post)
+    assert not torch.equal(full.stream_prompts(feats2)[0], full.stream_prompts(feats)[0])
+    assert torch.equal(no_spk.stream_prompts(feats2)[0], prompt)
+    with pytest.raises(ValueError, match="speaker_on_words needs speaker_stream"):
+        _build(args, model_conf={"speaker_stream": False, "speaker_on_words": True})
+
+
 def test_loss_counts_answer_tokens_only_and_batching_is_exact(tiny):
     cuts, args = tiny
     model = _build(args).eval()
