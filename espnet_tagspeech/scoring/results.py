@@ -149,6 +149,13 @@ class DatasetResult:
         labels = [x.replace("|", "/") for x in (self.dataset, self.system)]
         return labels + [_nan_to_none(self.summary[k]) for k in _ROW_KEYS]
 
+    def decoding_line(self) -> str:
+        """One markdown list item naming the decode dir and the test set's segmentation
+        (the ``segmentation`` file stage 8 writes into the decode dir)."""
+        seg_file = Path(self.decode_dir) / "segmentation" if self.decode_dir else None
+        seg = seg_file.read_text(encoding="utf-8").strip() if seg_file and seg_file.is_file() else "unknown"
+        return f"- {self.dataset} / {self.system}: segmentation {seg}; `{self.decode_dir}`"
+
     def warnings_line(self) -> str:
         """One markdown list item saying how many cuts had answer warnings."""
         label = f"{self.dataset} / {self.system}"
@@ -383,6 +390,13 @@ def format_results_md(
         "`-`: no reference word times); all numbers in percent.",
         "",
         results_table(results),
+        "",
+        "Decodings (test-set segmentation: `vad` = windows from a VAD, no reference used; "
+        "`oracle` = the reference's utterance groups):",
+        "",
+    ]
+    lines += [r.decoding_line() for r in results]
+    lines += [
         "",
         "Cuts whose answer had parser warnings:",
         "",

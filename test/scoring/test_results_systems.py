@@ -59,6 +59,7 @@ def _table(md):
 
 def test_two_systems_in_one_table(dirs, tmp_path, capsys):
     ref, llm, cascade = dirs
+    (llm / "segmentation").write_text("vad\n")
     out = tmp_path / "exp" / "RESULTS.md"
     rc = tagspeech_results.main(["--decode_dir", str(llm), str(cascade), "--ref_dir", str(ref), str(ref),
                                  "--system", LLM, CASCADE, "--out", str(out)])
@@ -77,6 +78,9 @@ def test_two_systems_in_one_table(dirs, tmp_path, capsys):
 
     assert (f"- test / {LLM}: 2 of 4 cuts had answer warnings (3 warnings; "
             f"see {llm / 'parse_warnings'})") in md
+    # each row's decode dir and test-set segmentation are named
+    assert f"- test / {LLM}: segmentation vad; `{llm}`" in md
+    assert f"- test / {CASCADE}: segmentation unknown; `{cascade}`" in md
     assert f"- test / {CASCADE}: answer warnings unknown (no {cascade / 'parse_warnings'})" in md
     printed = capsys.readouterr().out
     assert "2 of 4 cuts had answer warnings" in printed and "| test" in printed
