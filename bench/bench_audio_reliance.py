@@ -5,8 +5,7 @@ accuracy per token kind (text-line words, text-line time digits, markup, and the
 same in the speaker block), twice: with each cut's own audio, and with the audio
 of the next cut in the batch (targets unchanged).  A model that reads its streams
 loses most of its word and digit accuracy on swapped audio; a model that only
-continues its own text loses little (issue 6: 0.54 -> 0.51 for the first mini
-models).
+continues its own text loses little.
 
 Run from a recipe dir, e.g. ``egs2/mini_meeting/tagspeech1``::
 

@@ -420,7 +420,7 @@ def split_lines_by_voice(
     mini dev, centring on the cut's mean frame made the two halves of one
     speaker's turn as distant as two speakers (a cut of one voice centres onto
     its own noise), while raw means kept them apart (median distance 0.035
-    within a turn, 0.27 between speakers; issue 6 note).
+    within a turn, 0.27 between speakers on mini dev).
     The line is split at the most distant point when that distance exceeds
     ``threshold`` and both sides hold ``min_sec`` of such frames; each part is
     tried again, ``max_rounds`` times in all.

@@ -41,7 +41,7 @@ class StackMLPProjector(AbsProjector):
     stream frames, time anchors and answer tokens enter the LLM on one scale.
     Without it, frames of small random-init encoders reach the LLM 40-250x
     larger than its token embeddings, and anything added to them (anchors'
-    neighbours, ``ctc_embed`` words) is drowned (measured, issue 6).
+    neighbours, ``ctc_embed`` words) is drowned.
 
     Args:
         input_size: Size of the encoder frames.
