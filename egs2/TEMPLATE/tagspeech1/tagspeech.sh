@@ -40,6 +40,8 @@ datadir=data          # where local/data.sh writes the Kaldi dirs
 dumpdir=dump
 expdir=exp
 tag=""                # experiment tag; default: the train config's name
+exp_name=""           # stage 7-11 dir under expdir (default tagspeech_<tag>); data, stats,
+                      # streams and pre-training stay the tag's (a variant of one model)
 
 # Data
 local_data_opts=""
@@ -85,6 +87,7 @@ help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<set> 
   --stage N --stop_stage M --skip_stages \"5 11\"   which stages to run (1..11)
   --nj N --inference_nj N --batch_size N --ngpu N --gpu_inference true|false
   --train_config yaml --inference_config yaml --pretrain_config yaml --tag name
+  --exp_name name   stages 7-11 in exp/<name> (a training variant on the tag's data and streams)
   --stream_cache true|false   stage 6 dumps the frozen encoders' outputs, stage 7 trains on them
   --local_data_opts \"...\"  passed to local/data.sh
   --tokenizer_type sentencepiece|hf --vocab_size N --ngram_order N
@@ -109,7 +112,7 @@ run_args=$(printf '%q ' "$0" "$@")
 [ -f "${train_config}" ] || die "--train_config ${train_config}: no such file"
 
 [ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
-exp=${expdir}/tagspeech_${tag}
+exp=${expdir}/${exp_name:-tagspeech_${tag}}
 raw=${dumpdir}/raw
 tok_dir=${dumpdir}/tokenizer
 stats_dir=${expdir}/tagspeech_stats_${tag}
@@ -350,6 +353,7 @@ if run_stage 8; then
     py merge_decodes --out_dir "${dir}" --cut2reco "${cuts}/cut2reco" \
       --wav_scp "${raw}/${x}/wav.scp" "${link_args[@]}" ${merge_args} "${dir}"/logdir/output.*
     echo "${system:-${inf_tag}}" > "${dir}/system"
+    echo "${test_segmentation}" > "${dir}/segmentation"
   done
 fi
 

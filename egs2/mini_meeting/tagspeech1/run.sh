@@ -11,6 +11,7 @@ set -euo pipefail
 size=mini   # tiny (CI, minutes) | mini (default, <= 30 min on 2 cores)
 stage=1
 stop_stage=11
+systems="llm cascade"   # decodings of stages 8-9: llm (TagSpeech) and/or cascade (baseline)
 args=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -18,6 +19,7 @@ while [ $# -gt 0 ]; do
     --size=*) size=${1#*=}; shift ;;
     --stage) stage=$2; shift 2 ;;
     --stop_stage) stop_stage=$2; shift 2 ;;
+    --systems) systems=$2; shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -46,12 +48,16 @@ run() {  # run <first stage> <last stage> [options]: tagspeech.sh on the overlap
 # TagSpeech: the LLM's answer, its cut-local speakers linked across a recording's cuts
 llm=(--inference_config "conf/decode_${size}.yaml" --link_config conf/link_speakers.yaml
      --system "TagSpeech (LLM)")
-run 1 9 "${llm[@]}"
-run 8 9 --inference_config "conf/decode_${size}_cascade.yaml" --link_config conf/link_lines.yaml \
-  --system "cascade (CTC + clustering)"
+case " ${systems} " in *" llm "*) run 1 9 "${llm[@]}" ;; *) run 1 7 ;; esac
+case " ${systems} " in *" cascade "*)
+  run 8 9 --inference_config "conf/decode_${size}_cascade.yaml" --link_config conf/link_lines.yaml \
+    --system "cascade (CTC + clustering)" ;;
+esac
 run 10 11 "${llm[@]}"
 
-results=exp/tagspeech_${size}/RESULTS.md
+exp_name=tagspeech_${size}
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do [ "${args[i]}" = --exp_name ] && exp_name=${args[i + 1]}; done
+results=exp/${exp_name}/RESULTS.md
 if [ -f "${results}" ] && [ "${stop_stage}" -ge 9 ]; then
   echo "===================== ${results} ====================="
   cat "${results}"
