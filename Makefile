@@ -1,6 +1,7 @@
 # espnet-tagspeech: everything the project needs is installed from here.
 #   make demo   - install, then run the mini_meeting recipe end to end (prints RESULTS)
-#   make test   - install, then run the test suite
+#   make test   - install, then run the test suite (CI runs this)
+#   make test-fast - the unit tests only (no recipe / trainer runs: tests marked slow)
 # Idempotent: a second run skips what is already installed.
 
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ PIP_VERSION := 26.2.1
 SYSTEM_PACKAGES := espeak-ng sox sctk
 PYTEST_ARGS ?=
 
-.PHONY: all install install-system demo test bench clean-venv
+.PHONY: all install install-system demo test test-fast bench clean-venv
 
 all: install
 
@@ -36,6 +37,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest test -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest test -q -m "not slow" $(PYTEST_ARGS)
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

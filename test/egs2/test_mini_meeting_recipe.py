@@ -18,7 +18,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "egs2" / "mini_meeting" / "tagspeech1"
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (make install-system)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (make install-system)"),
+]
 
 
 def _recipe_dir(tmp: Path) -> Path:

@@ -9,6 +9,8 @@ import torch
 
 from espnet_tagspeech.model.tiny import setup_tiny
 
+pytestmark = pytest.mark.slow  # trains through ESPnet's Trainer
+
 
 def _train(work: Path, extra=()):
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
