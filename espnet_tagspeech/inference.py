@@ -11,7 +11,7 @@ generated text, the parsed turns (recording time) and parse warnings.
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -457,22 +457,87 @@ def resolve_packed(
     return files
 
 
+def _arcname(path: Union[str, Path]) -> str:
+    """The name a file is packed under: its path relative to the working directory as
+    given (a symlinked config keeps its recipe-relative name, never its target's path).
+
+    Raises:
+        ValueError: a path outside the working directory.
+    """
+    import os
+
+    p = Path(path)
+    if not p.is_absolute():
+        norm = os.path.normpath(p)
+        if norm != ".." and not norm.startswith(".." + os.sep):
+            return Path(norm).as_posix()
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        raise ValueError(f"{path}: outside the working directory; pack from the recipe "
+                         "directory so that the zip holds only relative paths") from None
+
+
+def write_packed(
+    out_path: Union[str, Path],
+    files: Dict[str, Union[str, Path]],
+    yaml_files: Dict[str, Union[str, Path]],
+    option: Sequence[Union[str, Path]] = (),
+) -> None:
+    """Write an ESPnet-style packed model (``meta.yaml`` + files, read by ESPnet's
+    ``unpack``) whose entries are named by their working-directory-relative paths.
+
+    The zip appears whole or not at all (temporary file, then rename).
+
+    Raises:
+        FileNotFoundError: a missing input file.
+        ValueError: an input outside the working directory.
+    """
+    import os
+    import sys
+    import tempfile
+    import time
+    import zipfile
+
+    import yaml
+
+    for v in [*files.values(), *yaml_files.values(), *option]:
+        if not Path(v).is_file():
+            raise FileNotFoundError(f"no such file to pack: {v}")
+    files = {k: _arcname(v) for k, v in files.items()}
+    yaml_files = {k: _arcname(v) for k, v in yaml_files.items()}
+    meta = {"files": files, "yaml_files": yaml_files, "timestamp": time.time(), "python": sys.version}
+    try:
+        import torch
+
+        meta["torch"] = str(torch.__version__)
+    except ImportError:
+        pass
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".zip", dir=out.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("meta.yaml", yaml.safe_dump(meta))
+            names = list(dict.fromkeys([*yaml_files.values(), *files.values(), *map(_arcname, option)]))
+            for name in names:
+                z.write(name if Path(name).exists() else Path.cwd() / name, arcname=name)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def pack_model(
     out_path: Union[str, Path],
     train_config: Union[str, Path],
     model_file: Union[str, Path],
     extra_files: Sequence[Union[str, Path]] = (),
 ) -> None:
-    """Pack config, model and extra files (tokenizer) the way ESPnet does.
+    """Pack config, model and extra files (tokenizer) as an ESPnet-style zip.
 
     Paths are stored relative to the working directory, so run it from the
     recipe directory whose relative paths the config uses.
     """
-    from espnet2.main_funcs.pack_funcs import pack
-
-    pack(
-        files={"model_file": model_file},
-        yaml_files={"train_config": train_config},
-        outpath=out_path,
-        option=list(extra_files),
-    )
+    write_packed(out_path, {"model_file": model_file}, {"train_config": train_config}, list(extra_files))

@@ -242,6 +242,40 @@ def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypat
         "text_from": "ctc", "ctc_time_pads": (0.0, 0.3)}
 
 
+def test_pack_stores_recipe_relative_names_for_symlinks(packed, tmp_path, monkeypatch):
+    """A config symlinked out of the recipe (conf/x.yaml -> ../../conf/x.yaml) is packed
+    under its recipe-relative name, never its target's machine path; a file outside the
+    recipe is refused with its name."""
+    import zipfile
+
+    import yaml
+
+    from espnet_tagspeech.bin.pack import main as pack
+    from espnet_tagspeech.inference import Speech2Tags
+
+    work, _, _ = packed
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "link.yaml").write_text("link_unit: speaker\nlinking_threshold: 0.7\n")
+    monkeypatch.chdir(work)
+    cfg = yaml.safe_load(Path("config.yaml").read_text())
+    cfg["llm_conf"]["tokenizer"] = "token/tokenizer.model"
+    Path("exp/config.yaml").write_text(yaml.safe_dump(cfg))
+    Path("conf").mkdir(exist_ok=True)
+    Path("conf/link.yaml").unlink(missing_ok=True)
+    Path("conf/link.yaml").symlink_to(shared / "link.yaml")
+    assert pack(["--train_config", "exp/config.yaml", "--model_file", "exp/model.pth",
+                 "--tokenizer", "token/tokenizer.model", "--link_config", "conf/link.yaml",
+                 "--outpath", "exp/linked.zip"]) == 0
+    names = zipfile.ZipFile("exp/linked.zip").namelist()
+    assert "conf/link.yaml" in names and not any(str(tmp_path).strip("/") in n for n in names)
+    s2t = Speech2Tags.from_pretrained(work / "exp" / "linked.zip", cache_dir=tmp_path / "c")
+    assert s2t.link_config.linking_threshold == 0.7
+    assert pack(["--train_config", "exp/config.yaml", "--model_file", str(shared / "link.yaml"),
+                 "--outpath", "exp/bad.zip"]) == 1
+    assert not Path("exp/bad.zip").exists()
+
+
 def _tone_meeting(rate: int = 16000) -> np.ndarray:
     """5 s of tone bursts (speech-like energy) with pauses, and silence."""
     t = np.arange(rate) / rate

@@ -17,9 +17,7 @@ files inside the yaml files are rewritten to the unpacked location on unpack.
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -39,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (pack) %(levelname)s: %(message)s")
 
-    from espnet2.main_funcs.pack_funcs import pack
+    from espnet_tagspeech.inference import write_packed
 
     files = {"model_file": args.model_file}
     if args.tokenizer:
@@ -59,15 +57,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             logging.error("no such file: %s", f)
             return 1
     out = Path(args.outpath)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".zip", dir=out.parent)
-    os.close(fd)
     try:
-        pack(files=files, yaml_files=yaml_files, option=option, outpath=tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_packed(out, files, yaml_files, option)
+    except ValueError as e:
+        logging.error("%s", e)
+        return 1
     logging.info("packed %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return 0
 
