@@ -10,16 +10,17 @@ the recipe decodes (the LLM writes the whole answer, ``conf/decode_mini.yaml``):
 - ``lora``: the LLM frozen with LoRA adapters (the paper's production setting; here
   the LLM is random-init, so this measures how much a frozen LLM can be steered);
 - ``all_trained``: the encoders trained too (no dumped streams: each update runs
-  both encoders, so it gets ``--all_trained_updates``, about the same wall clock).
+  and trains both encoders, about 1.7x the time, so it gets ``--all_trained_updates``,
+  about the same wall clock).
 
 Run from the repository root after ``make demo`` (it needs the recipe's data,
 stage-5 init and stage-6 streams)::
 
-    python bench/bench_ablations.py [--updates 800] [--variants paper no_anchors ...]
+    python bench/bench_ablations.py [--updates 600] [--variants paper no_anchors ...]
 
 Each variant lands in ``exp/ablate_<variant>`` of the recipe; a finished variant
 is not run again.  The table is printed and written to
-``exp/ablations/RESULTS.md``.  Not part of CI (about 8 minutes per variant).
+``exp/ablations/RESULTS.md``.  Not part of CI (about 5 minutes per variant).
 """
 
 import argparse
@@ -143,9 +144,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", type=Path, default=RECIPE)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--updates", type=int, default=800, help="stage-7 updates of every variant")
-    p.add_argument("--all_trained_updates", type=int, default=100,
-                   help="updates of all_trained (each runs both encoders: ~9x slower)")
+    p.add_argument("--updates", type=int, default=600, help="stage-7 updates of every variant")
+    p.add_argument("--all_trained_updates", type=int, default=300,
+                   help="updates of all_trained (each runs and trains both encoders: ~1.7x slower)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
     recipe = args.recipe.resolve()

@@ -32,7 +32,8 @@ def test_print_config_defaults(monkeypatch, capsys):
     assert cfg["model_conf"] == {
         "semantic_anchor_interval": 8, "speaker_anchor_interval": 8,
         "ctc_weight": 0.0, "ctc_embed": False, "ctc_compress": False, "ctc_order": "sot", "ctc_channels": 2,
-        "input_token_noise": 0.0, "save_frozen": True,
+        "input_token_noise": 0.0, "ctc_line_embed": 0, "frame_clock": False, "speaker_on_words": False,
+        "time_anchors": True, "speaker_stream": True, "save_frozen": True,
     }
 
 
@@ -54,7 +55,10 @@ def test_unknown_choice_on_the_command_line_lists_valid_ones(capsys):
 
 
 def test_data_names():
-    assert TagSpeechTask.required_data_names(train=True) == ("speech", "text")
+    # training needs the answer; the audio comes as speech or as the dumped streams
+    assert TagSpeechTask.required_data_names(train=True) == ("text",)
+    assert TagSpeechTask.optional_data_names(train=True)[0] == "speech"
+    assert {"semantic_feats", "speaker_feats"} <= set(TagSpeechTask.optional_data_names(train=True))
     assert TagSpeechTask.required_data_names(train=False, inference=True) == ("speech",)
 
 
