@@ -86,7 +86,7 @@ def test_wav_scp_in_two_jobs_equals_one_job(model, tmp_path):
         assert (one / name).read_text() == (two / name).read_text(), name
 
 
-@pytest.mark.parametrize("case", ["missing_wav", "missing_in_scp", "bad_key_file", "unreadable"])
+@pytest.mark.parametrize("case", ["missing_wav", "missing_in_scp", "bad_key_file", "unreadable", "empty"])
 def test_bad_input_is_named_and_nothing_is_written(model, tmp_path, caplog, case):
     out = tmp_path / "out"
     if case == "missing_wav":
@@ -100,10 +100,14 @@ def test_bad_input_is_named_and_nothing_is_written(model, tmp_path, caplog, case
         scp.write_text(f"a {model / 'wavs' / 'rec0.wav'}\n")
         keys.write_text("zz\n")
         extra, named = ["--wav_scp", str(scp), "--key_file", str(keys)], "keys"
-    else:
+    elif case == "unreadable":
         bad = tmp_path / "broken.wav"
         bad.write_bytes(b"RIFF\x00\x00not a wav at all")
         extra, named = [str(bad)], "broken"
+    else:
+        empty = tmp_path / "nothing.wav"
+        sf.write(empty, np.zeros(0, np.float32), SR)
+        extra, named = [str(empty)], "nothing"
     assert main(_args(model, out, *extra)) == 1
     assert named in caplog.text
     assert not (out / "rttm").exists()
