@@ -315,3 +315,19 @@ def test_whole_recording_is_cut_decoded_and_linked(packed, s2t, caplog):
     finally:
         s2t.segment_config = SegmentConfig()
         s2t.link_config = LinkConfig()
+
+
+def test_two_speech2tags_in_threads_decode_as_alone(packed, s2t):
+    """Two Speech2Tags of one process decoding at once in threads give what each gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from espnet_tagspeech.inference import Speech2Tags
+
+    work, cuts, cfg = packed
+    other = Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)
+    keys = list(cuts)
+    alone = [r.text for r in s2t.batch([cuts[k][0] for k in keys], keys=keys)]
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(m.batch, [cuts[k][0] for k in keys], keys=keys) for m in (s2t, other)]
+        together = [[r.text for r in j.result()] for j in jobs]
+    assert together == [alone, alone]
