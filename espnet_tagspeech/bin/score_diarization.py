@@ -71,6 +71,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not ref:
         logger.error("no reference turns in %s", " ".join(map(str, ref_paths)))
         return 1
+    unknown = sorted({t.recording for t in hyp} - {t.recording for t in ref})
+    if unknown:
+        logger.warning("system RTTM %s has recordings that no reference has, not scored: %s",
+                       " ".join(map(str, sys_paths)), " ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else ""))
     if uem is None:
         logger.warning("no UEM given: scoring from the earliest to the latest turn "
                        "of reference and system per recording")

@@ -132,12 +132,23 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """Entry point."""
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit code (1 with a message naming the file on bad input)."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    train(read_targets(args.text), args.out_dir, args.vocab_size, args.model_type, args.byte_fallback)
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    if not Path(args.text).is_file():
+        logging.error("%s: no such text file", args.text)
+        return 1
+    try:
+        targets = read_targets(args.text)
+    except DataFormatError as e:
+        logging.error("%s", e)
+        return 1
+    train(targets, args.out_dir, args.vocab_size, args.model_type, args.byte_fallback)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
