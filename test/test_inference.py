@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from espnet_tagspeech.data.errors import DataFormatError
-from espnet_tagspeech.model.tiny import build_args, setup_tiny
+from espnet_tagspeech.model.tiny import setup_tiny
+from espnet_tagspeech.tasks.tagspeech import args_from_config
 
 # A sharp random LLM gives varied greedy outputs (no near-ties), so batched vs
 # single decoding is a real comparison.
@@ -25,7 +26,7 @@ def packed(tmp_path_factory):
     work = tmp_path_factory.mktemp("inf")
     cuts, cfg = setup_tiny(str(work), num_cuts=4, overrides=SHARP)
     torch.manual_seed(1)
-    model = TagSpeechTask.build_model(build_args(cfg))
+    model = TagSpeechTask.build_model(args_from_config(cfg))
     (work / "exp").mkdir()
     torch.save(model.state_dict(), work / "exp" / "model.pth")
     return work, cuts, cfg
@@ -202,7 +203,7 @@ def test_time_ordered_heads_decode_only_from_ctc(packed, tmp_path):
     conf["model_conf"] = {**(conf.get("model_conf") or {}), "ctc_order": "time", "ctc_embed": True}
     tcfg = tmp_path / "time.yaml"
     tcfg.write_text(yaml.safe_dump(conf))
-    torch.save(TagSpeechTask.build_model(build_args(str(tcfg))).state_dict(), tmp_path / "m.pth")
+    torch.save(TagSpeechTask.build_model(args_from_config(str(tcfg))).state_dict(), tmp_path / "m.pth")
     for bad in ({"ctc_weight": 0.3}, {"ctc_times": True}):
         with pytest.raises(ValueError, match="time-ordered"):
             Speech2Tags(tcfg, tmp_path / "m.pth", **bad)

@@ -61,12 +61,13 @@ def test_speaker_stream_embedder_links_voices(tmp_path):
     import torch
 
     from espnet_tagspeech.linking import SpeakerStreamEmbedder
-    from espnet_tagspeech.model.tiny import build_args, setup_tiny
+    from espnet_tagspeech.model.tiny import setup_tiny
+    from espnet_tagspeech.tasks.tagspeech import args_from_config
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
     _, cfg = setup_tiny(str(tmp_path), num_cuts=2)
     torch.manual_seed(0)
-    model = TagSpeechTask.build_model(build_args(cfg))
+    model = TagSpeechTask.build_model(args_from_config(cfg))
     torch.save(model.state_dict(), tmp_path / "model.pth")
     embed = SpeakerStreamEmbedder(cfg, str(tmp_path / "model.pth"))
     rng = np.random.default_rng(1)

@@ -128,17 +128,6 @@ def setup_tiny(
     return cuts, str(work / "config.yaml")
 
 
-def build_args(config_path: str):
-    """An argparse namespace of ``TagSpeechTask`` defaults updated by a config file."""
-    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
-
-    args = TagSpeechTask.get_parser().parse_args([])
-    with open(config_path, encoding="utf-8") as f:
-        for k, v in yaml.safe_load(f).items():
-            setattr(args, k, v)
-    return args
-
-
 def spelled_ctc_posteriors(labels: List[int], vocab_size: int, peak: float = 0.9) -> np.ndarray:
     """``(2 L + 1, V + 1)`` CTC log posteriors that spell ``labels`` (blank last).
 

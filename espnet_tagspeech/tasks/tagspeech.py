@@ -240,3 +240,30 @@ class TagSpeechTask(AbsTask):
                 raise ValueError(f"{init_param}: keys the model of {config_path} lacks: {extra[:5]}")
             model.load_state_dict(state, strict=False)
         return model.to(device)
+
+
+def args_from_config(config_path: str) -> argparse.Namespace:
+    """``TagSpeechTask``'s default arguments updated by a training config file.
+
+    What ESPnet's ``--config`` does inside training, for code that builds the
+    model outside the Trainer (stage-5 pre-training, tests, benchmarks).
+
+    Raises:
+        ValueError: the file cannot be read or is not a yaml mapping (named).
+    """
+    import yaml
+
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            conf = yaml.safe_load(f)
+    except OSError as e:
+        raise ValueError(f"{config_path}: cannot read the model config ({e.strerror})") from None
+    if not isinstance(conf, dict):
+        raise ValueError(f"{config_path}: expected a yaml mapping of training options")
+    args = TagSpeechTask.get_parser().parse_args([])
+    unknown = sorted(k for k in conf if not hasattr(args, k))
+    if unknown:
+        raise ValueError(f"{config_path}: unknown keys {unknown} (not options of the TagSpeech task)")
+    for k, v in conf.items():
+        setattr(args, k, v)
+    return args

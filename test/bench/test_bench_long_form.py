@@ -96,7 +96,8 @@ def test_tiny_run_end_to_end_and_resume(blf, tmp_path, caplog):
 
     import torch
 
-    from espnet_tagspeech.model.tiny import build_args, setup_tiny
+    from espnet_tagspeech.model.tiny import setup_tiny
+    from espnet_tagspeech.tasks.tagspeech import args_from_config
     from espnet_tagspeech.simulate.voices import EspeakNotFoundError, check_espeak
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
@@ -106,7 +107,7 @@ def test_tiny_run_end_to_end_and_resume(blf, tmp_path, caplog):
         pytest.skip(str(e))
     _, cfg = setup_tiny(str(tmp_path / "tiny"), num_cuts=2)
     torch.manual_seed(0)
-    torch.save(TagSpeechTask.build_model(build_args(cfg)).state_dict(), tmp_path / "model.pth")
+    torch.save(TagSpeechTask.build_model(args_from_config(cfg)).state_dict(), tmp_path / "model.pth")
     work = tmp_path / "work"
     argv = ["--train_config", cfg, "--model_file", str(tmp_path / "model.pth"), "--plan", "0.2:2",
             "--work_dir", str(work), "--cache_dir", str(tmp_path / "cache"), "--num_threads", "1",

@@ -10,7 +10,8 @@ import soundfile as sf
 import torch
 
 from espnet_tagspeech.bin.tagspeech_meeting_inference import main
-from espnet_tagspeech.model.tiny import build_args, setup_tiny
+from espnet_tagspeech.model.tiny import setup_tiny
+from espnet_tagspeech.tasks.tagspeech import args_from_config
 
 SR = 16000
 
@@ -31,7 +32,7 @@ def model(tmp_path_factory):
     work = tmp_path_factory.mktemp("meeting_cli")
     _, cfg = setup_tiny(str(work), num_cuts=2)
     torch.manual_seed(0)
-    torch.save(TagSpeechTask.build_model(build_args(cfg)).state_dict(), work / "model.pth")
+    torch.save(TagSpeechTask.build_model(args_from_config(cfg)).state_dict(), work / "model.pth")
     (work / "decode.yaml").write_text("max_new_tokens: 12\n")
     wavs = work / "wavs"
     wavs.mkdir()

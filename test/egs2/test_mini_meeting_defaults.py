@@ -10,7 +10,8 @@ import pytest
 import torch
 import yaml
 
-from espnet_tagspeech.model.tiny import build_args, setup_tiny
+from espnet_tagspeech.model.tiny import setup_tiny
+from espnet_tagspeech.tasks.tagspeech import args_from_config
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "egs2" / "mini_meeting" / "tagspeech1"
@@ -55,7 +56,7 @@ def tiny(tmp_path_factory):
     work = tmp_path_factory.mktemp("defaults")
     _, cfg = setup_tiny(str(work), num_cuts=2)
     torch.manual_seed(0)
-    model = TagSpeechTask.build_model(build_args(cfg))
+    model = TagSpeechTask.build_model(args_from_config(cfg))
     torch.save(model.state_dict(), work / "model.pth")
     return Speech2Tags(cfg, work / "model.pth")
 

@@ -6,7 +6,8 @@ import copy
 import pytest
 import torch
 
-from espnet_tagspeech.model.tiny import build_args, setup_tiny
+from espnet_tagspeech.model.tiny import setup_tiny
+from espnet_tagspeech.tasks.tagspeech import args_from_config
 
 FROZEN = {
     "semantic_encoder_conf": {"freeze": True},
@@ -19,7 +20,7 @@ FROZEN = {
 def tiny(tmp_path_factory):
     work = tmp_path_factory.mktemp("tiny")
     cuts, cfg = setup_tiny(str(work), num_cuts=3)
-    return cuts, build_args(cfg)
+    return cuts, args_from_config(cfg)
 
 
 def _build(args, **over):

@@ -16,7 +16,8 @@ from espnet_tagspeech.model.stream_cache import (
     dump_stream_features,
     topk_posteriors,
 )
-from espnet_tagspeech.model.tiny import build_args, setup_tiny
+from espnet_tagspeech.model.tiny import setup_tiny
+from espnet_tagspeech.tasks.tagspeech import args_from_config
 
 
 def test_topk_round_trip_keeps_the_largest_posteriors():
@@ -53,7 +54,7 @@ def frozen(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("cache")
     cuts, cfg = setup_tiny(str(work), num_cuts=3)
-    args = build_args(cfg)
+    args = args_from_config(cfg)
     args.semantic_encoder_conf = {**args.semantic_encoder_conf, "freeze": True}
     args.model_conf = {**(args.model_conf or {}), "ctc_embed": True}
     torch.manual_seed(0)

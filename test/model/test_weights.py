@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from espnet_tagspeech.bin.build_tiny_model import main as build_tiny
-from espnet_tagspeech.model.tiny import build_args
+from espnet_tagspeech.tasks.tagspeech import args_from_config
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def test_parts_load_exactly_from_local_dirs(tiny_dir):
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
     torch.manual_seed(123)  # different from the seed the parts were made with
-    model = TagSpeechTask.build_model(build_args(str(tiny_dir / "config.yaml")))
+    model = TagSpeechTask.build_model(args_from_config(str(tiny_dir / "config.yaml")))
     wavlm = WavLMModel.from_pretrained(tiny_dir / "wavlm", local_files_only=True)
     for k, v in wavlm.state_dict().items():
         torch.testing.assert_close(model.semantic_encoder.wavlm.state_dict()[k], v)

@@ -7,7 +7,7 @@
 #  3 cuts             utterance groups + serialized targets -> dump/raw/<set>_cuts (audio cut)
 #  4 tokenizer        sentencepiece model on the targets (small LLMs); HF tokenizer otherwise;
 #                     with --ngram_order N, a token n-gram LM of the text lines (CTC beam search)
-#  5 pre-training     optional: small encoders / LLM (mini recipe)
+#  5 pre-training     optional: small encoders (mini recipe); re-running resumes a killed run
 #  6 collect stats    ESPnet collect_stats (shape files for batching); with --stream_cache true
 #                     also the frozen encoders' outputs of the train/valid cuts (dump_streams)
 #  7 training         ESPnet Trainer (on those outputs with --stream_cache true); resumes
@@ -202,7 +202,7 @@ fi
 # ----------------------------------------------------------------------------- 5 pre-training
 if run_stage 5; then
   if [ -n "${pretrain_config}" ]; then
-    log "Stage 5: pre-training small encoders/LLM: ${pretrain_config} -> ${pre_dir}"
+    log "Stage 5: pre-training small encoders: ${pretrain_config} -> ${pre_dir} (resumes from its checkpoint)"
     need "${raw}/${train_set}_cuts/wav.scp" 3
     rttm_args=()  # global speaker labels for the speaker part, when the sets have them
     [ -f "${raw}/${train_set}/rttm" ] && rttm_args+=(--train_rttm "${raw}/${train_set}/rttm")

@@ -1,0 +1,124 @@
+"""The stage-5 pre-training config: one dataclass read from the recipe's yaml.
+
+Example (``conf/pretrain_mini.yaml``)::
+
+    model_config: conf/train_mini.yaml   # the model; tagspeech.sh passes --train_config
+    batch_sec: 76                        # or batch_size: 8 (random cuts per update)
+    max_cut_sec: 20
+    seed: 0
+    checkpoint_every: 200
+    semantic: {steps: 2350, lr: 0.003, warmup: 100, decay: true}
+    speaker: {steps: 700, lr: 0.002, warmup: 30, decay: true}
+"""
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+
+@dataclass
+class PartConfig:
+    """Schedule of one pre-training part (Adam, linear warm-up, optional cosine decay)."""
+
+    steps: int = 400  # updates of this part
+    lr: float = 2e-3  # peak learning rate
+    warmup: int = 50  # linear warm-up updates
+    decay: bool = False  # cosine decay to 5 % of lr at the last update
+
+    def __post_init__(self) -> None:
+        if int(self.steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if float(self.lr) <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        self.steps, self.lr = int(self.steps), float(self.lr)
+        self.warmup, self.decay = int(self.warmup), bool(self.decay)
+
+
+@dataclass
+class PretrainConfig:
+    """What stage 5 trains and how.
+
+    ``semantic``: CTC on the semantic encoder in the label order of the model's
+    CTC head; ``speaker``: frame-level classification of the training speakers
+    on the speaker encoder.  A part left out is not trained.
+    """
+
+    model_config: str = ""  # the TagSpeech training config of the model to pre-train
+    batch_size: int = 8  # cuts per update, drawn at random (when batch_sec is not set)
+    batch_sec: Optional[float] = None  # or: cuts of similar length, at most this many padded seconds
+    max_cut_sec: float = 20.0  # longer cuts are left out
+    seed: int = 0  # model init and batch order
+    checkpoint_every: int = 200  # updates between resumable checkpoints
+    semantic: Optional[PartConfig] = None
+    speaker: Optional[PartConfig] = None
+
+    def __post_init__(self) -> None:
+        if not self.model_config:
+            raise ValueError("model_config: missing (the model's training config)")
+        if self.semantic is None and self.speaker is None:
+            raise ValueError("nothing to do: give 'semantic' and/or 'speaker'")
+        if self.batch_sec is not None and float(self.batch_sec) <= 0:
+            raise ValueError(f"batch_sec must be > 0, got {self.batch_sec}")
+        if int(self.checkpoint_every) < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+
+    @classmethod
+    def from_dict(cls, conf: Dict[str, Any], source: str = "pretrain config") -> "PretrainConfig":
+        """Build from a yaml mapping; an unknown key is named with the valid ones.
+
+        Raises:
+            ValueError: ``"<source>: ..."`` for an unknown key or a bad value.
+        """
+        if not isinstance(conf, dict):
+            raise ValueError(f"{source}: expected a mapping, got {type(conf).__name__}")
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(set(conf) - set(valid))
+        if unknown:
+            raise ValueError(f"{source}: unknown keys {unknown}; valid: {valid}")
+        kw = dict(conf)
+        try:
+            for name in ("semantic", "speaker"):
+                kw[name] = _part(kw.get(name), f"{source}: {name}")
+            return cls(**kw)
+        except (TypeError, ValueError) as e:
+            msg = str(e)
+            raise ValueError(msg if msg.startswith(source) else f"{source}: {msg}") from None
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path], model_config: Optional[str] = None) -> "PretrainConfig":
+        """Read ``path``; ``model_config`` (the recipe's ``--train_config``) overrides its key."""
+        import yaml
+
+        try:
+            with open(path, encoding="utf-8") as f:
+                conf = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid yaml ({e})") from None
+        if model_config and isinstance(conf, dict):
+            conf["model_config"] = model_config
+        return cls.from_dict(conf, str(path))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain mapping (for checkpoints: a change of any knob starts a part afresh)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("semantic", "speaker"):
+            part = out[name]
+            out[name] = None if part is None else {f.name: getattr(part, f.name) for f in fields(part)}
+        return out
+
+
+def _part(value: Any, where: str) -> Optional[PartConfig]:
+    if value is None or isinstance(value, PartConfig):
+        return value
+    valid = [f.name for f in fields(PartConfig)]
+    if not isinstance(value, dict) or set(value) - set(valid):
+        raise ValueError(f"{where}: expected a mapping with keys {valid}, got {value!r}")
+    try:
+        return PartConfig(**value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+__all__ = ["PartConfig", "PretrainConfig"]

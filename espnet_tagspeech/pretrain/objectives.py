@@ -1,0 +1,161 @@
+"""The two pre-training objectives of stage 5, one class each.
+
+* :class:`SemanticCtcObjective`: CTC on the semantic encoder, in the label
+  order of the model's CTC head (``model_conf.ctc_order``): SOT (line after
+  line, a newline between lines as the speaker-change symbol) or t-SOT (every
+  word in the order it starts, on virtual channels; :mod:`espnet_tagspeech.tsot`).
+* :class:`SpeakerActivityObjective`: for every frame of the speaker encoder,
+  which of the training set's speakers are active (multi-label binary
+  cross-entropy over a linear head).
+
+Each objective names the modules it trains, gives the loss of a batch of
+:class:`~espnet_tagspeech.pretrain.data.PretrainCut`, its valid metrics, and
+the state it hands to the TagSpeech model (keys as in the model, for
+``tagspeech_train --init_param``).
+"""
+
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from espnet_tagspeech.pretrain.data import PretrainCut, frame_labels, make_batch
+
+
+def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
+    """Levenshtein distance of two label sequences."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def _mean_finite(values: Sequence[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+class SemanticCtcObjective:
+    """CTC on the semantic encoder through the model's CTC head (or a temporary one).
+
+    Args:
+        model: The TagSpeech model (``semantic_encoder``, optional ``ctc_head``).
+        vocab_size: Tokenizer size (a temporary head has ``vocab_size + 1`` outputs, blank last).
+        device: Torch device.
+    """
+
+    prefix = "semantic"
+
+    def __init__(self, model, vocab_size: int, device) -> None:
+        import torch
+
+        self.encoder = model.semantic_encoder
+        self.keep_head = model.ctc_head is not None
+        self.head = (model.ctc_head or torch.nn.Linear(self.encoder.output_size(), vocab_size + 1)).to(device)
+        self.device = device
+        self.name = "t-SOT-CTC" if model.ctc_order == "time" else "SOT-CTC"
+
+    @property
+    def modules(self) -> List:
+        """The modules trained (their state is what a checkpoint saves)."""
+        return [self.encoder, self.head]
+
+    def loss(self, items: Sequence[PretrainCut]):
+        """Mean CTC loss of a batch."""
+        import torch
+
+        speech, lens, text, tlen = make_batch(items, self.device)
+        feats, flen = self.encoder(speech, lens)
+        logp = torch.log_softmax(self.head(feats).float(), -1).transpose(0, 1)
+        return torch.nn.functional.ctc_loss(logp, text.clamp(min=0), flen, tlen,
+                                            blank=logp.shape[-1] - 1, zero_infinity=True)
+
+    def validate(self, valid_set: Sequence[PretrainCut], batch_size: int) -> Dict[str, float]:
+        """Valid CTC loss and greedy token error rate."""
+        import torch
+
+        from espnet_tagspeech.ctc_alignment import collapse_path
+
+        losses, errors, total = [], 0, 0
+        with torch.no_grad():
+            for i in range(0, len(valid_set), batch_size):
+                items = valid_set[i : i + batch_size]
+                losses.append(float(self.loss(items)))
+                speech, lens, _, _ = make_batch(items, self.device)
+                feats, flen = self.encoder(speech, lens)
+                best = self.head(feats).argmax(-1).cpu()
+                for c, path, n in zip(items, best, flen.tolist()):
+                    hyp = collapse_path(path[:n].tolist(), self.head.out_features - 1)
+                    errors += edit_distance(hyp, c.ctc_ids)
+                    total += len(c.ctc_ids)
+        return {"semantic_valid_loss": float(np.mean(losses)),
+                # greedy CTC token error rate of the valid cuts
+                "semantic_valid_ter": errors / max(1, total)}
+
+    def init_state(self) -> Dict:
+        """The encoder's (and the model's CTC head's) weights under the model's keys."""
+        state = {f"semantic_encoder.{k}": v.cpu() for k, v in self.encoder.state_dict().items()}
+        if self.keep_head:
+            state.update({f"ctc_head.{k}": v.cpu() for k, v in self.head.state_dict().items()})
+        return state
+
+
+class SpeakerActivityObjective:
+    """Frame-level multi-label classification of the training speakers on the speaker encoder.
+
+    Args:
+        model: The TagSpeech model (``speaker_encoder``).
+        num_speakers: Speakers of the training set (global labels).
+        device: Torch device.
+    """
+
+    prefix = "speaker"
+    name = "speaker"
+
+    def __init__(self, model, num_speakers: int, device) -> None:
+        import torch
+
+        self.encoder = model.speaker_encoder
+        self.num_speakers = num_speakers
+        self.head = torch.nn.Linear(self.encoder.output_size(), num_speakers).to(device)
+        self.device = device
+
+    @property
+    def modules(self) -> List:
+        """The modules trained (their state is what a checkpoint saves)."""
+        return [self.encoder, self.head]
+
+    def _loss_and_logits(self, items: Sequence[PretrainCut]):
+        import torch
+
+        speech, lens, _, _ = make_batch(items, self.device)
+        feats, flen = self.encoder(speech, lens)
+        lab = frame_labels(items, feats.shape[1], self.encoder.frame_shift, self.num_speakers).to(self.device)
+        valid = (torch.arange(feats.shape[1], device=self.device)[None] < flen[:, None]).float()
+        logits = self.head(feats)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, lab, reduction="none")
+        return (bce.mean(-1) * valid).sum() / valid.sum(), logits, lab, valid
+
+    def loss(self, items: Sequence[PretrainCut]):
+        """Mean binary cross-entropy over the valid frames of a batch."""
+        return self._loss_and_logits(items)[0]
+
+    def validate(self, valid_set: Sequence[PretrainCut], batch_size: int) -> Dict[str, float]:
+        """Valid loss and accuracy on frames with exactly one active speaker."""
+        import torch
+
+        losses, accs = [], []
+        with torch.no_grad():
+            for i in range(0, len(valid_set), batch_size):
+                loss, logits, lab, valid = self._loss_and_logits(valid_set[i : i + batch_size])
+                single = (lab.sum(-1) == 1) & (valid > 0)
+                losses.append(float(loss))
+                accs.append(float((logits.argmax(-1) == lab.argmax(-1))[single].float().mean()))
+        return {"speaker_valid_loss": float(np.mean(losses)),
+                # nan when the valid cuts carry no speaker labels (no --valid_rttm)
+                "speaker_valid_frame_acc": _mean_finite(accs)}
+
+    def init_state(self) -> Dict:
+        """The speaker encoder's weights under the model's keys (the head is dropped)."""
+        return {f"speaker_encoder.{k}": v.cpu() for k, v in self.encoder.state_dict().items()}
