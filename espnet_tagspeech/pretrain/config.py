@@ -13,7 +13,7 @@ Example (``conf/pretrain_mini.yaml``)::
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 
 @dataclass
@@ -24,8 +24,16 @@ class PartConfig:
     lr: float = 2e-3  # peak learning rate
     warmup: int = 50  # linear warm-up updates
     decay: bool = False  # cosine decay to 5 % of lr at the last update
+    # semantic part: each training cut played this many times faster, one factor drawn per
+    # cut and update (e.g. [0.9, 1.0, 1.1]: pitch, formants and tempo move as between voices)
+    speed_perturb: Optional[List[float]] = None
 
     def __post_init__(self) -> None:
+        if self.speed_perturb is not None:
+            if not isinstance(self.speed_perturb, (list, tuple)) or not self.speed_perturb or \
+                    not all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in self.speed_perturb):
+                raise ValueError(f"speed_perturb must be a list of factors in [0.5, 2], got {self.speed_perturb!r}")
+            self.speed_perturb = [float(f) for f in self.speed_perturb]
         if int(self.steps) < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if float(self.lr) <= 0:
@@ -59,6 +67,9 @@ class PretrainConfig:
             raise ValueError("nothing to do: give 'semantic' and/or 'speaker'")
         if self.batch_sec is not None and float(self.batch_sec) <= 0:
             raise ValueError(f"batch_sec must be > 0, got {self.batch_sec}")
+        if self.speaker is not None and self.speaker.speed_perturb:
+            raise ValueError("speaker: speed_perturb is for the semantic part only "
+                             "(a voice played faster is another voice)")
         if int(self.checkpoint_every) < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
 

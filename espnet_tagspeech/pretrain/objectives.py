@@ -14,7 +14,8 @@ the state it hands to the TagSpeech model (keys as in the model, for
 ``tagspeech_train --init_param``).
 """
 
-from typing import Dict, List, Sequence
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -47,9 +48,12 @@ class SemanticCtcObjective:
 
     prefix = "semantic"
 
-    def __init__(self, model, vocab_size: int, device) -> None:
+    def __init__(self, model, vocab_size: int, device, sample_rate: int = 16000,
+                 speed_perturb: Optional[Sequence[float]] = None) -> None:
         import torch
 
+        self.sample_rate = sample_rate
+        self.speed_perturb = list(speed_perturb or [])
         self.encoder = model.semantic_encoder
         self.keep_head = model.ctc_head is not None
         self.head = (model.ctc_head or torch.nn.Linear(self.encoder.output_size(), vocab_size + 1)).to(device)
@@ -61,10 +65,28 @@ class SemanticCtcObjective:
         """The modules trained (their state is what a checkpoint saves)."""
         return [self.encoder, self.head]
 
-    def loss(self, items: Sequence[PretrainCut]):
-        """Mean CTC loss of a batch."""
+    def perturbed(self, items: Sequence[PretrainCut], rng) -> List[PretrainCut]:
+        """The cuts played at speeds drawn from ``speed_perturb`` (same labels)."""
+        import torch
+        import torchaudio
+
+        out = []
+        for c, f in zip(items, rng.choice(self.speed_perturb, size=len(items))):
+            if f == 1.0:
+                out.append(c)
+                continue
+            # read as if sampled at f x the rate, then back to the rate: f x faster
+            wav = torchaudio.functional.resample(torch.from_numpy(c.wav), int(round(self.sample_rate * f)),
+                                                 self.sample_rate)
+            out.append(replace(c, wav=wav.numpy()))
+        return out
+
+    def loss(self, items: Sequence[PretrainCut], rng=None):
+        """Mean CTC loss of a batch (speed-perturbed when given ``rng`` and ``speed_perturb``)."""
         import torch
 
+        if rng is not None and self.speed_perturb:
+            items = self.perturbed(items, rng)
         speech, lens, text, tlen = make_batch(items, self.device)
         feats, flen = self.encoder(speech, lens)
         logp = torch.log_softmax(self.head(feats).float(), -1).transpose(0, 1)
@@ -137,8 +159,8 @@ class SpeakerActivityObjective:
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, lab, reduction="none")
         return (bce.mean(-1) * valid).sum() / valid.sum(), logits, lab, valid
 
-    def loss(self, items: Sequence[PretrainCut]):
-        """Mean binary cross-entropy over the valid frames of a batch."""
+    def loss(self, items: Sequence[PretrainCut], rng=None):
+        """Mean binary cross-entropy over the valid frames of a batch (``rng``: unused)."""
         return self._loss_and_logits(items)[0]
 
     def validate(self, valid_set: Sequence[PretrainCut], batch_size: int) -> Dict[str, float]:

@@ -88,7 +88,7 @@ def _load_if_matching(path: Path, fingerprint: str) -> Optional[Dict]:
 
 
 def train_part(objective, train_set, part: PartConfig, sampler, checkpoint: Path,
-               every: int, fingerprint: str) -> List[float]:
+               every: int, fingerprint: str, seed: int = 0) -> List[float]:
     """Train one objective for ``part.steps`` updates, resuming from ``checkpoint``.
 
     Returns:
@@ -115,7 +115,8 @@ def train_part(objective, train_set, part: PartConfig, sampler, checkpoint: Path
     t0 = time.time()
     for step in tqdm(range(start, part.steps), desc=objective.name, unit="step", mininterval=5,
                      initial=start, total=part.steps):
-        loss = objective.loss([train_set[i] for i in next(sampler)])
+        # augmentation draws depend on the seed and update only: a resumed run draws the same
+        loss = objective.loss([train_set[i] for i in next(sampler)], np.random.default_rng([seed, step]))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -196,7 +197,7 @@ def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, devi
         fingerprint = _fingerprint(conf, data, part_name)
         done_file = out / f"part_{part_name}.pth"
         if part_name == "semantic":
-            objective = SemanticCtcObjective(model, tok.vocab_size, device)
+            objective = SemanticCtcObjective(model, tok.vocab_size, device, rate, part.speed_perturb)
         else:
             objective = SpeakerActivityObjective(model, len(speakers), device)
         done = _load_if_matching(done_file, fingerprint)
@@ -212,7 +213,7 @@ def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, devi
         sampler = CutBatchSampler(durations, conf.batch_size, conf.batch_sec, rng)
         objective.encoder.train()
         losses = train_part(objective, train_set, part, sampler, out / "checkpoint.pth",
-                            conf.checkpoint_every, fingerprint)
+                            conf.checkpoint_every, fingerprint, conf.seed)
         objective.encoder.eval()
         part_result = {f"{part_name}_first_loss": losses[0],
                        f"{part_name}_last_loss": float(np.mean(losses[-10:])),

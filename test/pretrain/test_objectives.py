@@ -1,0 +1,50 @@
+"""The pre-training objectives: speed perturbation of the semantic part."""
+
+import numpy as np
+import pytest
+import torch
+
+from espnet_tagspeech.model.tiny import setup_tiny
+from espnet_tagspeech.tasks.tagspeech import TagSpeechTask, args_from_config
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    _, cfg = setup_tiny(str(tmp_path_factory.mktemp("tiny")), num_cuts=2)
+    torch.manual_seed(0)
+    return TagSpeechTask.build_model(args_from_config(cfg))
+
+
+def test_speed_perturbation_changes_length_and_pitch_not_labels(model):
+    from espnet_tagspeech.pretrain.data import PretrainCut
+    from espnet_tagspeech.pretrain.objectives import SemanticCtcObjective
+
+    t = np.arange(16000) / 16000
+    cut = PretrainCut("c", (0.5 * np.sin(2 * np.pi * 400 * t)).astype(np.float32), [3, 4, 5])
+    obj = SemanticCtcObjective(model, 64, "cpu", 16000, [0.9, 1.1])
+    seen = {}
+    for seed in range(8):
+        (out,) = obj.perturbed([cut], np.random.default_rng(seed))
+        factor = len(cut.wav) / len(out.wav)
+        assert out.ctc_ids == cut.ctc_ids
+        peak = np.argmax(np.abs(np.fft.rfft(out.wav))) * 16000 / len(out.wav)
+        assert peak == pytest.approx(400 * factor, rel=0.02)  # the tone moves with the speed
+        seen[round(factor, 1)] = True
+    assert set(seen) == {0.9, 1.1}
+    # the same generator state draws the same factors (a resumed run perturbs alike)
+    a = obj.perturbed([cut, cut, cut], np.random.default_rng([0, 5]))
+    b = obj.perturbed([cut, cut, cut], np.random.default_rng([0, 5]))
+    assert [len(x.wav) for x in a] == [len(x.wav) for x in b]
+    # no generator, no perturbation: the loss is the unperturbed one
+    assert float(obj.loss([cut])) == pytest.approx(float(obj.loss([cut], None)))
+
+
+def test_speed_perturbation_is_checked_and_semantic_only():
+    from espnet_tagspeech.pretrain.config import PretrainConfig
+
+    with pytest.raises(ValueError, match="speed_perturb must be a list of factors"):
+        PretrainConfig.from_dict({"model_config": "m", "semantic": {"speed_perturb": [0.1]}})
+    with pytest.raises(ValueError, match="semantic part only"):
+        PretrainConfig.from_dict({"model_config": "m", "speaker": {"speed_perturb": [0.9, 1.1]}})
+    conf = PretrainConfig.from_dict({"model_config": "m", "semantic": {"speed_perturb": [0.9, 1, 1.1]}})
+    assert conf.semantic.speed_perturb == [0.9, 1.0, 1.1]
