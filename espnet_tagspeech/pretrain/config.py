@@ -27,8 +27,18 @@ class PartConfig:
     # semantic part: each training cut played this many times faster, one factor drawn per
     # cut and update (e.g. [0.9, 1.0, 1.1]: pitch, formants and tempo move as between voices)
     speed_perturb: Optional[List[float]] = None
+    # speaker part: weight of an additive angular margin (AAM) softmax over the training
+    # speakers on embeddings pooled over single-speaker spans, so that voices embed apart
+    aam_weight: float = 0.0
+    aam_margin: float = 0.2  # angular margin (radians)
+    aam_scale: float = 30.0  # logit scale
+    aam_min_sec: float = 0.5  # shortest single-speaker span pooled into an embedding
 
     def __post_init__(self) -> None:
+        if float(self.aam_weight) < 0:
+            raise ValueError(f"aam_weight must be >= 0, got {self.aam_weight}")
+        self.aam_weight, self.aam_margin = float(self.aam_weight), float(self.aam_margin)
+        self.aam_scale, self.aam_min_sec = float(self.aam_scale), float(self.aam_min_sec)
         if self.speed_perturb is not None:
             if not isinstance(self.speed_perturb, (list, tuple)) or not self.speed_perturb or \
                     not all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in self.speed_perturb):
@@ -70,6 +80,8 @@ class PretrainConfig:
         if self.speaker is not None and self.speaker.speed_perturb:
             raise ValueError("speaker: speed_perturb is for the semantic part only "
                              "(a voice played faster is another voice)")
+        if self.semantic is not None and self.semantic.aam_weight:
+            raise ValueError("semantic: aam_weight is for the speaker part only")
         if int(self.checkpoint_every) < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
 

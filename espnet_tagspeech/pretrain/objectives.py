@@ -126,58 +126,126 @@ class SemanticCtcObjective:
 class SpeakerActivityObjective:
     """Frame-level multi-label classification of the training speakers on the speaker encoder.
 
+    With ``aam_weight`` > 0 an additive angular margin softmax (ESPnet's
+    ``AAMSoftmax``) over the training speakers is added, on the frames of each
+    single-speaker span pooled into one embedding: a classifier alone learns the
+    training voices; the margin makes voices embed apart, which is what linking
+    unseen voices needs.  Valid metrics: frame accuracy when the valid speakers
+    are training speakers, and the equal error rate of span embeddings of
+    other voices (``speaker_valid_eer``, cosine scores, all pairs).
+
     Args:
         model: The TagSpeech model (``speaker_encoder``).
         num_speakers: Speakers of the training set (global labels).
         device: Torch device.
+        part: The speaker part's config (``aam_*``).
     """
 
     prefix = "speaker"
     name = "speaker"
 
-    def __init__(self, model, num_speakers: int, device) -> None:
+    def __init__(self, model, num_speakers: int, device, part=None) -> None:
         import torch
 
         self.encoder = model.speaker_encoder
         self.num_speakers = num_speakers
         self.head = torch.nn.Linear(self.encoder.output_size(), num_speakers).to(device)
         self.device = device
+        self.aam_weight = float(getattr(part, "aam_weight", 0.0))
+        self.min_frames = max(1, int(round(getattr(part, "aam_min_sec", 0.5) / self.encoder.frame_shift)))
+        self.aam = None
+        if self.aam_weight > 0:
+            from espnet2.spk.loss.aamsoftmax import AAMSoftmax
+
+            self.aam = AAMSoftmax(self.encoder.output_size(), num_speakers, margin=part.aam_margin,
+                                  scale=part.aam_scale).to(device)
 
     @property
     def modules(self) -> List:
         """The modules trained (their state is what a checkpoint saves)."""
-        return [self.encoder, self.head]
+        return [self.encoder, self.head] + ([self.aam] if self.aam is not None else [])
 
-    def _loss_and_logits(self, items: Sequence[PretrainCut]):
+    def _forward(self, items: Sequence[PretrainCut], num_speakers: int):
         import torch
 
         speech, lens, _, _ = make_batch(items, self.device)
         feats, flen = self.encoder(speech, lens)
-        lab = frame_labels(items, feats.shape[1], self.encoder.frame_shift, self.num_speakers).to(self.device)
+        lab = frame_labels(items, feats.shape[1], self.encoder.frame_shift, num_speakers).to(self.device)
         valid = (torch.arange(feats.shape[1], device=self.device)[None] < flen[:, None]).float()
-        logits = self.head(feats)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, lab, reduction="none")
-        return (bce.mean(-1) * valid).sum() / valid.sum(), logits, lab, valid
+        return feats, lab, valid
 
-    def loss(self, items: Sequence[PretrainCut], rng=None):
-        """Mean binary cross-entropy over the valid frames of a batch (``rng``: unused)."""
-        return self._loss_and_logits(items)[0]
-
-    def validate(self, valid_set: Sequence[PretrainCut], batch_size: int) -> Dict[str, float]:
-        """Valid loss and accuracy on frames with exactly one active speaker."""
+    def span_embeddings(self, items: Sequence[PretrainCut], feats, lab, valid):
+        """Mean frames of every single-speaker span of ``min_frames`` or more, and its speaker."""
         import torch
 
-        losses, accs = [], []
+        centres = (torch.arange(feats.shape[1], device=self.device) + 0.5) * self.encoder.frame_shift
+        solo = (lab.sum(-1) == 1) & (valid > 0)
+        embs, spks = [], []
+        for i, c in enumerate(items):
+            for spk, s, e in c.spans:
+                mask = solo[i] & (centres >= s) & (centres < e) & (lab[i, :, spk] > 0)
+                if int(mask.sum()) >= self.min_frames:
+                    embs.append(feats[i, mask].mean(0))
+                    spks.append(spk)
+        if not embs:
+            return feats.new_zeros(0, feats.shape[-1]), torch.zeros(0, dtype=torch.long)
+        return torch.stack(embs), torch.tensor(spks, dtype=torch.long)
+
+    def loss(self, items: Sequence[PretrainCut], rng=None):
+        """Mean binary cross-entropy over the valid frames (+ weighted AAM; ``rng``: unused)."""
+        import torch
+
+        feats, lab, valid = self._forward(items, self.num_speakers)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(self.head(feats), lab, reduction="none")
+        loss = (bce.mean(-1) * valid).sum() / valid.sum()
+        if self.aam is not None:
+            emb, spk = self.span_embeddings(items, feats, lab, valid)
+            if len(spk):
+                loss = loss + self.aam_weight * self.aam(emb, spk.to(self.device))[0]
+        return loss
+
+    def validate(self, valid_set: Sequence[PretrainCut], batch_size: int, num_valid_speakers: int = 0,
+                 seen: bool = True) -> Dict[str, float]:
+        """Valid loss, frame accuracy (training speakers) and span-embedding EER.
+
+        Args:
+            valid_set: Valid cuts; their span labels index the training speakers
+                when ``seen``, else the valid set's own ``num_valid_speakers``.
+            batch_size: Cuts per forward pass.
+            num_valid_speakers: Label count of the valid spans when not ``seen``.
+            seen: Whether the valid speakers are training speakers.
+        """
+        import torch
+
+        from espnet_tagspeech.scoring.speaker import equal_error_rate
+
+        n = self.num_speakers if seen else num_valid_speakers
+        losses, accs, embs, spks = [], [], [], []
         with torch.no_grad():
             for i in range(0, len(valid_set), batch_size):
-                loss, logits, lab, valid = self._loss_and_logits(valid_set[i : i + batch_size])
+                items = valid_set[i : i + batch_size]
+                feats, lab, valid = self._forward(items, n)
+                emb, spk = self.span_embeddings(items, feats, lab, valid)
+                embs.append(emb.cpu())
+                spks.append(spk)
+                if not seen:
+                    continue
+                logits = self.head(feats)
+                bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, lab, reduction="none")
+                losses.append(float((bce.mean(-1) * valid).sum() / valid.sum()))
                 single = (lab.sum(-1) == 1) & (valid > 0)
-                losses.append(float(loss))
                 accs.append(float((logits.argmax(-1) == lab.argmax(-1))[single].float().mean()))
-        return {"speaker_valid_loss": float(np.mean(losses)),
-                # nan when the valid cuts carry no speaker labels (no --valid_rttm)
-                "speaker_valid_frame_acc": _mean_finite(accs)}
+        out = {"speaker_valid_loss": float(np.mean(losses)) if losses else float("nan"),
+               # nan when the valid speakers are not training speakers (or carry no labels)
+               "speaker_valid_frame_acc": _mean_finite(accs)}
+        emb = torch.nn.functional.normalize(torch.cat(embs), dim=-1).numpy()
+        spk = torch.cat(spks).numpy()
+        i, j = np.triu_indices(len(spk), k=1)
+        target = spk[i] == spk[j]
+        if target.any() and not target.all():  # same-voice and other-voice pairs both
+            out["speaker_valid_eer"] = equal_error_rate(np.sum(emb[i] * emb[j], -1), target)
+        return out
 
     def init_state(self) -> Dict:
-        """The speaker encoder's weights under the model's keys (the head is dropped)."""
+        """The speaker encoder's weights under the model's keys (the heads are dropped)."""
         return {f"speaker_encoder.{k}": v.cpu() for k, v in self.encoder.state_dict().items()}

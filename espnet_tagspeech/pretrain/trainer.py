@@ -183,8 +183,15 @@ def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, devi
     spk_rttm = conf.speaker is not None
     train_set = load_cuts(data.train_dir, tok, rate, conf.max_cut_sec,
                           data.train_rttm if spk_rttm else None, speakers, tsot_train)
+    # valid voices never heard in training get labels of their own (embedding EER, no accuracy)
+    valid_speakers = speakers
+    if spk_rttm and data.valid_rttm:
+        names = sorted({t.speaker for t in read_rttm(data.valid_rttm)})
+        if not set(names) <= set(speakers):
+            valid_speakers = {s: i for i, s in enumerate(names)}
+    seen = valid_speakers is speakers
     valid_set = load_cuts(data.valid_dir, tok, rate, conf.max_cut_sec,
-                          data.valid_rttm if spk_rttm else None, speakers, tsot_valid)
+                          data.valid_rttm if spk_rttm else None, valid_speakers, tsot_valid)
     durations = [len(c.wav) / rate for c in train_set]
 
     out = Path(output_dir)
@@ -199,7 +206,7 @@ def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, devi
         if part_name == "semantic":
             objective = SemanticCtcObjective(model, tok.vocab_size, device, rate, part.speed_perturb)
         else:
-            objective = SpeakerActivityObjective(model, len(speakers), device)
+            objective = SpeakerActivityObjective(model, len(speakers), device, part)
         done = _load_if_matching(done_file, fingerprint)
         if done is not None:  # finished before: its weights and the random states after it
             for m, s in zip(objective.modules, done["modules"]):
@@ -217,7 +224,8 @@ def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, devi
         objective.encoder.eval()
         part_result = {f"{part_name}_first_loss": losses[0],
                        f"{part_name}_last_loss": float(np.mean(losses[-10:])),
-                       **objective.validate(valid_set, conf.batch_size)}
+                       **(objective.validate(valid_set, conf.batch_size) if part_name == "semantic" else
+                          objective.validate(valid_set, conf.batch_size, len(valid_speakers), seen))}
         result.update(part_result)
         state.update(objective.init_state())
         _save({"fingerprint": fingerprint, "result": part_result,

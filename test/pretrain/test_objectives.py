@@ -48,3 +48,36 @@ def test_speed_perturbation_is_checked_and_semantic_only():
         PretrainConfig.from_dict({"model_config": "m", "speaker": {"speed_perturb": [0.9, 1.1]}})
     conf = PretrainConfig.from_dict({"model_config": "m", "semantic": {"speed_perturb": [0.9, 1, 1.1]}})
     assert conf.semantic.speed_perturb == [0.9, 1.0, 1.1]
+
+
+def test_aam_speaker_training_and_eer_on_voices_not_in_training(tmp_path):
+    """AAM over single-speaker spans trains; valid speakers never heard get an EER, not an accuracy."""
+    import math
+
+    from pretrain_fixtures import pretrain, write_speaker_labels
+
+    _, cfg = setup_tiny(str(tmp_path), num_cuts=4)
+    data = tmp_path / "data"
+    rttm = write_speaker_labels(data, 4)
+    # the valid set: the same cuts, their voices renamed (as if never heard in training)
+    valid_rttm = tmp_path / "valid.rttm"
+    valid_rttm.write_text(rttm.read_text().replace(" <NA> <NA> tone", " <NA> <NA> new_tone")
+                          .replace(" <NA> <NA> noise", " <NA> <NA> new_noise"))
+    part = {"steps": 12, "lr": 0.01, "warmup": 1, "aam_weight": 1.0, "aam_min_sec": 0.2}
+    result = pretrain({"model_config": cfg, "batch_size": 4, "speaker": part}, str(data), str(data), None,
+                      str(tmp_path / "o"), train_rttm=str(rttm), valid_rttm=str(valid_rttm))
+    assert result["speaker_last_loss"] < result["speaker_first_loss"]
+    assert math.isnan(result["speaker_valid_frame_acc"]) and math.isnan(result["speaker_valid_loss"])
+    # noise0 speaks in two cuts: one same-voice pair among the others
+    assert 0.0 <= result["speaker_valid_eer"] <= 1.0
+    state = torch.load(tmp_path / "o" / "init.pth", weights_only=False)
+    assert all(k.startswith("speaker_encoder.") for k in state)  # the AAM weights stay behind
+
+
+def test_aam_is_speaker_only():
+    from espnet_tagspeech.pretrain.config import PretrainConfig
+
+    with pytest.raises(ValueError, match="semantic: aam_weight is for the speaker part only"):
+        PretrainConfig.from_dict({"model_config": "m", "semantic": {"aam_weight": 1.0}})
+    with pytest.raises(ValueError, match="aam_weight must be >= 0"):
+        PretrainConfig.from_dict({"model_config": "m", "speaker": {"aam_weight": -1}})
