@@ -51,21 +51,15 @@ class Speech2Tags:
             (:class:`~espnet_tagspeech.decode.meeting.SegmentConfig` or its dict).
         link_config: How the windows' speakers are linked into the
             recording's (:class:`~espnet_tagspeech.decode.link.LinkConfig` or its dict).
-        ctc_weight: Weight of the semantic stream's SOT-CTC in joint CTC/LLM
-            decoding of the transcript words (0 = the LLM alone; see
-            :mod:`espnet_tagspeech.joint_ctc`).
-        ctc_times: Re-time every text line from the SOT-CTC alignment of its
-            words (:mod:`espnet_tagspeech.ctc_alignment`) instead of the LLM's
-            timestamps; needs a CTC head.
-        ctc_time_pads: ``(start_pad, end_pad)`` seconds taken off a line's first
-            CTC frame and added after its last (CTC fires inside a token, not at
-            its edges).
+        ctc_time_pads: ``text_from="ctc"``: ``(start_pad, end_pad)`` seconds
+            taken off a line's first CTC frame and added after its last (CTC
+            fires inside a token, not at its edges).
         text_from: Who writes the ``<text>`` block: ``"llm"`` (the paper) or
             ``"ctc"``: the semantic stream's CTC head alone, lines and times from
             its alignment (:func:`espnet_tagspeech.ctc_alignment.ctc_lines`; a
             time-ordered t-SOT head gives overlapping lines), handed to the LLM
             as the start of its answer, after which the LLM writes the speaker
-            block.  ``ctc_weight`` and ``ctc_times`` then do not apply.
+            block.
         ctc_beam_size: ``text_from="ctc"``: prefix beam search of the CTC
             labels with this many prefixes (1: the greedy path).
         ngram_file: ``text_from="ctc"``: a token n-gram LM of transcript lines
@@ -107,8 +101,6 @@ class Speech2Tags:
         beam_size: int = 1,
         segment_config=None,
         link_config=None,
-        ctc_weight: float = 0.0,
-        ctc_times: bool = False,
         ctc_time_pads: Sequence[float] = (0.0, 0.0),
         text_from: str = "llm",
         ctc_beam_size: int = 1,
@@ -139,21 +131,10 @@ class Speech2Tags:
             link_config = LinkConfig.from_dict(link_config)
         self.segment_config = segment_config or SegmentConfig()
         self.link_config = link_config or LinkConfig()
-        if not 0.0 <= ctc_weight <= 1.0:
-            raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
-        if ctc_weight > 0 and model.ctc_head is None:
-            raise ValueError(f"ctc_weight {ctc_weight}: the model has no CTC head to score with")
-        self.ctc_weight = ctc_weight
         if text_from not in ("llm", "ctc"):
             raise ValueError(f"text_from must be 'llm' or 'ctc', got {text_from!r}")
         if text_from == "ctc" and model.ctc_head is None:
             raise ValueError("text_from 'ctc': the model has no CTC head")
-        order = getattr(model, "ctc_order", "sot")
-        if text_from == "llm" and order == "time" and (ctc_weight > 0 or ctc_times):
-            raise ValueError(
-                "the model's CTC head is time-ordered (ctc_order: time): joint CTC scoring "
-                "(ctc_weight) and ctc_times follow the answer's line order; use text_from 'ctc'"
-            )
         self.text_from = text_from
         if ctc_beam_size < 1:
             raise ValueError(f"ctc_beam_size must be >= 1, got {ctc_beam_size}")
@@ -176,9 +157,6 @@ class Speech2Tags:
         self.voice_split = voice_split
         if len(ctc_time_pads) != 2 or min(ctc_time_pads) < 0:
             raise ValueError(f"ctc_time_pads must be two non-negative seconds, got {ctc_time_pads}")
-        if ctc_times and model.ctc_head is None:
-            raise ValueError("ctc_times: the model has no CTC head to align with")
-        self.ctc_times = bool(ctc_times)
         if ctc_word_bias and model.ctc_head is None:
             raise ValueError("ctc_word_bias: the model has no CTC head")
         self.speaker_constraint = bool(speaker_constraint)
@@ -282,23 +260,12 @@ class Speech2Tags:
             speech[i, : len(w)] = torch.from_numpy(w)
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         tok = self.model.llm.tokenizer
-        processor, log_posteriors = None, None
-        if self.ctc_weight > 0 or self.ctc_times or self.text_from == "ctc" or self.ctc_word_bias:
-            from espnet_tagspeech.joint_ctc import ctc_log_posteriors
-
+        log_posteriors = None
+        if self.text_from == "ctc" or self.ctc_word_bias:
             log_posteriors = ctc_log_posteriors(self.model, speech, lengths)
         if self.text_from == "ctc":
             return self._decode_after_ctc(speech, lengths, log_posteriors)
-        if self.ctc_weight > 0:
-            from espnet_tagspeech.joint_ctc import AnswerTokens, JointCtcLogitsProcessor
-
-            processor = JointCtcLogitsProcessor(
-                log_posteriors,
-                AnswerTokens(tok),
-                self.ctc_weight,
-                num_beams=self.beam_size,
-            )
-        processors = [processor] if processor is not None else []
+        processors = []
         if self.ctc_word_bias:
             from espnet_tagspeech.decode.answer_search import CtcWordBias, ctc_emissions
 
@@ -323,14 +290,6 @@ class Speech2Tags:
         for x, t in zip(ids, texts):
             if len(x) >= self.max_new_tokens:
                 logging.warning("output hit max_new_tokens=%d: %r...", self.max_new_tokens, t[:60])
-        if self.ctc_times:
-            from espnet_tagspeech.ctc_alignment import retime_lines
-
-            frame_shift = self.model.semantic_encoder.frame_shift
-            texts = [
-                retime_lines(t, lp, tok, frame_shift, *self.ctc_time_pads)[0]
-                for t, lp in zip(texts, log_posteriors)
-            ]
         return texts
 
     def _search(self, log_probs: np.ndarray, channels: int) -> Optional[List[int]]:
@@ -388,9 +347,25 @@ class Speech2Tags:
         return [tok.decode(p + x) for p, x in zip(prefixes, ids)]
 
 
-_DECODE_KEYS = ("max_new_tokens", "beam_size", "ctc_weight", "ctc_times", "text_from",
+_DECODE_KEYS = ("max_new_tokens", "beam_size", "text_from",
                 "ctc_beam_size", "ngram_file", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                 "speaker_constraint", "ctc_word_bias", "ctc_bias_margin")
+
+
+def ctc_log_posteriors(model, speech, lengths) -> List[np.ndarray]:
+    """Per input ``(T_i, V + 1)`` log posteriors of the semantic stream's CTC head (blank last).
+
+    Raises:
+        ValueError: a model without a CTC head.
+    """
+    import torch
+
+    if model.ctc_head is None:
+        raise ValueError("the model has no CTC head")
+    with torch.no_grad():
+        enc, enc_len = model.semantic_encoder(speech, lengths)
+        logp = torch.log_softmax(model.ctc_head(enc).float(), dim=-1)
+    return [logp[i, : int(enc_len[i])].cpu().numpy() for i in range(logp.shape[0])]
 
 
 def load_speech2tags(model_tag: Optional[str] = None, train_config: Optional[str] = None,

@@ -144,32 +144,6 @@ def test_cli_reads_the_decode_config():
     assert args.beam_size == 4  # the command line wins over the config
 
 
-def test_cli_reads_the_joint_ctc_decode_config():
-    from espnet_tagspeech.bin.tagspeech_inference import get_parser
-
-    conf = Path(__file__).resolve().parents[1] / "conf" / "decode_tagspeech_ctc.yaml"
-    base = ["--data_path_and_name_and_type", "w.scp,speech,sound", "--output_dir", "out"]
-    assert get_parser().parse_args(base).ctc_weight == 0.0
-    args = get_parser().parse_args(["--config", str(conf), *base])
-    assert args.ctc_weight == 0.6 and args.max_new_tokens == 800
-    assert args.ctc_times is True and (args.ctc_start_pad, args.ctc_end_pad) == (0.2, 0.3)
-    assert get_parser().parse_args(base).ctc_times is False
-
-
-def test_joint_ctc_needs_a_ctc_head(packed):
-    from espnet_tagspeech.inference import Speech2Tags
-
-    work, _, cfg = packed
-    with pytest.raises(ValueError, match="no CTC head"):
-        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_weight=0.3)
-    with pytest.raises(ValueError, match="ctc_weight"):
-        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_weight=1.5)
-    with pytest.raises(ValueError, match="no CTC head to align"):
-        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_times=True)
-    with pytest.raises(ValueError, match="non-negative"):
-        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_time_pads=(-0.1, 0.2))
-
-
 def test_ctc_text_options_are_checked(packed, tmp_path):
     from espnet_tagspeech.inference import Speech2Tags
     from espnet_tagspeech.ngram import TokenNgramLM
@@ -186,6 +160,8 @@ def test_ctc_text_options_are_checked(packed, tmp_path):
         Speech2Tags(cfg, model, max_word_gap=0.0)
     with pytest.raises(ValueError, match="voice_split"):
         Speech2Tags(cfg, model, voice_split=-0.1)
+    with pytest.raises(ValueError, match="non-negative"):
+        Speech2Tags(cfg, model, ctc_time_pads=(-0.1, 0.2))
     TokenNgramLM.train([[1, 2]], 2, vocab_size=5).save(tmp_path / "lm.json")
     with pytest.raises(ValueError, match="lm.json: LM of 5 tokens"):
         Speech2Tags(cfg, model, ngram_file=tmp_path / "lm.json")
@@ -203,9 +179,6 @@ def test_time_ordered_heads_decode_only_from_ctc(packed, tmp_path):
     tcfg = tmp_path / "time.yaml"
     tcfg.write_text(yaml.safe_dump(conf))
     torch.save(TagSpeechTask.build_model(build_args(str(tcfg))).state_dict(), tmp_path / "m.pth")
-    for bad in ({"ctc_weight": 0.3}, {"ctc_times": True}):
-        with pytest.raises(ValueError, match="time-ordered"):
-            Speech2Tags(tcfg, tmp_path / "m.pth", **bad)
     wav = (0.01 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
     for split in (None, 0.1):
         s2t = Speech2Tags(tcfg, tmp_path / "m.pth", text_from="ctc", max_new_tokens=5, voice_split=split,

@@ -45,14 +45,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_tag", default=None, help="packed model (zip/tgz) or its unpacked dir")
     p.add_argument("--max_new_tokens", type=int, default=800)
     p.add_argument("--beam_size", type=int, default=1)
-    p.add_argument("--ctc_weight", type=float, default=0.0,
-                   help="joint CTC/LLM decoding of the transcript words (0 = LLM alone)")
-    p.add_argument("--ctc_times", type=str2bool, default=False,
-                   help="re-time the text lines from the SOT-CTC alignment of their words")
     p.add_argument("--ctc_start_pad", type=float, default=0.0,
-                   help="--ctc_times / --text_from ctc: seconds before a line's first CTC frame")
+                   help="--text_from ctc: seconds before a line's first CTC frame")
     p.add_argument("--ctc_end_pad", type=float, default=0.0,
-                   help="--ctc_times / --text_from ctc: seconds after a line's last CTC frame")
+                   help="--text_from ctc: seconds after a line's last CTC frame")
     p.add_argument("--text_from", choices=["llm", "ctc"], default="llm",
                    help="who writes the <text> block: the LLM (the paper), or the semantic "
                         "stream's CTC head (lines and times from its alignment; the LLM then "
@@ -133,8 +129,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         device="cuda" if args.ngpu > 0 else "cpu",
         max_new_tokens=args.max_new_tokens,
         beam_size=args.beam_size,
-        ctc_weight=args.ctc_weight,
-        ctc_times=args.ctc_times,
         ctc_time_pads=(args.ctc_start_pad, args.ctc_end_pad),
         text_from=args.text_from,
         ctc_beam_size=args.ctc_beam_size,

@@ -41,7 +41,6 @@ def test_recipe_default_decoding_is_the_llms_answer(size):
     conf = yaml.safe_load((RECIPE / inference.replace("${size}", size)).read_text())
     kwargs = decode_kwargs(conf)
     assert kwargs.get("text_from", "llm") == "llm"
-    assert not kwargs.get("ctc_weight") and not kwargs.get("ctc_times")
     lc = LinkConfig.from_yaml(RECIPE / link)
     assert (lc.link_unit, lc.rttm_from) == ("speaker", "block")
     assert "--system \"TagSpeech (LLM)\"" in (RECIPE / "run.sh").read_text()
