@@ -338,9 +338,9 @@ def pretrain(
     import torch
     import yaml
 
-    from espnet_tagspeech.ctc_alignment import collapse_path
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.formats import read_rttm
+    from espnet_tagspeech.decode.ctc.alignment import collapse_path
     from espnet_tagspeech.model.tiny import build_args
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 

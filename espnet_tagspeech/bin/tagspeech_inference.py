@@ -116,7 +116,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.formats import write_rttm, write_seglst
     from espnet_tagspeech.data.kaldi import load_audio, read_segment
-    from espnet_tagspeech.inference import load_speech2tags
+    from espnet_tagspeech.decode.speech2tags import load_speech2tags
     from espnet_tagspeech.serialization import target_to_line
 
     if args.num_threads > 0:

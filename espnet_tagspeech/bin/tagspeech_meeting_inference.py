@@ -8,7 +8,7 @@ Examples::
         --model_tag exp/tagspeech_mini/mini_packed.zip --out_dir out --wav_scp data/test/wav.scp --nj 2
 
 Each recording is segmented by a VAD, decoded window by window and its speakers
-linked across windows (:meth:`espnet_tagspeech.inference.Speech2Tags.__call__`).
+linked across windows (:meth:`espnet_tagspeech.decode.speech2tags.Speech2Tags.__call__`).
 Writes into ``--out_dir``: ``rttm``, ``hyp.seglst.json``, ``hyp.stm``,
 ``text`` (per speaker: ``<recording>-<speaker> <words in time order>``),
 ``answers`` (every window's raw answer) and ``warnings``.  Each recording's
@@ -87,7 +87,7 @@ def _inputs(args) -> Dict[str, str]:
 def _speech2tags(args):
     from espnet_tagspeech.decode.link import LinkConfig
     from espnet_tagspeech.decode.meeting import SegmentConfig
-    from espnet_tagspeech.inference import decode_kwargs, load_speech2tags
+    from espnet_tagspeech.decode.speech2tags import decode_kwargs, load_speech2tags
 
     kwargs: Dict = {"device": args.device}
     if args.inference_config:

@@ -35,7 +35,7 @@ def _llm_call():
 @pytest.mark.parametrize("size", ["mini", "tiny"])
 def test_recipe_default_decoding_is_the_llms_answer(size):
     from espnet_tagspeech.decode.link import LinkConfig
-    from espnet_tagspeech.inference import decode_kwargs
+    from espnet_tagspeech.decode.speech2tags import decode_kwargs
 
     inference, link = _llm_call()
     conf = yaml.safe_load((RECIPE / inference.replace("${size}", size)).read_text())
@@ -48,7 +48,7 @@ def test_recipe_default_decoding_is_the_llms_answer(size):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
     work = tmp_path_factory.mktemp("defaults")
@@ -62,7 +62,7 @@ def tiny(tmp_path_factory):
 def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeypatch):
     from espnet_tagspeech.decode.link import LinkConfig
     from espnet_tagspeech.decode.meeting import SegmentConfig
-    from espnet_tagspeech.inference import decode_kwargs
+    from espnet_tagspeech.decode.speech2tags import decode_kwargs
 
     inference, link = _llm_call()
     kwargs = decode_kwargs(yaml.safe_load((RECIPE / inference.replace("${size}", "mini")).read_text()))

@@ -90,7 +90,7 @@ def test_packed_zip_decodes_like_stage_8(recipe):
     import soundfile as sf
 
     from espnet_tagspeech.data.kaldi import read_scp
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.serialization import line_to_target
 
     d, _ = recipe

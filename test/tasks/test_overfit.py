@@ -60,7 +60,7 @@ def test_tiny_model_overfits_and_decodes_targets(trained):
     assert losses[0] < math.log(vocab) * 1.5
     assert losses[-1] < 0.1 * losses[0], losses
 
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", max_new_tokens=200)
     for key, (wav, target) in cuts.items():
@@ -110,8 +110,8 @@ def test_trained_model_through_the_cli_with_segments(trained, tmp_path):
 def test_text_from_ctc_hands_the_ctc_lines_to_the_llm(trained, monkeypatch):
     """--text_from ctc: the text block is the CTC head's lines with their CTC times; the
     overfit LLM then writes the cut's speaker block after it."""
-    from espnet_tagspeech import inference
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode import speech2tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.model.tiny import spelled_ctc_posteriors
     from espnet_tagspeech.serialization import parse
     from espnet_tagspeech.tasks.preprocessor import sot_transcript
@@ -124,7 +124,7 @@ def test_text_from_ctc_hands_the_ctc_lines_to_the_llm(trained, monkeypatch):
     wav, target = next((w, t) for w, t in cuts.values() if len(parse(t).turns) >= 2)
     labels, _ = element_labels(split_elements(sot_transcript(target)), tok)
     post = spelled_ctc_posteriors(labels, tok.vocab_size)
-    monkeypatch.setattr(inference, "ctc_log_posteriors", lambda model, speech, lengths: [post])
+    monkeypatch.setattr(speech2tags, "ctc_log_posteriors", lambda model, speech, lengths: [post])
     s2t.text_from = "ctc"  # (the tiny model has no CTC head: its posteriors are given)
     res = s2t.batch([wav], keys=["k"])[0]
     fs = s2t.model.semantic_encoder.frame_shift

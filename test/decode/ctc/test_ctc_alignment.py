@@ -1,11 +1,11 @@
-"""Tests of CTC Viterbi alignment and the lines a CTC head transcribes (espnet_tagspeech/ctc_alignment.py)."""
+"""Tests of CTC Viterbi alignment and the lines a CTC head transcribes (espnet_tagspeech/decode/ctc/alignment.py)."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from espnet_tagspeech.ctc_alignment import collapse_path, ctc_lines, ctc_viterbi
+from espnet_tagspeech.decode.ctc.alignment import collapse_path, ctc_lines, ctc_viterbi
 
 
 def _collapse(path, blank):

@@ -56,22 +56,22 @@ class Speech2Tags:
             fires inside a token, not at its edges).
         text_from: Who writes the ``<text>`` block: ``"llm"`` (the paper) or
             ``"ctc"``: the semantic stream's CTC head alone, lines and times from
-            its alignment (:func:`espnet_tagspeech.ctc_alignment.ctc_lines`; a
+            its alignment (:func:`espnet_tagspeech.decode.ctc.alignment.ctc_lines`; a
             time-ordered t-SOT head gives overlapping lines), handed to the LLM
             as the start of its answer, after which the LLM writes the speaker
             block.
         ctc_beam_size: ``text_from="ctc"``: prefix beam search of the CTC
             labels with this many prefixes (1: the greedy path).
         ngram_file: ``text_from="ctc"``: a token n-gram LM of transcript lines
-            (:mod:`espnet_tagspeech.ngram`, made in stage 4) fused into the
-            beam search (:mod:`espnet_tagspeech.ctc_search`).
+            (:mod:`espnet_tagspeech.decode.ctc.ngram`, made in stage 4) fused into the
+            beam search (:mod:`espnet_tagspeech.decode.ctc.search`).
         lm_weight: Weight of the n-gram LM.
         token_bonus: Score added per CTC label in the beam search.
         max_word_gap: ``text_from="ctc"``: split a line where its words pause
             longer than this (seconds; ``None``: never).
         voice_split: ``text_from="ctc"``: split a line where the voice of the
             speaker stream changes between two of its words by more than this
-            cosine distance (:func:`espnet_tagspeech.linking.split_lines_by_voice`;
+            cosine distance (:func:`espnet_tagspeech.decode.voices.split_lines_by_voice`;
             ``None``: never).
         speaker_constraint: ``text_from="llm"``: the speaker block may only list
             the text block's line ranges, each once
@@ -141,7 +141,7 @@ class Speech2Tags:
         self.ctc_beam_size = int(ctc_beam_size)
         self.ngram = None
         if ngram_file:
-            from espnet_tagspeech.ngram import TokenNgramLM
+            from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
 
             self.ngram = TokenNgramLM.load(ngram_file)
             if self.ngram.vocab_size != model.llm.tokenizer.vocab_size:
@@ -297,7 +297,7 @@ class Speech2Tags:
         lm = self.ngram if self.lm_weight != 0 else None
         if self.ctc_beam_size == 1 and lm is None:
             return None
-        from espnet_tagspeech.ctc_search import ctc_prefix_beam_search
+        from espnet_tagspeech.decode.ctc.search import ctc_prefix_beam_search
         from espnet_tagspeech.tsot import CHANNEL_CHANGE
 
         def single(text: str) -> Optional[int]:
@@ -313,8 +313,8 @@ class Speech2Tags:
         """The CTC head's text block, then the LLM's answer after it (the speaker block)."""
         import torch
 
-        from espnet_tagspeech.ctc_alignment import ctc_line_words
-        from espnet_tagspeech.linking import split_lines_by_voice
+        from espnet_tagspeech.decode.ctc.alignment import ctc_line_words
+        from espnet_tagspeech.decode.voices import split_lines_by_voice
         from espnet_tagspeech.serialization import text_block
         from espnet_tagspeech.tsot import lines_to_turns
 

@@ -33,7 +33,7 @@ def packed(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def s2t(packed):
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, _, cfg = packed
     return Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)
@@ -82,7 +82,7 @@ def test_bad_audio_errors_name_the_key(s2t, wav, fs, message):
 
 
 def test_from_pretrained_zip_decodes_the_same(packed, s2t, monkeypatch, tmp_path):
-    from espnet_tagspeech.inference import Speech2Tags, pack_model
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags, pack_model
 
     work, cuts, _ = packed
     monkeypatch.chdir(work)  # packed paths are relative to the recipe dir
@@ -117,7 +117,7 @@ def test_cli_writes_text_rttm_seglst(packed, tmp_path):
     lines = (out / "text").read_text().splitlines()
     assert [ln.split(" ", 1)[0] for ln in lines] == ["cut3", "cut1"]
     assert all("\n" not in ln for ln in lines)
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     direct = _one(Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24), cuts["cut1"][0])
     assert line_to_target(lines[1].split(" ", 1)[1]) == direct.text
@@ -135,7 +135,7 @@ def test_cli_writes_text_rttm_seglst(packed, tmp_path):
 def test_cli_reads_the_decode_config():
     from espnet_tagspeech.bin.tagspeech_inference import get_parser
 
-    conf = Path(__file__).resolve().parents[1] / "conf" / "decode_tagspeech.yaml"
+    conf = Path(__file__).resolve().parents[2] / "conf" / "decode_tagspeech.yaml"
     args = get_parser().parse_args([
         "--config", str(conf), "--data_path_and_name_and_type", "w.scp,speech,sound",
         "--output_dir", "out", "--beam_size", "4",
@@ -145,8 +145,8 @@ def test_cli_reads_the_decode_config():
 
 
 def test_ctc_text_options_are_checked(packed, tmp_path):
-    from espnet_tagspeech.inference import Speech2Tags
-    from espnet_tagspeech.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, _, cfg = packed
     model = work / "exp" / "model.pth"
@@ -170,7 +170,7 @@ def test_ctc_text_options_are_checked(packed, tmp_path):
 def test_time_ordered_heads_decode_only_from_ctc(packed, tmp_path):
     import yaml
 
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
     work, _, cfg = packed
@@ -191,8 +191,8 @@ def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypat
     import yaml
 
     from espnet_tagspeech.bin.pack import main as pack
-    from espnet_tagspeech.inference import Speech2Tags, decode_kwargs
-    from espnet_tagspeech.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags, decode_kwargs
 
     work, _, _ = packed
     monkeypatch.chdir(work)
@@ -224,7 +224,7 @@ def test_pack_stores_recipe_relative_names_for_symlinks(packed, tmp_path, monkey
     import yaml
 
     from espnet_tagspeech.bin.pack import main as pack
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, _, _ = packed
     shared = tmp_path / "shared"
@@ -294,7 +294,7 @@ def test_two_speech2tags_in_threads_decode_as_alone(packed, s2t):
     """Two Speech2Tags of one process decoding at once in threads give what each gives alone."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, cuts, cfg = packed
     other = Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)
