@@ -85,16 +85,14 @@ def _inputs(args) -> Dict[str, str]:
 
 
 def _speech2tags(args):
+    from espnet_tagspeech.decode.config import DecodeConfig
     from espnet_tagspeech.decode.link import LinkConfig
     from espnet_tagspeech.decode.meeting import SegmentConfig
-    from espnet_tagspeech.decode.speech2tags import decode_kwargs, load_speech2tags
+    from espnet_tagspeech.decode.speech2tags import load_speech2tags
 
     kwargs: Dict = {"device": args.device}
     if args.inference_config:
-        import yaml
-
-        with open(args.inference_config, encoding="utf-8") as f:
-            kwargs.update(decode_kwargs(yaml.safe_load(f) or {}))
+        kwargs["decode_config"] = DecodeConfig.read_yaml(args.inference_config)
     if args.link_config:
         kwargs["link_config"] = LinkConfig.from_yaml(args.link_config)
     s2t = load_speech2tags(args.model_tag, args.train_config, args.model_file, **kwargs)
