@@ -56,9 +56,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--beams", type=int, nargs="+", default=[1, 4, 8, 16])
     args = p.parse_args(argv)
 
-    from espnet_tagspeech.ctc_alignment import ctc_line_words, greedy_labels
-    from espnet_tagspeech.ctc_search import ctc_prefix_beam_search
-    from espnet_tagspeech.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.ctc.alignment import ctc_line_words, greedy_labels
+    from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.ctc.search import ctc_prefix_beam_search
 
     rng = np.random.default_rng(0)
     frames = int(args.seconds / 0.05)

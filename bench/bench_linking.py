@@ -39,7 +39,7 @@ LINE_OPTIONS = dict(threshold=0.4, max_overlap=1.0, min_speaker_sec=3.0, voice_t
 def _load(path: Optional[str]) -> ModuleType:
     """The linking module: this project's, or a copy at ``path``."""
     if not path:
-        import espnet_tagspeech.linking as mod
+        import espnet_tagspeech.decode.voices as mod
 
         return mod
     spec = importlib.util.spec_from_file_location("linking_under_test", path)

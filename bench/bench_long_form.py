@@ -3,7 +3,7 @@
 For each ``minutes:speakers`` entry of ``--plan`` one meeting is simulated with
 the *test* voice pool (voices unseen in training) by
 ``espnet_tagspeech.bin.simulate_meetings`` (in its own process, not timed), then
-decoded whole by :meth:`espnet_tagspeech.inference.Speech2Tags.__call__` in a
+decoded whole by :meth:`espnet_tagspeech.decode.speech2tags.Speech2Tags.__call__` in a
 fresh process of its own, which reports its decode wall time and its peak
 resident memory (``ru_maxrss``: model, audio and decoding).  The parent scores
 the answer: DER at collar 0.25 s (dscore semantics, the simulator's UEM) and
@@ -223,7 +223,7 @@ def decode_child(spec_path: Path) -> int:
     from espnet_tagspeech.data.formats import turns_to_seglst
     from espnet_tagspeech.data.kaldi import load_audio
     from espnet_tagspeech.decode.meeting import SegmentConfig
-    from espnet_tagspeech.inference import load_speech2tags
+    from espnet_tagspeech.decode.speech2tags import load_speech2tags
 
     spec = json.loads(spec_path.read_text())
     torch.set_num_threads(int(spec["num_threads"]))

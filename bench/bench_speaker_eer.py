@@ -16,7 +16,7 @@ similarity: target pairs share a voice, non-target pairs do not.  Two modes:
 Embedders (each skipped with a message when unavailable):
 
 - ``model``: the TagSpeech model's speaker stream as linking uses it
-  (:class:`espnet_tagspeech.linking.SpeakerStreamEmbedder`), from ``--model``
+  (:class:`espnet_tagspeech.decode.voices.SpeakerStreamEmbedder`), from ``--model``
   (a packed zip) or ``--train_config`` / ``--model_file``;
 - ``fbank``: mean and std of log-mel filterbanks (linking's ``link: fbank``);
 - ``resemblyzer``: the pre-trained GE2E encoder of the ``resemblyzer`` package.
@@ -179,10 +179,10 @@ def load_embedders(args: argparse.Namespace) -> Dict[str, Tuple[EmbedFn, int]]:
         t0 = time.perf_counter()
         try:
             if name == "model":
-                from espnet_tagspeech.linking import SpeakerStreamEmbedder
+                from espnet_tagspeech.decode.voices import SpeakerStreamEmbedder
 
                 if args.model:
-                    from espnet_tagspeech.inference import Speech2Tags
+                    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
                     s2t = Speech2Tags.from_pretrained(args.model, device=args.device)
                     emb = SpeakerStreamEmbedder.from_model(s2t.model, args.device)
@@ -193,7 +193,7 @@ def load_embedders(args: argparse.Namespace) -> Dict[str, Tuple[EmbedFn, int]]:
                     continue
                 out[name] = (emb, int(emb.sample_rate))
             elif name == "fbank":
-                from espnet_tagspeech.linking import fbank_embedding
+                from espnet_tagspeech.decode.voices import fbank_embedding
 
                 out[name] = (fbank_embedding, 16000)
             elif name == "resemblyzer":

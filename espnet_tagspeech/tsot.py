@@ -19,6 +19,11 @@ it was said, and overlapped turns come back as overlapping lines.  The
 serialization works on :class:`~espnet_tagspeech.data.turn.Turn` records whose
 words carry times (:func:`serialize_tsot`); :func:`deserialize_tsot` turns
 decoded elements with times back into lines (turns without speakers).
+
+This module stays at the package root, beside :mod:`espnet_tagspeech.serialization`
+(the LLM's target format), rather than in :mod:`espnet_tagspeech.decode`: it is
+the CTC head's target format, written for training (stage 5's CTC targets, the
+n-gram LM's labels, the model's channel symbol) as much as read back in decoding.
 """
 
 from dataclasses import dataclass

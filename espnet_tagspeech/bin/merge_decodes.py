@@ -98,7 +98,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     embed = None
     if config.link != "none":
-        from espnet_tagspeech.linking import SpeakerStreamEmbedder, fbank_embedding
+        from espnet_tagspeech.decode.voices import SpeakerStreamEmbedder, fbank_embedding
 
         embed = SpeakerStreamEmbedder(args.train_config, args.model_file) if config.link == "model" else fbank_embedding
     from tqdm import tqdm

@@ -9,7 +9,7 @@ Usage (from a recipe dir, so that paths inside the config stay relative)::
         [--images exp/x/images] --outpath exp/x/packed.zip
 
 The archive holds ``meta.yaml`` (ESPnet's layout: ``files`` and ``yaml_files``
-keyed by the names :class:`~espnet_tagspeech.inference.Speech2Tags` takes), so
+keyed by role: :mod:`espnet_tagspeech.decode.packed`), so
 ``Speech2Tags.from_pretrained(zip)`` and espnet_model_zoo's
 ``ModelDownloader().download_and_unpack(zip)`` both read it.  Paths to packed
 files inside the yaml files are rewritten to the unpacked location on unpack.
@@ -37,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (pack) %(levelname)s: %(message)s")
 
-    from espnet_tagspeech.inference import write_packed
+    from espnet_tagspeech.decode.packed import write_packed
 
     files = {"model_file": args.model_file}
     if args.tokenizer:

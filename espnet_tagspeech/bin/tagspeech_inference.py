@@ -29,54 +29,22 @@ from espnet_tagspeech.data.errors import DataFormatError
 
 
 def get_parser() -> argparse.ArgumentParser:
-    """Command-line options (ESPnet's inference flags)."""
-    from espnet2.utils import config_argparse
-    from espnet2.utils.types import str2bool
+    """Command-line options: the run's own, then one flag per decoding setting."""
+    from espnet_tagspeech.decode.config import DecodeConfig
 
-    p = config_argparse.ArgumentParser(description="TagSpeech decoding (--config reads a yaml)")
+    p = argparse.ArgumentParser(description="TagSpeech decoding (--config reads a decoding yaml)")
     p.add_argument("--data_path_and_name_and_type", action="append", required=True,
                    help="wav.scp,speech,sound (a segments file beside it is used)")
     p.add_argument("--key_file", default=None, help="decode only these keys (first field)")
     p.add_argument("--output_dir", required=True)
-    p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--train_config", default=None)
     p.add_argument("--model_file", default=None)
     p.add_argument("--model_tag", default=None, help="packed model (zip/tgz) or its unpacked dir")
-    p.add_argument("--max_new_tokens", type=int, default=800)
-    p.add_argument("--beam_size", type=int, default=1)
-    p.add_argument("--ctc_weight", type=float, default=0.0,
-                   help="joint CTC/LLM decoding of the transcript words (0 = LLM alone)")
-    p.add_argument("--ctc_times", type=str2bool, default=False,
-                   help="re-time the text lines from the SOT-CTC alignment of their words")
-    p.add_argument("--ctc_start_pad", type=float, default=0.0,
-                   help="--ctc_times / --text_from ctc: seconds before a line's first CTC frame")
-    p.add_argument("--ctc_end_pad", type=float, default=0.0,
-                   help="--ctc_times / --text_from ctc: seconds after a line's last CTC frame")
-    p.add_argument("--text_from", choices=["llm", "ctc"], default="llm",
-                   help="who writes the <text> block: the LLM (the paper), or the semantic "
-                        "stream's CTC head (lines and times from its alignment; the LLM then "
-                        "writes the speaker block)")
-    p.add_argument("--ctc_beam_size", type=int, default=1,
-                   help="--text_from ctc: CTC prefix beam search width (1: greedy)")
-    p.add_argument("--ngram_file", default=None,
-                   help="--text_from ctc: token n-gram LM (stage 4's ngram.json) fused into the search")
-    p.add_argument("--lm_weight", type=float, default=0.0, help="weight of the n-gram LM")
-    p.add_argument("--token_bonus", type=float, default=0.0, help="score per CTC label in the search")
-    p.add_argument("--max_word_gap", type=float, default=None,
-                   help="--text_from ctc: split a line where its words pause longer (seconds)")
-    p.add_argument("--voice_split", type=float, default=None,
-                   help="--text_from ctc: split a line where its voice changes by more than this "
-                        "cosine distance (speaker stream)")
-    p.add_argument("--speaker_constraint", type=str2bool, default=False,
-                   help="--text_from llm: the speaker block lists only the text lines' ranges, each once")
-    p.add_argument("--ctc_word_bias", type=float, default=0.0,
-                   help="--text_from llm: score added to the CTC head's tokens within a line's span")
-    p.add_argument("--ctc_bias_margin", type=float, default=0.5,
-                   help="seconds a line's span is widened by for --ctc_word_bias")
     p.add_argument("--num_threads", type=int, default=0,
                    help="CPU threads of this job (0 = torch's default: all cores)")
     p.add_argument("--log_level", default="INFO")
+    DecodeConfig.add_arguments(p)
     return p
 
 
@@ -111,16 +79,34 @@ def _inputs(spec: List[str], key_file: Optional[str]) -> List[Tuple[str, str, fl
     return items
 
 
+def _decode_settings(args, parser: argparse.ArgumentParser):
+    """The checked decoding settings: a :class:`DecodeConfig` (with ``--train_config``), or
+    ``(yaml settings or None, flags)`` applied over a packed model's own (``--model_tag``).
+    A bad setting exits with its message before any work."""
+    from espnet_tagspeech.decode.config import DecodeConfig
+
+    if not args.model_tag and not args.train_config:
+        parser.error("give --model_tag, or --train_config and --model_file")
+    try:
+        if args.model_tag:
+            return DecodeConfig.read_yaml(args.config) if args.config else None, DecodeConfig.given(args)
+        return DecodeConfig.from_args(args)
+    except (ValueError, FileNotFoundError) as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point."""
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    settings = _decode_settings(args, parser)
     from tqdm import tqdm
 
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.formats import write_rttm, write_seglst
     from espnet_tagspeech.data.kaldi import load_audio, read_segment
-    from espnet_tagspeech.inference import load_speech2tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.serialization import target_to_line
 
     if args.num_threads > 0:
@@ -129,29 +115,20 @@ def main(argv: Optional[List[str]] = None) -> None:
         torch.set_num_threads(args.num_threads)
     items = _inputs(args.data_path_and_name_and_type, args.key_file)
     segmented = any(it[3] is not None for it in items)
-    kwargs = dict(
-        device="cuda" if args.ngpu > 0 else "cpu",
-        max_new_tokens=args.max_new_tokens,
-        beam_size=args.beam_size,
-        ctc_weight=args.ctc_weight,
-        ctc_times=args.ctc_times,
-        ctc_time_pads=(args.ctc_start_pad, args.ctc_end_pad),
-        text_from=args.text_from,
-        ctc_beam_size=args.ctc_beam_size,
-        ngram_file=args.ngram_file,
-        lm_weight=args.lm_weight,
-        token_bonus=args.token_bonus,
-        max_word_gap=args.max_word_gap,
-        voice_split=args.voice_split,
-        speaker_constraint=args.speaker_constraint,
-        ctc_word_bias=args.ctc_word_bias,
-        ctc_bias_margin=args.ctc_bias_margin,
-    )
-    s2t = load_speech2tags(args.model_tag, args.train_config, args.model_file, **kwargs)
+    device = "cuda" if args.ngpu > 0 else "cpu"
+    if args.model_tag:  # the packed decoding config (or --config's), then the flags
+        conf, flags = settings
+        try:
+            s2t = Speech2Tags.from_pretrained(args.model_tag, device=device, decode_config=conf, **flags)
+        except (ValueError, FileNotFoundError) as e:
+            parser.exit(2, f"{parser.prog}: error: {e}\n")
+    else:
+        s2t = Speech2Tags(args.train_config, args.model_file, device, settings)
+    batch_size = s2t.decode_config.batch_size
 
     texts, turns, spk_turns, warns = [], [], [], []
-    for b in tqdm(range(0, len(items), args.batch_size), desc="decode", unit="batch"):
-        batch = items[b : b + args.batch_size]
+    for b in tqdm(range(0, len(items), batch_size), desc="decode", unit="batch"):
+        batch = items[b : b + batch_size]
         wavs, rates = [], set()
         for key, entry, start, end, _ in batch:
             wav, rate = read_segment(entry, start, end, key=key) if end is not None else load_audio(entry, key=key)

@@ -8,7 +8,7 @@ Examples::
         --model_tag exp/tagspeech_mini/mini_packed.zip --out_dir out --wav_scp data/test/wav.scp --nj 2
 
 Each recording is segmented by a VAD, decoded window by window and its speakers
-linked across windows (:meth:`espnet_tagspeech.inference.Speech2Tags.__call__`).
+linked across windows (:meth:`espnet_tagspeech.decode.speech2tags.Speech2Tags.__call__`).
 Writes into ``--out_dir``: ``rttm``, ``hyp.seglst.json``, ``hyp.stm``,
 ``text`` (per speaker: ``<recording>-<speaker> <words in time order>``),
 ``answers`` (every window's raw answer) and ``warnings``.  Each recording's
@@ -85,16 +85,14 @@ def _inputs(args) -> Dict[str, str]:
 
 
 def _speech2tags(args):
+    from espnet_tagspeech.decode.config import DecodeConfig
     from espnet_tagspeech.decode.link import LinkConfig
     from espnet_tagspeech.decode.meeting import SegmentConfig
-    from espnet_tagspeech.inference import decode_kwargs, load_speech2tags
+    from espnet_tagspeech.decode.speech2tags import load_speech2tags
 
     kwargs: Dict = {"device": args.device}
     if args.inference_config:
-        import yaml
-
-        with open(args.inference_config, encoding="utf-8") as f:
-            kwargs.update(decode_kwargs(yaml.safe_load(f) or {}))
+        kwargs["decode_config"] = DecodeConfig.read_yaml(args.inference_config)
     if args.link_config:
         kwargs["link_config"] = LinkConfig.from_yaml(args.link_config)
     s2t = load_speech2tags(args.model_tag, args.train_config, args.model_file, **kwargs)

@@ -3,7 +3,7 @@
 Reads the cuts' Kaldi ``text`` (serialized targets), takes every text line's
 words, encodes them as the CTC labels are encoded (each word with a leading
 space, the line ended by the newline token) and counts n-grams
-(:class:`espnet_tagspeech.ngram.TokenNgramLM`).
+(:class:`espnet_tagspeech.decode.ctc.ngram.TokenNgramLM`).
 
 Example::
 
@@ -56,8 +56,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Entry point."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
     from espnet_tagspeech.model.tokenizer import build_tokenizer
-    from espnet_tagspeech.ngram import TokenNgramLM
 
     tok = build_tokenizer(args.tokenizer)
     lines = line_labels(args.text, tok)

@@ -46,7 +46,7 @@ espnet-tagspeech.
 ## Use
 
 ```python
-from espnet_tagspeech.inference import Speech2Tags
+from espnet_tagspeech.decode import Speech2Tags
 s2t = Speech2Tags.from_pretrained("{name}")  # or a local path to the packed zip
 result = s2t(waveform_16k)                    # parsed turns, raw text, warnings
 ```

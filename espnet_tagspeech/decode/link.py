@@ -169,7 +169,7 @@ def link_recording(
         ``(diarization, lines)``; labels ``spk1``, ``spk2``... by first
         appearance, or the cut-local labels with ``link: none``.
     """
-    from espnet_tagspeech.linking import link_lines, link_speakers
+    from espnet_tagspeech.decode.voices import link_lines, link_speakers
 
     if config.link == "none":
         return list(turns.diarization), list(turns.lines)

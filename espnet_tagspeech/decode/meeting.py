@@ -3,7 +3,7 @@
 What stage 8 of the recipe does over a data dir (``segment_recordings``, the
 decoding jobs, ``merge_decodes``), for one recording in memory: a user's
 meeting of any length, with no reference, comes back with one speaker label
-per person (:meth:`espnet_tagspeech.inference.Speech2Tags.__call__`).
+per person (:meth:`espnet_tagspeech.decode.speech2tags.Speech2Tags.__call__`).
 """
 
 import logging
@@ -94,7 +94,7 @@ def decode_meeting(
     """Decode one recording of any length.
 
     Args:
-        s2t: A :class:`~espnet_tagspeech.inference.Speech2Tags`.
+        s2t: A :class:`~espnet_tagspeech.decode.speech2tags.Speech2Tags`.
         audio: The recording (mono or ``(L, C)``), any rate.
         rate: Its sample rate.
         key: Recording id of the returned turns.
@@ -106,14 +106,14 @@ def decode_meeting(
         progress: Show a progress bar.
 
     Returns:
-        A :class:`~espnet_tagspeech.inference.TagResult`: text lines and speaker
+        A :class:`~espnet_tagspeech.decode.speech2tags.TagResult`: text lines and speaker
         turns in recording time, speakers ``spk1``, ``spk2``... for the
         recording; ``text`` holds the windows' raw answers, one per line,
         each after its window id.
     """
     from tqdm import tqdm
 
-    from espnet_tagspeech.inference import TagResult
+    from espnet_tagspeech.decode.speech2tags import TagResult
     from espnet_tagspeech.segment.recordings import segment_audio
     from espnet_tagspeech.segment.vad import build_segmenter
     from espnet_tagspeech.segment.windows import WindowConfig
@@ -147,7 +147,7 @@ def decode_meeting(
         bar.update(len(part))
     bar.close()
     if link.link != "none" and embed is None:
-        from espnet_tagspeech.linking import SpeakerStreamEmbedder, fbank_embedding
+        from espnet_tagspeech.decode.voices import SpeakerStreamEmbedder, fbank_embedding
 
         embed = SpeakerStreamEmbedder.from_model(s2t.model, s2t.device) if link.link == "model" else fbank_embedding
     diarization, lines = link_recording(turns, wav, s2t.sample_rate, link, embed)

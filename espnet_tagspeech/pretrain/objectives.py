@@ -97,7 +97,7 @@ class SemanticCtcObjective:
         """Valid CTC loss and greedy token error rate."""
         import torch
 
-        from espnet_tagspeech.ctc_alignment import collapse_path
+        from espnet_tagspeech.decode.ctc.alignment import collapse_path
 
         losses, errors, total = [], 0, 0
         with torch.no_grad():

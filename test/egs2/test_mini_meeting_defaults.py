@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from espnet_tagspeech.model.tiny import setup_tiny
 from espnet_tagspeech.tasks.tagspeech import args_from_config
@@ -35,14 +34,11 @@ def _llm_call():
 
 @pytest.mark.parametrize("size", ["mini", "tiny"])
 def test_recipe_default_decoding_is_the_llms_answer(size):
+    from espnet_tagspeech.decode.config import DecodeConfig
     from espnet_tagspeech.decode.link import LinkConfig
-    from espnet_tagspeech.inference import decode_kwargs
 
     inference, link = _llm_call()
-    conf = yaml.safe_load((RECIPE / inference.replace("${size}", size)).read_text())
-    kwargs = decode_kwargs(conf)
-    assert kwargs.get("text_from", "llm") == "llm"
-    assert not kwargs.get("ctc_weight") and not kwargs.get("ctc_times")
+    assert DecodeConfig.from_yaml(RECIPE / inference.replace("${size}", size)).text_from == "llm"
     lc = LinkConfig.from_yaml(RECIPE / link)
     assert (lc.link_unit, lc.rttm_from) == ("speaker", "block")
     assert "--system \"TagSpeech (LLM)\"" in (RECIPE / "run.sh").read_text()
@@ -50,7 +46,7 @@ def test_recipe_default_decoding_is_the_llms_answer(size):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
     work = tmp_path_factory.mktemp("defaults")
@@ -62,16 +58,13 @@ def tiny(tmp_path_factory):
 
 
 def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeypatch):
+    from espnet_tagspeech.decode.config import DecodeConfig
     from espnet_tagspeech.decode.link import LinkConfig
     from espnet_tagspeech.decode.meeting import SegmentConfig
-    from espnet_tagspeech.inference import decode_kwargs
 
     inference, link = _llm_call()
-    kwargs = decode_kwargs(yaml.safe_load((RECIPE / inference.replace("${size}", "mini")).read_text()))
-    kwargs.pop("ctc_word_bias", None)  # (the tiny model has no CTC head)
-    kwargs.pop("ctc_bias_margin", None)
-    for k, v in kwargs.items():
-        setattr(tiny, k, v)
+    # (the tiny model has no CTC head: no word bonus)
+    tiny.decode_config = DecodeConfig.from_yaml(RECIPE / inference.replace("${size}", "mini"), ctc_word_bias=0.0)
     tok = tiny.model.llm.tokenizer
     monkeypatch.setattr(tiny.model.llm, "generate",
                         lambda embeds, mask, **kw: [tok.encode(ANSWER)] * embeds.shape[0])

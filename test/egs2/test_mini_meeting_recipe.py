@@ -90,7 +90,7 @@ def test_packed_zip_decodes_like_stage_8(recipe):
     import soundfile as sf
 
     from espnet_tagspeech.data.kaldi import read_scp
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode import Speech2Tags
     from espnet_tagspeech.serialization import line_to_target
 
     d, _ = recipe
@@ -106,7 +106,8 @@ def test_packed_zip_decodes_like_stage_8(recipe):
     try:
         # the zip carries the decoding and linking configs: it decodes as stage 8 did
         s2t = Speech2Tags.from_pretrained(zips[0], cache_dir=tempfile_dir / "unpacked")
-        assert s2t.text_from == "llm" and s2t.speaker_constraint and s2t.ctc_word_bias > 0
+        conf = s2t.decode_config
+        assert conf.text_from == "llm" and conf.speaker_constraint and conf.ctc_word_bias > 0
         assert (s2t.link_config.link_unit, s2t.link_config.rttm_from) == ("speaker", "block")
         res = s2t.batch([audio], fs=rate, keys=[key])[0]
     finally:

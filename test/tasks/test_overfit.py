@@ -2,6 +2,7 @@
 ESPnet's Trainer, and Speech2Tags then decodes each cut's exact target."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,9 @@ def test_tiny_model_overfits_and_decodes_targets(trained):
     assert losses[0] < math.log(vocab) * 1.5
     assert losses[-1] < 0.1 * losses[0], losses
 
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
-    s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", max_new_tokens=200)
+    s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", decode_config={"max_new_tokens": 200})
     for key, (wav, target) in cuts.items():
         res = s2t.batch([wav], fs=16000, keys=[key])[0]
         assert res.text == target
@@ -107,81 +108,11 @@ def test_trained_model_through_the_cli_with_segments(trained, tmp_path):
     assert (out / "warnings").read_text() == ""
 
 
-def test_joint_ctc_decoding_writes_the_ctc_words(trained, monkeypatch):
-    """Joint CTC/LLM decoding: with the right CTC words the target stays exact; with
-    other words at a high CTC weight, the lines carry the CTC's words and line count."""
-    from espnet_tagspeech import joint_ctc
-    from espnet_tagspeech.inference import Speech2Tags
-    from espnet_tagspeech.model.tiny import spelled_ctc_posteriors
-    from espnet_tagspeech.serialization import parse
-    from espnet_tagspeech.tasks.preprocessor import sot_transcript
-
-    work, cuts = trained
-    exp = work / "exp"
-    s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", max_new_tokens=200)
-    tok = s2t.model.llm.tokenizer
-    spelled = {}
-    monkeypatch.setattr(
-        joint_ctc, "ctc_log_posteriors",
-        lambda model, speech, lengths: [spelled_ctc_posteriors(spelled["labels"], tok.vocab_size)],
-    )
-    wav, target = cuts["cut1"]
-    s2t.ctc_weight = 0.5  # (the tiny model has no CTC head: its posteriors are given)
-    spelled["labels"] = tok.encode(sot_transcript(target))
-    assert s2t.batch([wav], keys=["cut1"])[0].text == target
-    # the words of cut2 (another line count and other words) in cut1's audio
-    other = sot_transcript(cuts["cut2"][1])
-    assert other.count("\n") != sot_transcript(target).count("\n")
-    s2t.ctc_weight = 0.95
-    spelled["labels"] = tok.encode(other)
-    res = s2t.batch([wav], keys=["cut1"])[0]
-    assert "\n".join(t.text for t in parse(res.text).turns) == other  # lines as written
-
-
-def test_ctc_times_retime_the_decoded_lines(trained, monkeypatch):
-    """--ctc_times: each decoded line takes its times from the CTC frames of its words;
-    the words and the speaker block stay the LLM's."""
-    import numpy as np
-
-    from espnet_tagspeech import joint_ctc
-    from espnet_tagspeech.inference import Speech2Tags
-    from espnet_tagspeech.serialization import parse
-    from espnet_tagspeech.tasks.preprocessor import sot_transcript
-
-    work, cuts = trained
-    exp = work / "exp"
-    s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", max_new_tokens=200)
-    tok = s2t.model.llm.tokenizer
-    wav, target = next((w, t) for w, t in cuts.values() if len(parse(t).turns) >= 2)
-    labels = tok.encode(sot_transcript(target))
-    frames, vocab = 4 * len(labels) + 10, tok.vocab_size
-    probs = np.full((frames, vocab + 1), 0.01 / vocab)
-    probs[:, vocab] = 0.99
-    at = {}  # label i fires at frame 3 + 4 i
-    for i, x in enumerate(labels):
-        probs[3 + 4 * i] = 0.01 / vocab
-        probs[3 + 4 * i, x] = 0.99
-        at[i] = 3 + 4 * i
-    monkeypatch.setattr(joint_ctc, "ctc_log_posteriors", lambda model, speech, lengths: [np.log(probs)])
-    s2t.ctc_times, s2t.ctc_time_pads = True, (0.0, 0.1)  # (the tiny model has no CTC head)
-    res = s2t.batch([wav], keys=["k"])[0]
-    fs = s2t.model.semantic_encoder.frame_shift
-    want, i = [], 0
-    for line in sot_transcript(target).split("\n"):
-        n = len(tok.encode(line))
-        want.append((round(at[i] * fs, 2), round((at[i + n - 1] + 1) * fs + 0.1, 2), line))
-        i += n + len(tok.encode("\n"))
-    assert [(t.start, t.end, t.text) for t in res.turns] == want
-    assert res.text.split("</text>")[1] == target.split("</text>")[1]
-    with pytest.raises(ValueError, match="no CTC head"):
-        Speech2Tags(exp / "config.yaml", exp / "latest.pth", ctc_times=True)
-
-
 def test_text_from_ctc_hands_the_ctc_lines_to_the_llm(trained, monkeypatch):
     """--text_from ctc: the text block is the CTC head's lines with their CTC times; the
     overfit LLM then writes the cut's speaker block after it."""
-    from espnet_tagspeech import joint_ctc
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode import speech2tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.model.tiny import spelled_ctc_posteriors
     from espnet_tagspeech.serialization import parse
     from espnet_tagspeech.tasks.preprocessor import sot_transcript
@@ -189,13 +120,15 @@ def test_text_from_ctc_hands_the_ctc_lines_to_the_llm(trained, monkeypatch):
 
     work, cuts = trained
     exp = work / "exp"
-    s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", max_new_tokens=200)
+    s2t = Speech2Tags(exp / "config.yaml", exp / "latest.pth", decode_config={"max_new_tokens": 200})
     tok = s2t.model.llm.tokenizer
     wav, target = next((w, t) for w, t in cuts.values() if len(parse(t).turns) >= 2)
     labels, _ = element_labels(split_elements(sot_transcript(target)), tok)
     post = spelled_ctc_posteriors(labels, tok.vocab_size)
-    monkeypatch.setattr(joint_ctc, "ctc_log_posteriors", lambda model, speech, lengths: [post])
-    s2t.text_from = "ctc"  # (the tiny model has no CTC head: its posteriors are given)
+    monkeypatch.setattr(speech2tags, "ctc_log_posteriors", lambda model, speech, lengths: [post])
+    # (the tiny model has no CTC head: a stand-in passes the check, its posteriors are given)
+    monkeypatch.setattr(s2t.model, "ctc_head", torch.nn.Identity())
+    s2t.decode_config = replace(s2t.decode_config, text_from="ctc")
     res = s2t.batch([wav], keys=["k"])[0]
     fs = s2t.model.semantic_encoder.frame_shift
     # SOT head (one channel): lines follow each other, each from its first to its last label

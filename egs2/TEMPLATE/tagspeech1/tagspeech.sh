@@ -302,13 +302,18 @@ case ${test_segmentation} in
   *) die "--test_segmentation must be vad or oracle, got '${test_segmentation}'" ;;
 esac
 model_file=${exp}/${inference_model}
-# a decode dir is named by everything that changes its output
+# A decode dir (and its plots, exp/images/<dir>) is named by everything that changes its
+# output: decode_<config>_<link config>_<segmentation>_<model>_<hash>, the hash over the two
+# configs' contents and the extra options (editing conf/link_speakers.yaml gives a new dir).
+for f in "${inference_config}" "${link_config}"; do
+  [ -z "${f}" ] || [ -f "${f}" ] || die "no such config file: ${f}"
+done
 inf_tag=$(basename "${inference_config:-default}" .yaml)
 inf_tag=decode_${inf_tag#decode_}
 [ -n "${link_config}" ] && inf_tag+=_$(basename "${link_config}" .yaml)
-[ -n "${inference_args}${merge_args}" ] && \
-  inf_tag+=_$(printf '%s|%s' "${inference_args}" "${merge_args}" | md5sum | cut -c1-8)
 inf_tag+=_${test_segmentation}_$(basename "${inference_model}" .pth)
+inf_tag+=_$( { for f in "${inference_config}" "${link_config}"; do [ -z "${f}" ] || cat "${f}"; echo "|"; done
+              printf '%s|%s' "${inference_args}" "${merge_args}"; } | md5sum | cut -c1-8)
 
 # ----------------------------------------------------------------------------- 8 decoding
 if run_stage 8; then

@@ -1,34 +1,24 @@
-"""Line times from the CTC alignment: re-time a decoded answer's text lines, or
-read the lines off the CTC head alone (:func:`ctc_lines`).
+"""Lines and word times from a CTC head alone: Viterbi alignment of its labels.
 
-The LLM of a small model writes a line's timestamp largely from its priors,
-while the semantic stream's SOT-CTC head (the one joint decoding scores words
-with) knows in which encoder frames each token is emitted.  This module force-aligns
-the answer's words (lines joined by newlines, exactly the SOT-CTC labels) to
-the CTC posteriors with the Viterbi path and rewrites each line's
-``start-end>`` from the frames of its first and last token.
-
-SOT-CTC emits the words of an overlapping line only after the line before it,
-so re-timed lines do not overlap: an overlapped line starts late.  Keeping the
-LLM's start when it was earlier was measured and rejected on the mini recipe
-(the small LLM's starts are mostly its priors; DER rose, see the README).
+The semantic stream's CTC head knows in which encoder frames each token is
+emitted.  :func:`ctc_line_words` force-aligns the labels of the head's best path
+(or of a beam search) to its posteriors with the Viterbi path
+(:func:`ctc_viterbi`) and reads the text lines off them, every word with its
+time; a time-ordered (t-SOT) head gives overlapping lines.  This is how the
+cascade baseline (``text_from: ctc``) writes its ``<text>`` block.
 """
 
 import logging
-import re
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import numpy as np
 
 from espnet_tagspeech.data.turn import Turn
-from espnet_tagspeech.serialization import TEXT_CLOSE, TEXT_OPEN
 
 if TYPE_CHECKING:
     from espnet_tagspeech.tsot import TsotLine
 
 logger = logging.getLogger(__name__)
-
-_STAMPED = re.compile(r"^(\s*)(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)(\s*>)(.*)$")
 
 
 def ctc_viterbi(log_probs: np.ndarray, labels: Sequence[int], blank: int) -> Optional[np.ndarray]:
@@ -80,68 +70,6 @@ def ctc_viterbi(log_probs: np.ndarray, labels: Sequence[int], blank: int) -> Opt
                 spans[k, 1] = t
         state -= int(back[t, state])
     return spans
-
-
-def retime_lines(
-    answer: str,
-    log_probs: np.ndarray,
-    tokenizer,
-    frame_shift: float,
-    start_pad: float = 0.0,
-    end_pad: float = 0.0,
-) -> Tuple[str, int]:
-    """Rewrite the timestamps of an answer's text lines from the CTC alignment.
-
-    Args:
-        answer: A decoded answer (``<text>`` block with ``start-end>words`` lines).
-        log_probs: ``(T, V + 1)`` SOT-CTC log posteriors of its audio (blank last).
-        tokenizer: The LLM's tokenizer (``encode``), which made the CTC labels.
-        frame_shift: Seconds per CTC frame.
-        start_pad: Seconds taken off each line's first-token frame.
-        end_pad: Seconds added after each line's last-token frame.
-
-    Returns:
-        The answer with re-timed lines, and how many lines were re-timed (0
-        when nothing could be aligned: no text block, or more labels than frames).
-    """
-    rows = answer.split("\n")
-    try:
-        first = next(i for i, r in enumerate(rows) if r.strip() == TEXT_OPEN)
-    except StopIteration:
-        return answer, 0
-    lines: List[Tuple[int, re.Match, List[int]]] = []
-    for i in range(first + 1, len(rows)):
-        if rows[i].strip() == TEXT_CLOSE:
-            break
-        m = _STAMPED.match(rows[i])
-        if m and m.group(5).strip():
-            lines.append((i, m, list(tokenizer.encode(m.group(5).strip()))))
-    lines = [x for x in lines if x[2]]
-    if not lines:
-        return answer, 0
-    newline = list(tokenizer.encode("\n"))
-    labels: List[int] = []
-    owner: List[int] = []  # line index of each label, -1 for the newlines between lines
-    for k, (_, _, ids) in enumerate(lines):
-        if k:
-            labels += newline
-            owner += [-1] * len(newline)
-        labels += ids
-        owner += [k] * len(ids)
-    blank = log_probs.shape[1] - 1
-    spans = ctc_viterbi(log_probs, labels, blank)
-    if spans is None:
-        logger.warning("CTC re-timing: %d labels do not fit %d frames; times kept", len(labels), len(log_probs))
-        return answer, 0
-    owner_arr = np.asarray(owner)
-    limit = len(log_probs) * frame_shift
-    for k, (i, m, _) in enumerate(lines):  # stamps are rewritten, words kept
-        mine = spans[owner_arr == k]
-        start = max(0.0, mine[0, 0] * frame_shift - start_pad)
-        end = min(limit, (mine[-1, 1] + 1) * frame_shift + end_pad)
-        end = max(end, start)
-        rows[i] = f"{m.group(1)}{start:.2f}-{end:.2f}{m.group(4)}{m.group(5)}"
-    return "\n".join(rows), len(lines)
 
 
 def collapse_path(path: Sequence[int], blank: int) -> List[int]:

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from espnet_tagspeech.ngram import TokenNgramLM
+from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
 
 _NEG = -math.inf
 

@@ -1,10 +1,10 @@
-"""Tests of the token n-gram LM (espnet_tagspeech/ngram.py) and its training CLI."""
+"""Tests of the token n-gram LM (espnet_tagspeech/decode/ctc/ngram.py) and its training CLI."""
 
 import math
 
 import pytest
 
-from espnet_tagspeech.ngram import TokenNgramLM
+from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
 
 LINES = [[1, 2, 3, 0], [1, 2, 4, 0], [1, 2, 3, 0], [5, 0]]  # 0 ends a line
 

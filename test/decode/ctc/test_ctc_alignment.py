@@ -1,13 +1,11 @@
-"""Tests of line re-timing from the SOT-CTC alignment (espnet_tagspeech/ctc_alignment.py)."""
+"""Tests of CTC Viterbi alignment and the lines a CTC head transcribes (espnet_tagspeech/decode/ctc/alignment.py)."""
 
 import itertools
-import logging
 
 import numpy as np
 import pytest
 
-from espnet_tagspeech.ctc_alignment import collapse_path, ctc_lines, ctc_viterbi, retime_lines
-from espnet_tagspeech.serialization import parse
+from espnet_tagspeech.decode.ctc.alignment import collapse_path, ctc_lines, ctc_viterbi
 
 
 def _collapse(path, blank):
@@ -76,45 +74,6 @@ def _posteriors(num_frames, vocab, placed, peak=0.95):
         probs[t] = (1 - peak) / vocab
         probs[t, i] = peak
     return np.log(probs)
-
-
-ANSWER = (
-    "<text>\n0.00-0.50>hello there\n0.20-0.90>yes\n</text>\n<speaker>\n"
-    '<spk id="1" g="f" t="0.00-0.50"/>\n<spk id="2" g="m" t="0.20-0.90"/>\n</speaker>'
-)
-
-
-def test_lines_take_the_frames_of_their_words():
-    tok = _WordTokenizer(["hello", "there", "yes"])
-    h, t, y = tok.encode("hello there yes")
-    # 0.1 s frames: hello at 3, there at 5-6, newline at 8, yes at 12
-    lp = _posteriors(20, 4, {3: h, 5: t, 6: t, 8: 0, 12: y})
-    out, n = retime_lines(ANSWER, lp, tok, frame_shift=0.1)
-    assert n == 2
-    turns = parse(out).turns
-    assert [(x.start, x.end, x.text) for x in turns] == [(0.3, 0.7, "hello there"), (1.2, 1.3, "yes")]
-    assert out.split("</text>")[1] == ANSWER.split("</text>")[1]  # speaker block untouched
-    out, _ = retime_lines(ANSWER, lp, tok, frame_shift=0.1, start_pad=0.2, end_pad=0.5)
-    assert [(x.start, x.end) for x in parse(out).turns] == [(0.1, 1.2), (1.0, 1.8)]
-    # pads stop at the audio's edges
-    out, _ = retime_lines(ANSWER, lp, tok, frame_shift=0.1, start_pad=1.0, end_pad=5.0)
-    assert [(x.start, x.end) for x in parse(out).turns] == [(0.0, 2.0), (0.2, 2.0)]
-
-
-def test_unalignable_answers_are_kept(caplog):
-    tok = _WordTokenizer(["hello", "there", "yes"])
-    lp = _posteriors(3, 4, {})
-    with caplog.at_level(logging.WARNING):
-        assert retime_lines(ANSWER, lp, tok, 0.1) == (ANSWER, 0)  # 4 labels, 3 frames
-    assert "do not fit 3 frames" in caplog.text
-    assert retime_lines("no markup at all", lp, tok, 0.1) == ("no markup at all", 0)
-    empty = "<text>\n0.00-0.50>\nnot a line\n</text>"
-    assert retime_lines(empty, lp, tok, 0.1) == (empty, 0)
-    # a malformed row between good lines is left as it is; the good lines are re-timed
-    mixed = "<text>\n0.00-0.50>yes\ngarbage row\n0.30-0.90>yes\n"  # truncated: no </text>
-    out, n = retime_lines(mixed, _posteriors(10, 4, {1: 3, 4: 0, 7: 3}), tok, 0.1)
-    assert n == 2
-    assert out.split("\n")[1:4] == ["0.10-0.20>yes", "garbage row", "0.70-0.80>yes"]
 
 
 class _DecodingTokenizer(_WordTokenizer):

@@ -1,6 +1,6 @@
 """Average-linkage clustering (cosine distance) with cannot-link constraints, in time windows.
 
-Used by :mod:`espnet_tagspeech.linking`.  Two facts keep it cheap:
+Used by :mod:`espnet_tagspeech.decode.voices`.  Two facts keep it cheap:
 
 * The average cosine distance between two sets of unit vectors is
   ``1 - S_a . S_b / (n_a n_b)`` with ``S`` the sum of a set's unit vectors, so a

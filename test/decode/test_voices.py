@@ -1,11 +1,11 @@
-"""Tests of speaker linking across cuts (espnet_tagspeech/linking.py, espnet_tagspeech/clustering.py)."""
+"""Tests of speaker linking across cuts (espnet_tagspeech/decode/voices.py, espnet_tagspeech/decode/clustering.py)."""
 
 import numpy as np
 import pytest
 
 from espnet_tagspeech.data.turn import Turn
-from espnet_tagspeech.linking import _subtract as _ref_subtract
-from espnet_tagspeech.linking import cluster_with_constraints, fbank_embedding, link_lines, link_speakers
+from espnet_tagspeech.decode.voices import _subtract as _ref_subtract
+from espnet_tagspeech.decode.voices import cluster_with_constraints, fbank_embedding, link_lines, link_speakers
 
 SR = 16000
 
@@ -60,7 +60,7 @@ def test_speaker_stream_embedder_links_voices(tmp_path):
     """Voice prints pooled from a (tiny, random) TagSpeech speaker stream link two voices."""
     import torch
 
-    from espnet_tagspeech.linking import SpeakerStreamEmbedder
+    from espnet_tagspeech.decode.voices import SpeakerStreamEmbedder
     from espnet_tagspeech.model.tiny import setup_tiny
     from espnet_tagspeech.tasks.tagspeech import args_from_config
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
@@ -238,7 +238,7 @@ def test_voice_trim_keeps_padded_lines_of_one_voice_together():
 
 def test_split_lines_by_voice_cuts_a_merged_line_where_the_voice_changes():
     from espnet_tagspeech.data.turn import Word
-    from espnet_tagspeech.linking import split_lines_by_voice
+    from espnet_tagspeech.decode.voices import split_lines_by_voice
     from espnet_tagspeech.tsot import TsotLine
 
     rng = np.random.default_rng(5)
@@ -585,7 +585,7 @@ def test_cluster_with_constraints_checks_its_new_arguments():
 
 
 def test_span_sweeps_find_the_same_pairs_as_all_pairs():
-    from espnet_tagspeech.linking import _overlap_pairs, _touching_pairs
+    from espnet_tagspeech.decode.voices import _overlap_pairs, _touching_pairs
 
     rng = np.random.default_rng(17)
     for trial in range(50):

@@ -4,6 +4,8 @@
 after training; here outputs are arbitrary but must be consistent.)"""
 
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +36,10 @@ def packed(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def s2t(packed):
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, _, cfg = packed
-    return Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)
+    return Speech2Tags(cfg, work / "exp" / "model.pth", decode_config={"max_new_tokens": 24})
 
 
 def _one(s2t, wav, key="utt"):
@@ -56,12 +58,13 @@ def test_batch_equals_one_by_one(packed, s2t):
 def test_beam_search_batch_equals_one_by_one(packed, s2t):
     _, cuts, _ = packed
     keys = list(cuts)[:3]
-    s2t.beam_size = 3
+    greedy = s2t.decode_config
+    s2t.decode_config = replace(greedy, beam_size=3)
     try:
         singles = [_one(s2t, cuts[k][0], k).text for k in keys]
         batched = [r.text for r in s2t.batch([cuts[k][0] for k in keys], keys=keys)]
     finally:
-        s2t.beam_size = 1
+        s2t.decode_config = greedy
     assert batched == singles
 
 
@@ -83,7 +86,8 @@ def test_bad_audio_errors_name_the_key(s2t, wav, fs, message):
 
 
 def test_from_pretrained_zip_decodes_the_same(packed, s2t, monkeypatch, tmp_path):
-    from espnet_tagspeech.inference import Speech2Tags, pack_model
+    from espnet_tagspeech.decode.packed import pack_model
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, cuts, _ = packed
     monkeypatch.chdir(work)  # packed paths are relative to the recipe dir
@@ -118,9 +122,10 @@ def test_cli_writes_text_rttm_seglst(packed, tmp_path):
     lines = (out / "text").read_text().splitlines()
     assert [ln.split(" ", 1)[0] for ln in lines] == ["cut3", "cut1"]
     assert all("\n" not in ln for ln in lines)
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
-    direct = _one(Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24), cuts["cut1"][0])
+    direct = _one(Speech2Tags(cfg, work / "exp" / "model.pth", decode_config={"max_new_tokens": 24}),
+                  cuts["cut1"][0])
     assert line_to_target(lines[1].split(" ", 1)[1]) == direct.text
     assert isinstance(json.loads((out / "hyp.seglst.json").read_text()), list)
     assert (out / "rttm").exists()
@@ -135,67 +140,59 @@ def test_cli_writes_text_rttm_seglst(packed, tmp_path):
 
 def test_cli_reads_the_decode_config():
     from espnet_tagspeech.bin.tagspeech_inference import get_parser
+    from espnet_tagspeech.decode.config import DecodeConfig
 
-    conf = Path(__file__).resolve().parents[1] / "conf" / "decode_tagspeech.yaml"
+    conf = Path(__file__).resolve().parents[2] / "conf" / "decode_tagspeech.yaml"
     args = get_parser().parse_args([
         "--config", str(conf), "--data_path_and_name_and_type", "w.scp,speech,sound",
         "--output_dir", "out", "--beam_size", "4",
     ])
-    assert args.max_new_tokens == 800 and args.batch_size == 1
-    assert args.beam_size == 4  # the command line wins over the config
+    config = DecodeConfig.from_args(args)
+    assert config.max_new_tokens == 800 and config.batch_size == 1
+    assert config.beam_size == 4  # the command line wins over the config
 
 
-def test_cli_reads_the_joint_ctc_decode_config():
-    from espnet_tagspeech.bin.tagspeech_inference import get_parser
-
-    conf = Path(__file__).resolve().parents[1] / "conf" / "decode_tagspeech_ctc.yaml"
-    base = ["--data_path_and_name_and_type", "w.scp,speech,sound", "--output_dir", "out"]
-    assert get_parser().parse_args(base).ctc_weight == 0.0
-    args = get_parser().parse_args(["--config", str(conf), *base])
-    assert args.ctc_weight == 0.6 and args.max_new_tokens == 800
-    assert args.ctc_times is True and (args.ctc_start_pad, args.ctc_end_pad) == (0.2, 0.3)
-    assert get_parser().parse_args(base).ctc_times is False
-
-
-def test_joint_ctc_needs_a_ctc_head(packed):
-    from espnet_tagspeech.inference import Speech2Tags
+@pytest.mark.parametrize("setting,message", [
+    ("beem_size: 4", r"bad\.yaml: unknown decoding setting\(s\) \['beem_size'\]; valid keys: \[.*'beam_size'"),
+    ("lm_weight: 0.3", r"bad\.yaml: lm_weight applies only with text_from ctc"),
+    ("beam_size: four", r"bad\.yaml: beam_size must be an int, got 'four'"),
+])
+def test_cli_refuses_a_bad_decode_yaml_by_key_without_a_traceback(packed, tmp_path, capsys, setting, message):
+    from espnet_tagspeech.bin.tagspeech_inference import main
 
     work, _, cfg = packed
-    with pytest.raises(ValueError, match="no CTC head"):
-        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_weight=0.3)
-    with pytest.raises(ValueError, match="ctc_weight"):
-        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_weight=1.5)
-    with pytest.raises(ValueError, match="no CTC head to align"):
-        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_times=True)
-    with pytest.raises(ValueError, match="non-negative"):
-        Speech2Tags(cfg, work / "exp" / "model.pth", ctc_time_pads=(-0.1, 0.2))
+    (tmp_path / "bad.yaml").write_text(f"max_new_tokens: 24\n{setting}\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["--data_path_and_name_and_type", f"{work}/data/wav.scp,speech,sound",
+              "--output_dir", str(tmp_path / "out"), "--config", str(tmp_path / "bad.yaml"),
+              "--train_config", cfg, "--model_file", str(work / "exp" / "model.pth")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before any work
 
 
-def test_ctc_text_options_are_checked(packed, tmp_path):
-    from espnet_tagspeech.inference import Speech2Tags
-    from espnet_tagspeech.ngram import TokenNgramLM
+def test_settings_the_model_cannot_do_are_refused_by_key(packed, tmp_path):
+    from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, _, cfg = packed
     model = work / "exp" / "model.pth"
-    with pytest.raises(ValueError, match="text_from must be"):
-        Speech2Tags(cfg, model, text_from="lm")
+    with pytest.raises(ValueError, match="text_from must be one of"):
+        Speech2Tags(cfg, model, decode_config={"text_from": "lm"})
     with pytest.raises(ValueError, match="text_from 'ctc': the model has no CTC head"):
-        Speech2Tags(cfg, model, text_from="ctc")
-    with pytest.raises(ValueError, match="ctc_beam_size"):
-        Speech2Tags(cfg, model, ctc_beam_size=0)
-    with pytest.raises(ValueError, match="max_word_gap"):
-        Speech2Tags(cfg, model, max_word_gap=0.0)
-    with pytest.raises(ValueError, match="voice_split"):
-        Speech2Tags(cfg, model, voice_split=-0.1)
+        Speech2Tags(cfg, model, decode_config={"text_from": "ctc"})
+    with pytest.raises(ValueError, match="ctc_word_bias: the model has no CTC head"):
+        Speech2Tags(cfg, model, decode_config={"ctc_word_bias": 3.0})
     TokenNgramLM.train([[1, 2]], 2, vocab_size=5).save(tmp_path / "lm.json")
-    with pytest.raises(ValueError, match="lm.json: LM of 5 tokens"):
-        Speech2Tags(cfg, model, ngram_file=tmp_path / "lm.json")
+    with pytest.raises(ValueError, match="ngram_file .*lm.json: LM of 5 tokens"):
+        Speech2Tags(cfg, model, decode_config={"ngram_file": str(tmp_path / "lm.json")})
 
 
-def test_time_ordered_heads_decode_only_from_ctc(packed, tmp_path):
+def test_time_ordered_head_writes_the_text_block(packed, tmp_path):
     import yaml
 
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
     work, _, cfg = packed
@@ -204,13 +201,10 @@ def test_time_ordered_heads_decode_only_from_ctc(packed, tmp_path):
     tcfg = tmp_path / "time.yaml"
     tcfg.write_text(yaml.safe_dump(conf))
     torch.save(TagSpeechTask.build_model(args_from_config(str(tcfg))).state_dict(), tmp_path / "m.pth")
-    for bad in ({"ctc_weight": 0.3}, {"ctc_times": True}):
-        with pytest.raises(ValueError, match="time-ordered"):
-            Speech2Tags(tcfg, tmp_path / "m.pth", **bad)
     wav = (0.01 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
     for split in (None, 0.1):
-        s2t = Speech2Tags(tcfg, tmp_path / "m.pth", text_from="ctc", max_new_tokens=5, voice_split=split,
-                          ctc_beam_size=3)
+        s2t = Speech2Tags(tcfg, tmp_path / "m.pth", decode_config=dict(
+            text_from="ctc", max_new_tokens=5, voice_split=split, ctc_beam_size=3))
         res = _one(s2t, wav)
         assert res.text.startswith("<text>\n") and "</text>\n" in res.text  # CTC block, then the LLM
 
@@ -219,8 +213,8 @@ def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypat
     import yaml
 
     from espnet_tagspeech.bin.pack import main as pack
-    from espnet_tagspeech.inference import Speech2Tags, decode_kwargs
-    from espnet_tagspeech.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, _, _ = packed
     monkeypatch.chdir(work)
@@ -229,18 +223,25 @@ def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypat
     Path("exp/config.yaml").write_text(yaml.safe_dump(cfg))
     vocab = int(Path("token/vocab_size").read_text())
     TokenNgramLM.train([[1, 2, 3]], 2, vocab).save("exp/ngram.json")
-    Path("exp/decode.yaml").write_text("batch_size: 3\nmax_new_tokens: 7\nlm_weight: 0.4\n"
-                                       "ctc_start_pad: 0.1\n")
+    Path("exp/decode.yaml").write_text("batch_size: 3\nmax_new_tokens: 7\nbeam_size: 2\n")
     assert pack(["--train_config", "exp/config.yaml", "--model_file", "exp/model.pth",
                  "--tokenizer", "token/tokenizer.model", "--ngram", "exp/ngram.json",
                  "--inference_config", "exp/decode.yaml", "--outpath", "exp/lm.zip"]) == 0
-    s2t = Speech2Tags.from_pretrained(work / "exp" / "lm.zip", cache_dir=tmp_path / "c")
-    assert s2t.max_new_tokens == 7 and s2t.lm_weight == 0.4 and s2t.ctc_time_pads == (0.1, 0.0)
+    zipped = work / "exp" / "lm.zip"
+    conf = Speech2Tags.from_pretrained(zipped, cache_dir=tmp_path / "c").decode_config
+    assert (conf.batch_size, conf.max_new_tokens, conf.beam_size) == (3, 7, 2)
+    assert Path(conf.ngram_file).name == "ngram.json"
+    s2t = Speech2Tags.from_pretrained(zipped, cache_dir=tmp_path / "c", max_new_tokens=9)
+    assert s2t.decode_config.max_new_tokens == 9 and s2t.decode_config.beam_size == 2  # overrides win
     assert s2t.ngram is not None and s2t.ngram.vocab_size == vocab
-    assert Speech2Tags.from_pretrained(work / "exp" / "lm.zip", cache_dir=tmp_path / "c",
-                                       max_new_tokens=9).max_new_tokens == 9  # arguments win
-    assert decode_kwargs({"batch_size": 2, "num_threads": 1, "text_from": "ctc", "ctc_end_pad": 0.3}) == {
-        "text_from": "ctc", "ctc_time_pads": (0.0, 0.3)}
+    # a decode config given replaces the packed one (the packed LM stays)
+    own = Speech2Tags.from_pretrained(zipped, cache_dir=tmp_path / "c", decode_config={"max_new_tokens": 5})
+    assert (own.decode_config.beam_size, own.decode_config.max_new_tokens) == (1, 5) and own.ngram is not None
+    with pytest.raises(ValueError, match=r"from_pretrained overrides: unknown decoding setting\(s\) "
+                                         r"\['max_tokens'\]; valid keys: \[.*'max_new_tokens'"):
+        Speech2Tags.from_pretrained(zipped, cache_dir=tmp_path / "c", max_tokens=9)
+    with pytest.raises(ValueError, match=r"decode\.yaml with overrides \['beam_size'\]: beam_size must be >= 1"):
+        Speech2Tags.from_pretrained(zipped, cache_dir=tmp_path / "c", beam_size=0)
 
 
 def test_pack_stores_recipe_relative_names_for_symlinks(packed, tmp_path, monkeypatch):
@@ -252,7 +253,7 @@ def test_pack_stores_recipe_relative_names_for_symlinks(packed, tmp_path, monkey
     import yaml
 
     from espnet_tagspeech.bin.pack import main as pack
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, _, _ = packed
     shared = tmp_path / "shared"
@@ -322,10 +323,10 @@ def test_two_speech2tags_in_threads_decode_as_alone(packed, s2t):
     """Two Speech2Tags of one process decoding at once in threads give what each gives alone."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from espnet_tagspeech.inference import Speech2Tags
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
     work, cuts, cfg = packed
-    other = Speech2Tags(cfg, work / "exp" / "model.pth", max_new_tokens=24)
+    other = Speech2Tags(cfg, work / "exp" / "model.pth", decode_config={"max_new_tokens": 24})
     keys = list(cuts)
     alone = [r.text for r in s2t.batch([cuts[k][0] for k in keys], keys=keys)]
     with ThreadPoolExecutor(2) as pool:

@@ -1,4 +1,4 @@
-"""Tests of CTC prefix beam search with n-gram fusion (espnet_tagspeech/ctc_search.py)."""
+"""Tests of CTC prefix beam search with n-gram fusion (espnet_tagspeech/decode/ctc/search.py)."""
 
 import itertools
 import math
@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from espnet_tagspeech.ctc_alignment import collapse_path
-from espnet_tagspeech.ctc_search import ctc_prefix_beam_search
-from espnet_tagspeech.ngram import TokenNgramLM
+from espnet_tagspeech.decode.ctc.alignment import collapse_path
+from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
+from espnet_tagspeech.decode.ctc.search import ctc_prefix_beam_search
 
 
 def _collapse(path, blank):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 BOS = -1  # history padding at the start of a line
-_FORMAT = "espnet_tagspeech.ngram/1"
+_FORMAT = "espnet_tagspeech.ngram/1"  # the saved file format's tag (not a module path): keep
 
 
 class TokenNgramLM:

@@ -13,7 +13,7 @@ stops at ``threshold`` or, when given, at ``num_speakers`` clusters.
 every transcribed line is an item of its own (lines overlapping in time may not
 merge), for models that place lines well but attribute them poorly.
 
-The clustering itself (:mod:`espnet_tagspeech.clustering`) runs within time
+The clustering itself (:mod:`espnet_tagspeech.decode.clustering`) runs within time
 windows first on long recordings, and constraints between lines are found by a
 sorted sweep, so linking costs time in proportion to the recording's length.
 
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from espnet_tagspeech.clustering import cluster_items, cluster_with_constraints, unit_rows
 from espnet_tagspeech.data.turn import Turn, merge_intervals
+from espnet_tagspeech.decode.clustering import cluster_items, cluster_with_constraints, unit_rows
 
 logger = logging.getLogger(__name__)
 Embedder = Callable[[np.ndarray, int], np.ndarray]

@@ -1,0 +1,276 @@
+"""DecodeConfig: every setting of how a TagSpeech model decodes, declared once.
+
+A decoding yaml (``conf/decode_*.yaml``), the flags of
+``bin/tagspeech_inference`` (built from the fields below, not written by
+hand) and ``Speech2Tags.from_pretrained(zip, **overrides)`` all end up as
+one :class:`DecodeConfig`; each field carries its one-line help in its
+metadata.  Unknown keys, values of the wrong type and settings that do not
+belong together are refused with the key (and the yaml file) named.
+
+Two modes write the ``<text>`` block (``text_from``):
+
+* ``llm``: TagSpeech itself, the LLM writes the whole answer (options
+  ``speaker_constraint``, ``ctc_word_bias``, ``ctc_bias_margin``);
+* ``ctc``: the cascade baseline, the semantic stream's CTC head writes the
+  lines (options ``ctc_beam_size``, ``lm_weight``, ``token_bonus``,
+  ``max_word_gap``, ``voice_split``, ``ctc_start_pad``, ``ctc_end_pad``) and
+  the LLM writes the speaker block after them.
+"""
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+TEXT_FROM = ("llm", "ctc")
+
+
+def _setting(default: Any, help: str, choices: Optional[tuple] = None) -> Any:
+    """A dataclass field holding its default, one-line help and allowed values."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How Speech2Tags decodes (see the module docstring for the two modes).
+
+    Each attribute's help is in its field metadata (:meth:`help`); the
+    defaults are the paper's greedy decoding with the LLM writing the answer.
+
+    Raises:
+        ValueError: on construction, a bad value or settings of the other
+            ``text_from`` mode, naming the key.
+    """
+
+    batch_size: int = _setting(1, "inputs decoded per call (the answers do not depend on it)")
+    max_new_tokens: int = _setting(800, "most tokens the LLM may write per input")
+    beam_size: int = _setting(1, "LLM beam search width (1: greedy, as in the paper)")
+    text_from: str = _setting("llm", "who writes the <text> block: the LLM (TagSpeech) or the CTC head "
+                                     "(cascade; the LLM then writes the speaker block)", TEXT_FROM)
+    speaker_constraint: bool = _setting(False, "text_from llm: the speaker block may list only the text "
+                                               "block's line ranges, each once")
+    ctc_word_bias: float = _setting(0.0, "text_from llm: score added to the tokens the CTC head emitted "
+                                         "within the span of the line being written (0: off)")
+    ctc_bias_margin: float = _setting(0.5, "seconds a line's span is widened by for ctc_word_bias")
+    ctc_beam_size: int = _setting(1, "text_from ctc: CTC prefix beam search width (1: the greedy path)")
+    ngram_file: Optional[str] = _setting(None, "token n-gram LM of the text lines (stage 4's ngram.json) "
+                                               "for the CTC beam search")
+    lm_weight: float = _setting(0.0, "text_from ctc: weight of the n-gram LM in the CTC beam search")
+    token_bonus: float = _setting(0.0, "text_from ctc: score added per CTC label in the beam search")
+    max_word_gap: Optional[float] = _setting(None, "text_from ctc: split a line where its words pause "
+                                                   "longer than this (seconds; none: never)")
+    voice_split: Optional[float] = _setting(None, "text_from ctc: split a line where the speaker stream's "
+                                                  "voice changes by more than this cosine distance")
+    ctc_start_pad: float = _setting(0.0, "text_from ctc: seconds a line starts before its first word's "
+                                         "CTC frame")
+    ctc_end_pad: float = _setting(0.0, "text_from ctc: seconds a line ends after its last word's CTC frame")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _checked(f.name, getattr(self, f.name), _kind(f.name)))
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ValueError(f"{f.name} must be one of {list(choices)}, got {getattr(self, f.name)!r}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check ranges and that the settings belong to the chosen ``text_from`` mode.
+
+        Raises:
+            ValueError: naming the offending key.
+        """
+        for name in ("batch_size", "max_new_tokens", "beam_size", "ctc_beam_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("ctc_word_bias", "ctc_bias_margin", "ctc_start_pad", "ctc_end_pad"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("max_word_gap", "voice_split"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive (or none), got {value}")
+        other = CTC_TEXT_SETTINGS if self.text_from == "llm" else LLM_TEXT_SETTINGS
+        defaults = DecodeConfig.defaults()
+        for name in other:
+            if getattr(self, name) != defaults[name]:
+                raise ValueError(f"{name} applies only with text_from {'ctc' if self.text_from == 'llm' else 'llm'}"
+                                 f" (text_from is {self.text_from!r}); leave it out")
+        if self.lm_weight != 0 and not self.ngram_file:
+            raise ValueError(f"lm_weight {self.lm_weight} needs ngram_file (stage 4's ngram.json)")
+
+    @classmethod
+    def keys(cls) -> List[str]:
+        """The setting names: every key a decoding yaml may hold."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def defaults(cls) -> Dict[str, Any]:
+        """Every setting's default."""
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The one-line help of setting ``name``."""
+        return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
+
+    @classmethod
+    def check_keys(cls, conf: Mapping[str, Any], source: str) -> None:
+        """Refuse keys that are not settings, listing the valid ones.
+
+        Raises:
+            ValueError: ``"<source>: unknown decoding setting(s) [...]; valid keys: [...]"``.
+        """
+        unknown = sorted(set(conf) - set(cls.keys()))
+        if unknown:
+            raise ValueError(f"{source}: unknown decoding setting(s) {unknown}; valid keys: {cls.keys()}")
+
+    @classmethod
+    def from_dict(cls, conf: Mapping[str, Any], source: str = "decode config") -> "DecodeConfig":
+        """Build from a mapping, naming ``source`` (a yaml path, ``command line``...) in errors.
+
+        Raises:
+            ValueError: an unknown key, a bad value, or settings that do not go together.
+        """
+        cls.check_keys(conf, source)
+        try:
+            return cls(**conf)
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
+
+    @classmethod
+    def read_yaml(cls, path: Union[str, Path]) -> Dict[str, Any]:
+        """The settings a decoding yaml holds (keys checked, values not combined yet).
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: not a mapping, or an unknown key, naming the file.
+        """
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"decoding config not found: {path}")
+        with path.open(encoding="utf-8") as f:
+            try:
+                conf = yaml.safe_load(f)
+            except yaml.YAMLError as e:
+                raise ValueError(f"{path}: not valid yaml: {e}") from None
+        conf = {} if conf is None else conf
+        if not isinstance(conf, dict):
+            raise ValueError(f"{path}: a decoding config is a mapping of settings, got {type(conf).__name__}")
+        cls.check_keys(conf, str(path))
+        return conf
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path], **overrides: Any) -> "DecodeConfig":
+        """Read a decoding yaml; ``overrides`` win over its values.
+
+        Raises:
+            ValueError: an unknown key or a bad value, naming the file.
+        """
+        conf = cls.read_yaml(path)
+        cls.check_keys(overrides, "overrides")
+        source = f"{path} (with {sorted(overrides)})" if overrides else str(path)
+        return cls.from_dict({**conf, **overrides}, source)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The settings as a plain mapping (what a yaml holds)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add ``--config`` (a decoding yaml) and one ``--<key>`` flag per setting.
+
+        Flags left out are absent from the parsed namespace, so that
+        :meth:`from_args` can tell them from values given.
+        """
+        group = parser.add_argument_group("decoding (DecodeConfig; flags win over the --config yaml)")
+        group.add_argument("--config", default=None, help="decoding yaml (conf/decode_*.yaml)")
+        for f in dataclasses.fields(cls):
+            kind, choices = _kind(f.name), f.metadata.get("choices")
+            group.add_argument(f"--{f.name}", type=_parse_flag(kind, optional=_optional(f.name)),
+                               default=argparse.SUPPRESS, choices=choices,
+                               metavar=None if choices else kind.__name__.upper(),
+                               help=f"{f.metadata['help']} (default: {f.default})")
+
+    @classmethod
+    def given(cls, args: argparse.Namespace) -> Dict[str, Any]:
+        """The settings given as flags (see :meth:`add_arguments`)."""
+        return {k: getattr(args, k) for k in cls.keys() if hasattr(args, k)}
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "DecodeConfig":
+        """The config of parsed arguments: defaults, then the ``--config`` yaml, then flags.
+
+        Raises:
+            FileNotFoundError: no such yaml.
+            ValueError: a bad yaml or value, naming the file and key.
+        """
+        conf = cls.read_yaml(args.config) if args.config else {}
+        flags = cls.given(args)
+        source = args.config or "command line"
+        if args.config and flags:
+            source += " + command line"
+        return cls.from_dict({**conf, **flags}, source)
+
+
+# settings that only one text_from mode reads (the other must leave them at their defaults)
+LLM_TEXT_SETTINGS = ("speaker_constraint", "ctc_word_bias")
+CTC_TEXT_SETTINGS = ("ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
+                     "ctc_start_pad", "ctc_end_pad")
+
+
+def _optional(name: str) -> bool:
+    hint = typing.get_type_hints(DecodeConfig)[name]
+    return typing.get_origin(hint) is Union and type(None) in typing.get_args(hint)
+
+
+def _kind(name: str) -> type:
+    """The value type of setting ``name`` (``Optional[x]`` -> ``x``)."""
+    hint = typing.get_type_hints(DecodeConfig)[name]
+    if typing.get_origin(hint) is Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _checked(name: str, value: Any, kind: type) -> Any:
+    """``value`` as a ``kind`` (ints accepted as floats, paths as strings).
+
+    Raises:
+        ValueError: a value of another type, naming ``name``.
+    """
+    if value is None and _optional(name):
+        return None
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, Path):
+        return str(value)
+    if kind is int and isinstance(value, bool):
+        ok = False
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ValueError(f"{name} must be {'a' if kind is not int else 'an'} {kind.__name__}"
+                         f"{' or none' if _optional(name) else ''}, got {value!r}")
+    return value
+
+
+def _parse_flag(kind: type, optional: bool):
+    """The argparse ``type`` of a setting's flag (``true``/``false`` for booleans,
+    ``none`` for an optional setting left unset)."""
+
+    def parse(text: str):
+        if optional and text.lower() in ("none", "null"):
+            return None
+        if kind is bool:
+            if text.lower() in ("true", "yes", "1"):
+                return True
+            if text.lower() in ("false", "no", "0"):
+                return False
+            raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+        return kind(text)
+
+    parse.__name__ = kind.__name__  # argparse names the type in its error message
+    return parse

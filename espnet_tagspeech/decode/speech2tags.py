@@ -1,0 +1,384 @@
+"""Speech2Tags: decode "who spoke what and when" with a trained TagSpeech model.
+
+Build it from a training config and model file (ESPnet's
+``TagSpeechTask.build_model_from_file``) or from a packed model
+(:meth:`Speech2Tags.from_pretrained`: an ESPnet-style zip/tgz whose
+``meta.yaml`` lists the config, the model file and extra files such as the
+tokenizer, or a directory already unpacked).  How it decodes is one
+:class:`~espnet_tagspeech.decode.config.DecodeConfig`.  Each waveform gives
+the raw generated text, the parsed turns (recording time) and parse warnings.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from espnet_tagspeech.data.turn import Turn
+from espnet_tagspeech.decode.config import DecodeConfig
+from espnet_tagspeech.tasks.preprocessor import check_waveform
+
+
+@dataclass
+class TagResult:
+    """The decoding of one waveform.
+
+    Attributes:
+        key: The input's id.
+        text: Raw generated target string (chunks joined by newlines).
+        turns: One turn per text line, in recording time.
+        speaker_turns: Turns of the speaker block (diarization), recording time.
+        warnings: Problems found while parsing the output.
+    """
+
+    key: str
+    text: str
+    turns: List[Turn] = field(default_factory=list)
+    speaker_turns: List[Turn] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+
+class Speech2Tags:
+    """Multi-speaker transcription with timestamps and speaker ids.
+
+    Args:
+        train_config: The ``config.yaml`` written by training.
+        model_file: The trained ``.pth`` (ESPnet state dict).
+        device: ``"cpu"`` or ``"cuda"``.
+        decode_config: How to decode (:class:`~espnet_tagspeech.decode.config.DecodeConfig`,
+            or a mapping of its settings; default: the paper's greedy decoding).
+        segment_config: How a whole recording is cut into windows
+            (:class:`~espnet_tagspeech.decode.meeting.SegmentConfig` or its dict).
+        link_config: How the windows' speakers are linked into the
+            recording's (:class:`~espnet_tagspeech.decode.link.LinkConfig` or its dict).
+
+    Raises:
+        ValueError: a bad decoding setting, or one the model cannot do (no CTC
+            head, an n-gram LM of another vocabulary), naming the key.
+
+    Calling the object decodes a whole recording of any length (segmentation,
+    batched window decoding, speaker linking: :mod:`espnet_tagspeech.decode.meeting`);
+    :meth:`batch` decodes cuts or windows as they are, each with its own
+    cut-local speakers.
+
+    Example:
+        >>> s2t = Speech2Tags.from_pretrained("exp/tagspeech_mini/mini_packed.zip")
+        >>> result = s2t(meeting_wav, fs=16000, key="meeting1")
+        >>> result.turns[0].speaker, result.turns[0].text
+    """
+
+    def __init__(
+        self,
+        train_config: Union[str, Path],
+        model_file: Optional[Union[str, Path]] = None,
+        device: str = "cpu",
+        decode_config: Optional[Union[DecodeConfig, Mapping[str, Any]]] = None,
+        segment_config=None,
+        link_config=None,
+    ) -> None:
+        from espnet_tagspeech.decode.link import LinkConfig
+        from espnet_tagspeech.decode.meeting import SegmentConfig
+        from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+        if decode_config is None or isinstance(decode_config, Mapping):
+            decode_config = DecodeConfig.from_dict(decode_config or {})
+        if isinstance(segment_config, dict):
+            segment_config = SegmentConfig.from_dict(segment_config)
+        if isinstance(link_config, dict):
+            link_config = LinkConfig.from_dict(link_config)
+        self.segment_config = segment_config or SegmentConfig()
+        self.link_config = link_config or LinkConfig()
+        model, args = TagSpeechTask.build_model_from_file(train_config, model_file, device)
+        model.eval()
+        self.model = model
+        self.device = device
+        self.sample_rate = int(getattr(args, "sample_rate", 16000))
+        self.decode_config = decode_config
+
+    @property
+    def decode_config(self) -> DecodeConfig:
+        """The decoding settings; setting them checks them against the model."""
+        return self._decode_config
+
+    @decode_config.setter
+    def decode_config(self, config: DecodeConfig) -> None:
+        if not isinstance(config, DecodeConfig):
+            raise TypeError(f"decode_config must be a DecodeConfig, got {type(config).__name__}")
+        needs_ctc = [k for k, on in (("text_from 'ctc'", config.text_from == "ctc"),
+                                     ("ctc_word_bias", config.ctc_word_bias > 0)) if on]
+        if needs_ctc and self.model.ctc_head is None:
+            raise ValueError(f"{needs_ctc[0]}: the model has no CTC head")
+        ngram = None
+        if config.ngram_file:
+            from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
+
+            ngram = TokenNgramLM.load(config.ngram_file)
+            vocab = self.model.llm.tokenizer.vocab_size
+            if ngram.vocab_size != vocab:
+                raise ValueError(f"ngram_file {config.ngram_file}: LM of {ngram.vocab_size} tokens, "
+                                 f"the model's tokenizer has {vocab}")
+        self._decode_config, self.ngram = config, ngram
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: Union[str, Path],
+        cache_dir: Optional[Union[str, Path]] = None,
+        device: str = "cpu",
+        decode_config: Optional[Union[DecodeConfig, Mapping[str, Any]]] = None,
+        segment_config=None,
+        link_config=None,
+        **overrides: Any,
+    ) -> "Speech2Tags":
+        """Build from a packed model (zip / tgz) or an unpacked directory.
+
+        The packed decoding config (``inference_config``), n-gram LM
+        (``ngram_file``) and linking config, when present, are the defaults:
+        the zip decodes as the recipe's stage 8 did.
+
+        Args:
+            path: The archive, or a directory holding ``meta.yaml``.
+            cache_dir: Where archives are unpacked (default: beside the archive).
+            device: ``"cpu"`` or ``"cuda"``.
+            decode_config: Decoding settings used instead of the packed ones.
+            segment_config: See the constructor.
+            link_config: Linking settings used instead of the packed ones.
+            **overrides: :class:`DecodeConfig` settings (``beam_size=4``...) that
+                win over the decoding config.
+
+        Raises:
+            FileNotFoundError: a missing archive or packed file.
+            ValueError: an unknown setting (the valid keys are listed) or a bad value.
+        """
+        from espnet_tagspeech.decode.link import LinkConfig
+        from espnet_tagspeech.decode.packed import resolve_packed
+
+        DecodeConfig.check_keys(overrides, "from_pretrained overrides")
+        files = resolve_packed(path, cache_dir)
+        source = "decode_config"
+        if isinstance(decode_config, DecodeConfig):
+            conf = decode_config.to_dict()
+        elif decode_config is not None:
+            conf = dict(decode_config)
+        elif "inference_config" in files:
+            conf, source = DecodeConfig.read_yaml(files["inference_config"]), files["inference_config"]
+        else:
+            conf, source = {}, f"{path}"
+        if "ngram_file" in files and not conf.get("ngram_file"):
+            conf["ngram_file"] = files["ngram_file"]
+        if overrides:
+            source += f" with overrides {sorted(overrides)}"
+        config = DecodeConfig.from_dict({**conf, **overrides}, source)
+        if link_config is None and "link_config" in files:
+            link_config = LinkConfig.from_yaml(files["link_config"])
+        return cls(files["train_config"], files.get("model_file"), device, config, segment_config, link_config)
+
+    def __call__(
+        self, speech: np.ndarray, fs: Optional[int] = None, key: str = "meeting",
+        batch_size: int = 8, progress: bool = True,
+    ) -> TagResult:
+        """Decode a whole recording of any length, with one speaker label per person.
+
+        Args:
+            speech: The recording, mono (or ``(L, C)``: channel 0 is decoded).
+            fs: Its sample rate (default: the model's); other rates are resampled.
+            key: Recording id of the returned turns.
+            batch_size: Windows decoded per call.
+            progress: Show a progress bar.
+
+        Raises:
+            DataFormatError: empty or non-finite audio, naming ``key``.
+        """
+        from espnet_tagspeech.decode.meeting import decode_meeting
+
+        return decode_meeting(self, speech, fs or self.sample_rate, key, self.segment_config,
+                              self.link_config, batch_size, progress=progress)
+
+    def batch(
+        self,
+        speeches: Sequence[np.ndarray],
+        fs: Optional[int] = None,
+        keys: Optional[Sequence[str]] = None,
+        recordings: Optional[Sequence[str]] = None,
+        offsets: Optional[Sequence[float]] = None,
+    ) -> List[TagResult]:
+        """Decode several waveforms at once (same results as one by one).
+
+        Args:
+            speeches: 1-D waveforms.
+            fs: Their sample rate when known (checked against the model's).
+            keys: Ids named in errors and results (default ``utt0``, ``utt1``...).
+            recordings: Recording ids of the returned turns (default: the keys).
+            offsets: Start of each waveform in its recording, in seconds.
+
+        Raises:
+            DataFormatError: bad audio (rate, channels, empty, NaN), naming the key.
+        """
+        from espnet_tagspeech.serialization import parse
+
+        n = len(speeches)
+        keys = list(keys) if keys is not None else [f"utt{i}" for i in range(n)]
+        recordings = list(recordings) if recordings is not None else list(keys)
+        offsets = list(offsets) if offsets is not None else [0.0] * n
+        wavs = [check_waveform(w, k, sample_rate=fs, expected_rate=self.sample_rate)
+                for w, k in zip(speeches, keys)]
+        results = []
+        for k, rec, off, text in zip(keys, recordings, offsets, self._decode(wavs)):
+            parsed = parse(text, recording=rec, offset=off)
+            results.append(TagResult(key=k, text=text, turns=parsed.turns,
+                                     speaker_turns=parsed.speaker_turns, warnings=parsed.warnings))
+        return results
+
+    def _decode(self, wavs: List[np.ndarray]) -> List[str]:
+        import torch
+
+        lengths = torch.tensor([len(w) for w in wavs], dtype=torch.long)
+        speech = torch.zeros(len(wavs), int(lengths.max()))
+        for i, w in enumerate(wavs):
+            speech[i, : len(w)] = torch.from_numpy(w)
+        speech, lengths = speech.to(self.device), lengths.to(self.device)
+        tok = self.model.llm.tokenizer
+        conf = self.decode_config
+        log_posteriors = None
+        if conf.text_from == "ctc" or conf.ctc_word_bias:
+            log_posteriors = ctc_log_posteriors(self.model, speech, lengths)
+        if conf.text_from == "ctc":
+            return self._decode_after_ctc(speech, lengths, log_posteriors)
+        processors = []
+        if conf.ctc_word_bias:
+            from espnet_tagspeech.decode.answer_search import CtcWordBias, ctc_emissions
+
+            shift = self.model.semantic_encoder.frame_shift
+            skip = [i for s in ("\n", "<cc>") for i in tok.encode(s)]
+            emitted = [ctc_emissions(lp, shift, lp.shape[-1] - 1, skip) for lp in log_posteriors]
+            processors.append(CtcWordBias(emitted, tok, conf.ctc_word_bias, conf.ctc_bias_margin, conf.beam_size))
+        if conf.speaker_constraint:
+            from espnet_tagspeech.decode.answer_search import SpeakerBlockConstraint
+
+            processors.append(SpeakerBlockConstraint(tok, conf.beam_size))
+        with torch.no_grad():
+            embeds, mask = self.model.generation_inputs(speech, lengths)
+            ids = self.model.llm.generate(
+                embeds,
+                mask,
+                max_new_tokens=conf.max_new_tokens,
+                num_beams=conf.beam_size,
+                logits_processor=processors,
+            )
+        texts = [tok.decode(x) for x in ids]
+        for x, t in zip(ids, texts):
+            if len(x) >= conf.max_new_tokens:
+                logging.warning("output hit max_new_tokens=%d: %r...", conf.max_new_tokens, t[:60])
+        return texts
+
+    def _search(self, log_probs: np.ndarray, channels: int) -> Optional[List[int]]:
+        """The CTC labels of the beam search (``None``: greedy)."""
+        conf = self.decode_config
+        lm = self.ngram if conf.lm_weight != 0 else None
+        if conf.ctc_beam_size == 1 and lm is None:
+            return None
+        from espnet_tagspeech.decode.ctc.search import ctc_prefix_beam_search
+        from espnet_tagspeech.tsot import CHANNEL_CHANGE
+
+        def single(text: str) -> Optional[int]:
+            ids = self.model.llm.tokenizer.encode(text)
+            return ids[0] if len(ids) == 1 else None
+
+        return ctc_prefix_beam_search(
+            log_probs, conf.ctc_beam_size, lm, conf.lm_weight, conf.token_bonus,
+            end_token=single("\n"), channel_token=single(CHANNEL_CHANGE), num_channels=channels,
+        )
+
+    def _decode_after_ctc(self, speech, lengths, log_posteriors) -> List[str]:
+        """The CTC head's text block, then the LLM's answer after it (the speaker block)."""
+        import torch
+
+        from espnet_tagspeech.decode.ctc.alignment import ctc_line_words
+        from espnet_tagspeech.decode.voices import split_lines_by_voice
+        from espnet_tagspeech.serialization import text_block
+        from espnet_tagspeech.tsot import lines_to_turns
+
+        tok = self.model.llm.tokenizer
+        channels = self.model.ctc_channels if self.model.ctc_order == "time" else 1
+        frame_shift = self.model.semantic_encoder.frame_shift
+        conf = self.decode_config
+        voices = [None] * len(log_posteriors)
+        if conf.voice_split is not None:
+            with torch.no_grad():
+                feats, feat_len = self.model.speaker_encoder(speech, lengths)
+            voices = [feats[i, : int(feat_len[i])].float().cpu().numpy() for i in range(len(voices))]
+        blocks = []
+        for lp, voice in zip(log_posteriors, voices):
+            lines = ctc_line_words(lp, tok, frame_shift, channels, self._search(lp, channels),
+                                   conf.max_word_gap)
+            if voice is not None:
+                lines = split_lines_by_voice(lines, voice, self.model.speaker_encoder.frame_shift,
+                                             conf.voice_split)
+            turns = lines_to_turns(lines, "cut", conf.ctc_start_pad, conf.ctc_end_pad, len(lp) * frame_shift)
+            blocks.append(text_block(turns) + "\n")
+        prefixes = [tok.encode(b) for b in blocks]
+        with torch.no_grad():
+            embeds, mask = self.model.generation_inputs(speech, lengths, prefixes)
+            ids = self.model.llm.generate(
+                embeds, mask, max_new_tokens=conf.max_new_tokens, num_beams=conf.beam_size
+            )
+        for x in ids:
+            if len(x) >= conf.max_new_tokens:
+                logging.warning("speaker block hit max_new_tokens=%d", conf.max_new_tokens)
+        return [tok.decode(p + x) for p, x in zip(prefixes, ids)]
+
+
+def ctc_log_posteriors(model, speech, lengths) -> List[np.ndarray]:
+    """Per input ``(T_i, V + 1)`` log posteriors of the semantic stream's CTC head (blank last).
+
+    Raises:
+        ValueError: a model without a CTC head.
+    """
+    import torch
+
+    if model.ctc_head is None:
+        raise ValueError("the model has no CTC head")
+    with torch.no_grad():
+        enc, enc_len = model.semantic_encoder(speech, lengths)
+        logp = torch.log_softmax(model.ctc_head(enc).float(), dim=-1)
+    return [logp[i, : int(enc_len[i])].cpu().numpy() for i in range(logp.shape[0])]
+
+
+def load_speech2tags(
+    model_tag: Optional[Union[str, Path]] = None,
+    train_config: Optional[Union[str, Path]] = None,
+    model_file: Optional[Union[str, Path]] = None,
+    device: str = "cpu",
+    decode_config: Optional[Union[DecodeConfig, Mapping[str, Any]]] = None,
+    segment_config=None,
+    link_config=None,
+    **overrides: Any,
+) -> Speech2Tags:
+    """A :class:`Speech2Tags` from a packed model, or from a training config and its weights.
+
+    Args:
+        model_tag: A packed model (see :meth:`Speech2Tags.from_pretrained`) ...
+        train_config: ... or a training config ...
+        model_file: ... and its weights.
+        device: ``"cpu"`` or ``"cuda"``.
+        decode_config: Decoding settings (a packed model's own by default).
+        segment_config: See :class:`Speech2Tags`.
+        link_config: See :class:`Speech2Tags` (a packed model's own by default).
+        **overrides: :class:`DecodeConfig` settings that win over ``decode_config``.
+
+    Raises:
+        ValueError: neither ``model_tag`` nor ``train_config`` given, or a bad setting.
+    """
+    DecodeConfig.check_keys(overrides, "overrides")
+    if model_tag:
+        return Speech2Tags.from_pretrained(model_tag, device=device, decode_config=decode_config,
+                                           segment_config=segment_config, link_config=link_config, **overrides)
+    if not train_config:
+        raise ValueError("give --model_tag, or --train_config and --model_file")
+    if isinstance(decode_config, DecodeConfig):
+        decode_config = decode_config.to_dict()
+    source = "decode config" + (f" with overrides {sorted(overrides)}" if overrides else "")
+    config = DecodeConfig.from_dict({**(decode_config or {}), **overrides}, source)
+    return Speech2Tags(train_config, model_file, device, config, segment_config, link_config)

@@ -1,0 +1,62 @@
+"""tagspeech.sh names a decode dir by everything that changes its output, the contents of the
+decoding and linking configs included, so that a second decoding never overwrites the first."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "egs2" / "TEMPLATE" / "tagspeech1"
+MINI_CONF = REPO / "egs2" / "mini_meeting" / "tagspeech1" / "conf"
+
+
+@pytest.fixture()
+def recipe(tmp_path: Path) -> Path:
+    """A recipe dir with its own (editable) copies of the configs."""
+    for name in ("tagspeech.sh", "path.sh", "cmd.sh", "db.sh"):
+        (tmp_path / name).symlink_to(TEMPLATE / name)
+    (tmp_path / "utils").symlink_to(REPO / "utils")
+    (tmp_path / "conf").mkdir()
+    for name in ("train_tiny.yaml", "decode_tiny.yaml", "link_speakers.yaml"):
+        shutil.copy(MINI_CONF / name, tmp_path / "conf" / name)
+    return tmp_path
+
+
+def _decode_dir(recipe: Path, *options: str) -> str:
+    """The decode dir stage 9 looks for (it stops there: nothing was decoded)."""
+    proc = subprocess.run(
+        ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
+         "--train_config", "conf/train_tiny.yaml", "--tag", "tiny", "--stage", "9", "--stop_stage", "9",
+         "--inference_config", "conf/decode_tiny.yaml", "--link_config", "conf/link_speakers.yaml", *options],
+        cwd=recipe, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    m = re.search(r"missing exp/tagspeech_tiny/(\S+)/test/rttm: run stage 8 first", proc.stderr)
+    assert m, proc.stderr[-2000:]
+    return m.group(1)
+
+
+def test_config_contents_and_options_name_the_decode_dir(recipe):
+    first = _decode_dir(recipe)
+    assert re.fullmatch(r"decode_tiny_link_speakers_vad_valid\.acc\.ave_[0-9a-f]{8}", first)
+    assert _decode_dir(recipe) == first  # the same decoding: the same dir
+    link = recipe / "conf" / "link_speakers.yaml"
+    link.write_text(link.read_text() + "linking_threshold: 0.9\n")
+    edited = _decode_dir(recipe)
+    assert edited != first and edited.startswith("decode_tiny_link_speakers_vad_valid.acc.ave_")
+    decode = recipe / "conf" / "decode_tiny.yaml"
+    decode.write_text(decode.read_text().replace("max_new_tokens: 120", "max_new_tokens: 100"))
+    assert _decode_dir(recipe) not in (first, edited)
+    assert _decode_dir(recipe, "--inference_args", "--beam_size 2") != _decode_dir(recipe)
+    assert _decode_dir(recipe, "--test_segmentation", "oracle").startswith("decode_tiny_link_speakers_oracle_")
+
+
+def test_a_missing_config_file_is_named(recipe):
+    proc = subprocess.run(
+        ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
+         "--train_config", "conf/train_tiny.yaml", "--stage", "9", "--stop_stage", "9",
+         "--link_config", "conf/link_speakres.yaml"],
+        cwd=recipe, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no such config file: conf/link_speakres.yaml" in proc.stderr
