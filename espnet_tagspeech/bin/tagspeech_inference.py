@@ -5,7 +5,9 @@ Writes into ``--output_dir``:
 * ``text``: ``key raw-output`` per line (newlines escaped as ``\\n``),
 * ``rttm``: the speaker block of every output (diarization),
 * ``hyp.seglst.json``: one segment per text line (meeteval SegLST),
-* ``warnings``: ``key message`` for outputs that did not parse cleanly.
+* ``warnings``: ``key message`` for outputs that did not parse cleanly,
+* ``decoded.jsonl``: the journal of results (:mod:`espnet_tagspeech.decode.journal`):
+  a killed job run again decodes only the keys it lacks.
 
 With a ``segments`` file beside ``wav.scp`` the keys are segments (cuts): turns
 are put in recording time and speaker labels become ``<cut>-<id>``
@@ -106,6 +108,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.formats import write_rttm, write_seglst
     from espnet_tagspeech.data.kaldi import load_audio, read_segment
+    from espnet_tagspeech.decode.journal import DecodeJournal, fingerprint
     from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.serialization import target_to_line
 
@@ -116,7 +119,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     items = _inputs(args.data_path_and_name_and_type, args.key_file)
     segmented = any(it[3] is not None for it in items)
     device = "cuda" if args.ngpu > 0 else "cpu"
-    if args.model_tag:  # the packed decoding config (or --config's), then the flags
+    out = Path(args.output_dir)
+    journal = DecodeJournal(out, fingerprint(args.model_tag, args.train_config, args.model_file,
+                                             repr(settings), args.data_path_and_name_and_type, segmented))
+    todo = set(journal.missing(it[0] for it in items))
+    if len(todo) < len(items):
+        logging.info("%d of %d keys decoded by an earlier run; decoding the other %d",
+                     len(items) - len(todo), len(items), len(todo))
+    if not todo:
+        s2t = None
+    elif args.model_tag:  # the packed decoding config (or --config's), then the flags
         conf, flags = settings
         try:
             s2t = Speech2Tags.from_pretrained(args.model_tag, device=device, decode_config=conf, **flags)
@@ -124,11 +136,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             parser.exit(2, f"{parser.prog}: error: {e}\n")
     else:
         s2t = Speech2Tags(args.train_config, args.model_file, device, settings)
-    batch_size = s2t.decode_config.batch_size
-
-    texts, turns, spk_turns, warns = [], [], [], []
-    for b in tqdm(range(0, len(items), batch_size), desc="decode", unit="batch"):
-        batch = items[b : b + batch_size]
+    pending = [it for it in items if it[0] in todo]
+    batch_size = s2t.decode_config.batch_size if s2t is not None else 1
+    for b in tqdm(range(0, len(pending), batch_size), desc="decode", unit="batch"):
+        batch = pending[b : b + batch_size]
         wavs, rates = [], set()
         for key, entry, start, end, _ in batch:
             wav, rate = read_segment(entry, start, end, key=key) if end is not None else load_audio(entry, key=key)
@@ -140,14 +151,17 @@ def main(argv: Optional[List[str]] = None) -> None:
             wavs, fs=rates.pop(), keys=[it[0] for it in batch],
             recordings=[it[4] for it in batch], offsets=[it[2] for it in batch],
         )
-        for res in results:
-            texts.append(f"{res.key} {target_to_line(res.text)}")
-            rename = (lambda t, k=res.key: t.with_speaker(f"{k}-{t.speaker}")) if segmented else (lambda t: t)
-            turns += [rename(t) for t in res.turns]
-            spk_turns += [rename(t) for t in res.speaker_turns]
-            warns += [f"{res.key} {w}" for w in res.warnings]
+        journal.add(results)
 
-    out = Path(args.output_dir)
+    texts, turns, spk_turns, warns = [], [], [], []
+    for key, *_ in items:
+        res = journal.get(key)
+        texts.append(f"{res.key} {target_to_line(res.text)}")
+        rename = (lambda t, k=res.key: t.with_speaker(f"{k}-{t.speaker}")) if segmented else (lambda t: t)
+        turns += [rename(t) for t in res.turns]
+        spk_turns += [rename(t) for t in res.speaker_turns]
+        warns += [f"{res.key} {w}" for w in res.warnings]
+
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "text") as f:
         f.writelines(t + "\n" for t in texts)

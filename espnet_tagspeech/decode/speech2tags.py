@@ -12,7 +12,7 @@ the raw generated text, the parsed turns (recording time) and parse warnings.
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -38,6 +38,25 @@ class TagResult:
     turns: List[Turn] = field(default_factory=list)
     speaker_turns: List[Turn] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict:
+        """A JSON-ready mapping that :meth:`from_dict` turns back into the same result."""
+        from dataclasses import asdict
+
+        return {"key": self.key, "text": self.text, "warnings": list(self.warnings),
+                "turns": [asdict(t) for t in self.turns],
+                "speaker_turns": [asdict(t) for t in self.speaker_turns]}
+
+    @classmethod
+    def from_dict(cls, d: Dict) -> "TagResult":
+        """The result :meth:`to_dict` saved (``KeyError``/``TypeError``/``ValueError`` if malformed)."""
+        from espnet_tagspeech.data.turn import Word
+
+        def turn(t: Dict) -> Turn:
+            return Turn(**{**t, "words": tuple(Word(**w) for w in t["words"])})
+
+        return cls(d["key"], d["text"], [turn(t) for t in d["turns"]],
+                   [turn(t) for t in d["speaker_turns"]], list(d["warnings"]))
 
 
 class Speech2Tags:

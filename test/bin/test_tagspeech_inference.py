@@ -1,0 +1,88 @@
+"""The per-cut decoding CLI resumes: a killed job decodes only the keys its journal lacks."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from espnet_tagspeech.model.tiny import setup_tiny
+from espnet_tagspeech.tasks.tagspeech import args_from_config
+
+SHARP = {"llm_conf": {"config": {"initializer_range": 0.5}}}  # varied greedy outputs
+NUM_KEYS = 24
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """A random-init tiny model and a wav.scp of 24 keys (the tiny cuts, repeated)."""
+    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+    work = tmp_path_factory.mktemp("dec")
+    cuts, cfg = setup_tiny(str(work), num_cuts=4, overrides=SHARP)
+    torch.manual_seed(1)
+    torch.save(TagSpeechTask.build_model(args_from_config(cfg)).state_dict(), work / "model.pth")
+    wavs = [ln.split()[1] for ln in (work / "data" / "wav.scp").read_text().splitlines()]
+    scp = work / "many" / "wav.scp"
+    scp.parent.mkdir()
+    scp.write_text("".join(f"k{i:02d} {wavs[i % len(wavs)]}\n" for i in range(NUM_KEYS)))
+    return work, cfg, scp
+
+
+def _cmd(job, out):
+    work, cfg, scp = job
+    return [sys.executable, "-m", "espnet_tagspeech.bin.tagspeech_inference", "--train_config", cfg,
+            "--model_file", str(work / "model.pth"), "--data_path_and_name_and_type", f"{scp},speech,sound",
+            "--output_dir", str(out), "--batch_size", "1", "--max_new_tokens", "60", "--num_threads", "1"]
+
+
+def _outputs(out):
+    return {name: (out / name).read_text() for name in ("text", "rttm", "hyp.seglst.json", "warnings")}
+
+
+@pytest.mark.slow
+def test_killed_decoding_decodes_only_the_keys_it_lacks(job, tmp_path):
+    whole = tmp_path / "whole"
+    subprocess.run(_cmd(job, whole), check=True, capture_output=True)
+    expected = _outputs(whole)
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(job, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / "decoded.jsonl"
+    deadline = time.time() + 300
+    while proc.poll() is None and not (journal.is_file() and journal.read_text().count("\n") >= 4):
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "decoding ended before it could be killed"
+    assert not (out / "text").exists()  # no outputs from a killed job
+    done = journal.read_text().count("\n") - 1
+
+    rerun = subprocess.run(_cmd(job, out), check=True, capture_output=True, text=True)
+    assert f"{done} of {NUM_KEYS} keys decoded by an earlier run" in rerun.stderr
+    assert _outputs(out) == expected
+
+
+def test_journal_drops_a_line_cut_short_and_a_stale_fingerprint(job, tmp_path):
+    from espnet_tagspeech.bin.tagspeech_inference import main
+
+    out = tmp_path / "out"
+    main(_cmd(job, out)[3:])
+    expected = _outputs(out)
+    journal = out / "decoded.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    assert len(lines) == NUM_KEYS + 1 and "fingerprint" in json.loads(lines[0])
+    # as if killed while writing the 11th result: 10 whole lines and half a line
+    journal.write_text("".join(lines[:11]) + lines[11][: len(lines[11]) // 2])
+    for name in expected:
+        (out / name).unlink()
+    main(_cmd(job, out)[3:])
+    assert _outputs(out) == expected
+    assert journal.read_text().count("\n") == NUM_KEYS + 1
+    # other decoding settings: the journal is not reused
+    main(_cmd(job, out)[3:-4] + ["--max_new_tokens", "10", "--num_threads", "1"])
+    assert _outputs(out)["text"] != expected["text"]
+    assert json.loads(journal.read_text().splitlines()[0]) != json.loads(lines[0])
