@@ -122,7 +122,7 @@ def run_variant(recipe: Path, variant: str, updates: int, out: Path) -> Dict:
     exp = recipe / "exp" / name
     timing = out / f"{variant}.train_sec"
     if result_row(exp / "RESULTS.md") is None:
-        base = yaml.safe_load((recipe / "conf" / "train_mini.yaml").read_text(encoding="utf-8"))
+        base = yaml.safe_load((recipe / "conf" / "train_tagspeech_mini.yaml").read_text(encoding="utf-8"))
         cfg = out / f"{variant}.yaml"
         cfg.write_text(yaml.safe_dump(variant_config(base, variant, updates)), encoding="utf-8")
         common = ["--systems", "llm", "--exp_name", name, "--train_config", str(cfg.resolve())]

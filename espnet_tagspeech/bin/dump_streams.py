@@ -5,7 +5,7 @@ the LLM (:mod:`espnet_tagspeech.model.stream_cache`).
 
 Example::
 
-    python -m espnet_tagspeech.bin.dump_streams --train_config conf/train_mini.yaml \\
+    python -m espnet_tagspeech.bin.dump_streams --train_config conf/train_tagspeech_mini.yaml \\
         --init_param exp/pretrain_mini/init.pth --tokenizer dump/mini/tokenizer/tokenizer.model \\
         --data_dir dump/mini/raw/train_cuts --out_dir dump/mini/streams/train
 """

@@ -7,7 +7,7 @@ run from its last checkpoint.  Writes ``<output_dir>/init.pth`` (for
 
 Example::
 
-    python -m espnet_tagspeech.bin.pretrain --config conf/pretrain_mini.yaml \\
+    python -m espnet_tagspeech.bin.pretrain --config conf/pretrain_tagspeech_mini.yaml \\
         --train_dir dump/raw/train_cuts --valid_dir dump/raw/dev_cuts \\
         --train_rttm dump/raw/train/rttm --valid_rttm dump/raw/dev/rttm \\
         --train_ctm dump/raw/train/words.ctm --valid_ctm dump/raw/dev/words.ctm \\

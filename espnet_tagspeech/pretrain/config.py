@@ -1,8 +1,8 @@
 """The stage-5 pre-training config: one dataclass read from the recipe's yaml.
 
-Example (``conf/pretrain_mini.yaml``)::
+Example (``conf/pretrain_tagspeech_mini.yaml``)::
 
-    model_config: conf/train_mini.yaml   # the model; tagspeech.sh passes --train_config
+    model_config: conf/train_tagspeech_mini.yaml   # the model; tagspeech.sh passes --train_config
     batch_sec: 76                        # or batch_size: 8 (random cuts per update)
     max_cut_sec: 20
     seed: 0

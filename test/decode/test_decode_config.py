@@ -35,7 +35,7 @@ def test_the_mini_recipes_two_decodings():
     conf_dir = REPO / "egs2" / "mini_meeting" / "tagspeech1" / "conf"
     llm = DecodeConfig.from_yaml(conf_dir / "decode_mini.yaml")
     assert (llm.text_from, llm.speaker_constraint, llm.ctc_word_bias, llm.max_new_tokens) == ("llm", True, 3.0, 600)
-    cascade = DecodeConfig.from_yaml(conf_dir / "decode_mini_cascade.yaml", ngram_file="ngram.json")
+    cascade = DecodeConfig.from_yaml(conf_dir / "decode_tagspeech_ctc_text.yaml", ngram_file="ngram.json")
     assert cascade.text_from == "ctc" and (cascade.ctc_beam_size, cascade.lm_weight) == (64, 0.5)
     assert (cascade.max_word_gap, cascade.voice_split, cascade.ctc_start_pad, cascade.ctc_end_pad) == (
         1.0, 0.12, 0.1, 0.35)

@@ -32,3 +32,24 @@ def test_recipe_tiny_config_differs_from_the_suite_tiny_model_only_where_declare
     recipe = dict(_flatten(yaml.safe_load((RECIPE / "conf" / "train_tiny.yaml").read_text())))
     differ = {k for k in set(suite) | set(recipe) if suite.get(k, "<absent>") != recipe.get(k, "<absent>")}
     assert differ == RECIPE_ONLY, f"undeclared differences: {sorted(differ ^ RECIPE_ONLY)}"
+
+
+def test_recipe_links_keep_the_name_of_the_shared_config():
+    """A recipe config linked from the root conf/ is found under the root file's own name."""
+    links = [p for p in sorted((RECIPE / "conf").iterdir()) if p.is_symlink()]
+    assert links
+    for link in links:
+        assert not Path(link.readlink()).is_absolute(), f"{link}: absolute link"
+        assert link.resolve().is_file(), f"{link}: dangling link"
+        assert link.name == link.resolve().name, f"{link.name} -> {link.resolve().name}: another name"
+
+
+def test_run_sh_names_existing_configs_for_each_size():
+    import re
+
+    text = (RECIPE / "run.sh").read_text()
+    named = set(re.findall(r"conf/[\w.]+\.yaml", text))
+    assert {"conf/train_tiny.yaml", "conf/train_tagspeech_mini.yaml", "conf/decode_mini.yaml",
+            "conf/decode_tagspeech_ctc_text.yaml"} <= named
+    for rel in named:
+        assert (RECIPE / rel).is_file(), f"run.sh names {rel}, which does not exist"

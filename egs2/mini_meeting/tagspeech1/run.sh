@@ -23,10 +23,14 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
+# each size's configs: the CI-sized run's own files, the mini run's shared ones from the root conf/
 case ${size} in
-  tiny) vocab_size=300 ;;
+  tiny) vocab_size=300 train_config=conf/train_tiny.yaml pretrain_config=conf/pretrain_tiny.yaml
+        llm_decode=conf/decode_tiny.yaml cascade_decode=conf/decode_tiny_cascade.yaml ;;
   # every word of the mini grammar becomes one or two pieces: shorter targets
-  mini) vocab_size=800 ;;
+  mini) vocab_size=800 train_config=conf/train_tagspeech_mini.yaml
+        pretrain_config=conf/pretrain_tagspeech_mini.yaml
+        llm_decode=conf/decode_mini.yaml cascade_decode=conf/decode_tagspeech_ctc_text.yaml ;;
   *) echo "run.sh: --size must be tiny or mini, got '${size}'" >&2; exit 1 ;;
 esac
 
@@ -38,19 +42,18 @@ run() {  # run <first stage> <last stage> [options]: tagspeech.sh on the overlap
     --local_data_opts "--size ${size} --data_dir data/${size} --simdir downloads/${size}" \
     --datadir "data/${size}" --dumpdir "dump/${size}" \
     --train_set train --valid_set dev --test_sets "test" \
-    --train_config "conf/train_${size}.yaml" \
-    --pretrain_config "$( [ -f "conf/pretrain_${size}.yaml" ] && echo "conf/pretrain_${size}.yaml" )" \
+    --train_config "${train_config}" --pretrain_config "${pretrain_config}" \
     --tokenizer_type sentencepiece --vocab_size ${vocab_size} --ngram_order 4 \
     --max_cut_dur 20 --inference_nj 2 --batch_size 8 --nj 2 --stream_cache true \
     --tag "${size}" --stage "${lo}" --stop_stage "${hi}" "$@" "${args[@]+"${args[@]}"}"
 }
 
 # TagSpeech: the LLM's answer, its cut-local speakers linked across a recording's cuts
-llm=(--inference_config "conf/decode_${size}.yaml" --link_config conf/link_speakers.yaml
+llm=(--inference_config "${llm_decode}" --link_config conf/link_speakers.yaml
      --system "TagSpeech (LLM)")
 case " ${systems} " in *" llm "*) run 1 9 "${llm[@]}" ;; *) run 1 7 ;; esac
 case " ${systems} " in *" cascade "*)
-  run 8 9 --inference_config "conf/decode_${size}_cascade.yaml" --link_config conf/link_lines.yaml \
+  run 8 9 --inference_config "${cascade_decode}" --link_config conf/link_lines.yaml \
     --system "cascade (CTC + clustering)" ;;
 esac
 run 10 11 "${llm[@]}"
