@@ -320,6 +320,7 @@ if run_stage 8; then
     cuts=${raw}/${x}${cuts_suffix}
     log "Stage 8: decoding ${x} (${test_segmentation} cuts) with ${inference_nj} jobs -> ${dir}"
     need "${cuts}/wav.scp" 3
+    rm -rf "${dir}/logdir"  # job files of an earlier decoding with more jobs would be merged too
     mkdir -p "${dir}/logdir"
     n=$(wc -l < "${cuts}/wav.scp")
     _nj=$(( inference_nj < n ? inference_nj : n ))
