@@ -20,7 +20,6 @@ import argparse
 import logging
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -32,8 +31,10 @@ COPY_UTT = ("utt2spk", "spk2utt", "text", "utt2gender", "spk2gender")
 COPY_RECO = ("rttm", "uem", "ref.seglst.json", "words.ctm", "words.seglst.json", "reco2num_spk")
 
 
-def _job(args: Tuple[str, str, Optional[float], Optional[float], str, int, int]) -> Tuple[str, Optional[str], float]:
-    """Read, check, convert and write one item; returns (key, error, seconds)."""
+def _job(
+    args: Tuple[str, str, Optional[float], Optional[float], str, int, int]
+) -> Tuple[str, Optional[str], float, int]:
+    """Read, check, convert and write one item; returns (key, error, seconds, channels read)."""
     import numpy as np
     import soundfile as sf
 
@@ -46,15 +47,16 @@ def _job(args: Tuple[str, str, Optional[float], Optional[float], str, int, int])
         else:
             audio, rate = read_segment(entry, start, end, key=key)
     except AudioReadError as e:
-        return key, str(e), 0.0
+        return key, str(e), 0.0, 0
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
     if audio.ndim == 2:
         if channel >= audio.shape[1]:
-            return key, f"key {key!r}: channel {channel} asked, audio has {audio.shape[1]}", 0.0
+            return key, f"key {key!r}: channel {channel} asked, audio has {audio.shape[1]}", 0.0, channels
         audio = audio[:, channel]
     if audio.size == 0:
-        return key, f"key {key!r}: empty audio", 0.0
+        return key, f"key {key!r}: empty audio", 0.0, channels
     if not np.all(np.isfinite(audio)):
-        return key, f"key {key!r}: audio holds NaN or infinite samples", 0.0
+        return key, f"key {key!r}: audio holds NaN or infinite samples", 0.0, channels
     if rate != fs:
         from math import gcd
 
@@ -64,7 +66,7 @@ def _job(args: Tuple[str, str, Optional[float], Optional[float], str, int, int])
         audio = resample_poly(audio.astype(np.float64), fs // g, rate // g)
     audio = np.clip(audio, -1.0, 32767 / 32768).astype(np.float32)
     sf.write(out, audio, fs, subtype="PCM_16", format="WAV")
-    return key, None, len(audio) / fs
+    return key, None, len(audio) / fs, channels
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -81,9 +83,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from tqdm import tqdm
 
-    from espnet_tagspeech.data.atomic import replace_dir
+    from espnet_tagspeech.data.atomic import check_writable, replace_dir, temp_dir_beside
     from espnet_tagspeech.data.errors import DataFormatError
-    from espnet_tagspeech.data.kaldi import KaldiDataDir, write_table
+    from espnet_tagspeech.data.kaldi import KaldiDataDir, scan_table, write_table
 
     src, dst = Path(args.in_dir), Path(args.out_dir)
     d = KaldiDataDir(src)
@@ -92,12 +94,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         if wav is None:
             raise DataFormatError(str(src / "wav.scp"), None, "no such file")
         segments = None if args.recordings else d.segments
+        check_writable(dst)
     except DataFormatError as e:
         logger.error("%s", e)
         return 1
+    # where each job's entry is, for the messages: wav.scp lines, or segments lines
+    listed = src / ("wav.scp" if segments is None else "segments")
+    line_of = {e.key: e.lineno for e in scan_table(listed)}
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    tmp = temp_dir_beside(dst)
     final_audio = dst.resolve() / "data"
     (tmp / "data").mkdir()
     jobs = []
@@ -107,8 +112,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         for utt, seg in segments.items():
             if seg.recording not in wav:
-                logger.error("%s: utterance %s names recording %s, not in wav.scp",
-                             src / "segments", utt, seg.recording)
+                logger.error("%s", DataFormatError(str(listed), line_of.get(utt),
+                                                   f"utterance {utt} names recording {seg.recording}, "
+                                                   "not in wav.scp"))  # fmt: skip
                 shutil.rmtree(tmp)
                 return 1
             jobs.append((utt, wav[seg.recording], seg.start, seg.end,
@@ -126,15 +132,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             for j in tqdm(jobs, desc=f"format {src.name}", file=sys.stderr, mininterval=2):
                 results.append(_job(j))
-        errors = [err for _, err, _ in results if err]
+        errors = [(key, err) for key, err, _, _ in results if err]
         if errors:
-            for err in errors:
-                logger.error("%s", err)
+            for key, err in errors:
+                logger.error("%s", DataFormatError(str(listed), line_of.get(key), err))
             logger.error("%d of %d entries of %s are bad; nothing written", len(errors), len(jobs), src)
             shutil.rmtree(tmp)
             return 1
-        durations = {key: round(sec, 4) for key, _, sec in results}
-        new_wav = {key: str(final_audio / f"{key}.wav") for key, _, _ in results}
+        several = [(key, n) for key, _, _, n in results if n > 1]
+        if several:
+            key, n = several[0]
+            logger.warning("%d of %d entries have several channels: channel %d kept (first: %s:%s: "
+                           "key %r, %d channels)", len(several), len(jobs), args.channel, listed,
+                           line_of.get(key), key, n)  # fmt: skip
+        durations = {key: round(sec, 4) for key, _, sec, _ in results}
+        new_wav = {key: str(final_audio / f"{key}.wav") for key, _, _, _ in results}
         write_table(tmp / "wav.scp", new_wav)
         for name in COPY_UTT + (COPY_RECO if segments is None else ()):
             if (src / name).is_file():

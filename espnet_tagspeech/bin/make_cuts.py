@@ -12,7 +12,8 @@ of cuts: ``segments`` over the recordings (cut id
 ``spk2utt`` (cut -> recording, as ESPnet does for multi-speaker cuts),
 ``text`` holding the serialized TagSpeech target of each cut on one line
 (newlines escaped as ``\\n``), ``utt2dur``, ``rttm`` of the kept turns in
-recording time, and ``cuts.list`` (``cut recording start end speakers turns``).
+recording time, and ``cuts.list`` (``cut recording start end speakers turns``).  The output
+dir is assembled beside its place and renamed: it is replaced whole, or left as it was.
 """
 
 import argparse
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet_tagspeech.data.atomic import atomic_write
+from espnet_tagspeech.data.atomic import atomic_write, check_writable, replace_dir, temp_dir_beside
 from espnet_tagspeech.data.errors import DataFormatError
 from espnet_tagspeech.data.turn import GENDERS, Turn
 
@@ -116,11 +117,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         turns = read_turns(in_dir)
         result = make_cuts(turns, args.min_dur, args.max_dur, args.max_pause)
+        cut_index(result.cuts)  # ids must be unique
+        check_writable(out_dir)
     except (DataFormatError, ValueError) as e:
         print(f"make_cuts: error: {e}", file=sys.stderr)
         return 2
-    cut_index(result.cuts)  # ids must be unique
-    write_cuts_dir(in_dir, out_dir, result.cuts)
+    # the dir appears whole or not at all: assembled beside it, then renamed
+    tmp = temp_dir_beside(out_dir)
+    try:
+        write_cuts_dir(in_dir, tmp, result.cuts)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, out_dir)
     hours = sum(c.duration for c in result.cuts) / 3600
     logging.info(
         "%s: %d turns -> %d cuts (%.3f h); dropped %d short, %d unsplittable long groups",

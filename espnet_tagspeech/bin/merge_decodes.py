@@ -44,19 +44,43 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+def read_cut2reco(path: str) -> Dict[str, Tuple[str, float, float]]:
+    """``cut2reco`` (``cut recording start end``) as {cut: (recording, start, end)}.
+
+    Raises:
+        DataFormatError: naming the file and line of a malformed entry.
+    """
+    from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.data.kaldi import TableSpec, scan_table
+
+    out = {}
+    for e in scan_table(path, TableSpec("cut2reco", 4, 4, "fields")):
+        reco, start, end = e.value  # type: ignore[misc]
+        try:
+            s, t = float(start), float(end)
+        except ValueError:
+            raise DataFormatError(path, e.lineno, f"times of {e.key!r} are not numbers: {start!r} {end!r}") from None
+        if not 0 <= s < t:
+            raise DataFormatError(path, e.lineno, f"cut {e.key!r}: bad span {start}-{end}")
+        out[e.key] = (reco, s, t)
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line tool; returns the exit code."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
 
-    from espnet_tagspeech.data.atomic import atomic_write
+    from espnet_tagspeech.data.atomic import atomic_write, check_writable
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.data.formats import write_rttm, write_seglst
-    from espnet_tagspeech.data.kaldi import read_scp, write_table
+    from espnet_tagspeech.data.kaldi import TableSpec, read_scp, scan_table, write_table
     from espnet_tagspeech.decode.link import RecordingTurns, link_config_from_args, link_recording
     from espnet_tagspeech.serialization import line_to_target, parse
 
     try:
+        if args.config and not Path(args.config).is_file():
+            raise DataFormatError(args.config, None, "no such linking config")
         config = link_config_from_args(args)
         if config.link == "model" and not args.train_config:
             raise ValueError("link 'model' needs --train_config (and --model_file)")
@@ -71,19 +95,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raw[key] = value
         cuts: Dict[str, Tuple[str, float, float]] = {}
         if args.cut2reco:
-            for key, value in read_scp(args.cut2reco).items():
-                reco, s, e = value.split()
-                cuts[key] = (reco, float(s), float(e))
+            cuts = read_cut2reco(args.cut2reco)
             missing = sorted(set(raw) - set(cuts))
             if missing:
                 raise DataFormatError(args.cut2reco, None, f"no entry for decoded keys {missing[:5]}")
-        num_spk = {k: int(v) for k, v in read_scp(args.reco2num_spk).items()} if args.reco2num_spk else {}
+        num_spk: Dict[str, int] = {}
+        if args.reco2num_spk:
+            entries = scan_table(args.reco2num_spk, TableSpec("reco2num_spk", 2, 2, "int"))
+            num_spk = {e.key: int(e.value) for e in entries}  # type: ignore[call-overload]
         wav = read_scp(args.wav_scp) if args.wav_scp else {}
         if config.link != "none":
             absent = sorted({cuts.get(k, (k,))[0] for k in raw} - set(wav))
             if absent:
                 raise DataFormatError(args.wav_scp or "--wav_scp", None,
                                       f"recordings to link are missing: {absent[:5]}")
+        check_writable(args.out_dir)
     except (DataFormatError, ValueError) as e:
         logger.error("%s", e)
         return 1
@@ -103,13 +129,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         embed = SpeakerStreamEmbedder(args.train_config, args.model_file) if config.link == "model" else fbank_embedding
     from tqdm import tqdm
 
-    from espnet_tagspeech.data.kaldi import load_audio
+    from espnet_tagspeech.data.kaldi import AudioReadError, load_audio
 
     diarization, lines = [], []
     for reco in tqdm(sorted(recordings), desc="linking speakers", file=sys.stderr, mininterval=2):
         audio, rate = None, 16000
         if config.link != "none":
-            audio, rate = load_audio(wav[reco], reco)
+            try:
+                audio, rate = load_audio(wav[reco], reco)
+            except AudioReadError as e:
+                logger.error("%s: %s; nothing written", args.wav_scp, e)
+                return 1
             if audio.ndim == 2:
                 audio = audio[:, 0]
         d, t = link_recording(recordings[reco], audio, rate, config, embed, num_spk.get(reco))

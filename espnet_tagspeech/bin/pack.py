@@ -22,6 +22,30 @@ from pathlib import Path
 from typing import List, Optional
 
 
+def check_yaml(path: str) -> None:
+    """Check that ``path`` holds a YAML mapping or nothing (a config a packed model could not
+    load is not packed).
+
+    Raises:
+        DataFormatError: naming the file and, for a syntax error, the line.
+    """
+    import yaml
+
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            conf = yaml.safe_load(f)
+    except UnicodeDecodeError as e:
+        raise DataFormatError(path, None, f"not UTF-8 ({e.reason} at byte {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        raise DataFormatError(path, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
+    if conf is not None and not isinstance(conf, dict):  # (an empty file reads as no options)
+        raise DataFormatError(path, None, f"expected a YAML mapping, got {type(conf).__name__}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line tool; returns the exit code."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,7 +61,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (pack) %(levelname)s: %(message)s")
 
-    from espnet_tagspeech.decode.packed import write_packed
+    from espnet_tagspeech.data.atomic import check_writable
+    from espnet_tagspeech.data.errors import DataFormatError
 
     files = {"model_file": args.model_file}
     if args.tokenizer:
@@ -57,6 +82,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             logging.error("no such file: %s", f)
             return 1
     out = Path(args.outpath)
+    try:
+        for f in yaml_files.values():
+            check_yaml(f)
+        check_writable(out.parent)
+    except DataFormatError as e:
+        logging.error("%s", e)
+        return 1
+    from espnet_tagspeech.decode.packed import write_packed
+
     try:
         write_packed(out, files, yaml_files, option)
     except ValueError as e:

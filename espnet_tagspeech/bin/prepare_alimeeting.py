@@ -53,6 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from espnet_tagspeech.corpora.alimeeting import PARTS, find_part_dir, list_sessions, load_session, session_audio
     from espnet_tagspeech.corpora.datadir import Recording, write_prepared_sets
     from espnet_tagspeech.corpora.problems import Problems
+    from espnet_tagspeech.data.atomic import check_writable
     from espnet_tagspeech.data.errors import DataFormatError
 
     if not Path(args.corpus_dir).is_dir():
@@ -60,6 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     problems = Problems(strict=not args.skip_bad)
     prepared = {}
     try:
+        check_writable(args.out_dir)
         for name in args.sets:
             part = PARTS[name]
             part_dir = find_part_dir(args.corpus_dir, part)

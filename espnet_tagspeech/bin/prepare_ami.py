@@ -125,6 +125,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from espnet_tagspeech.corpora.ami import load_meeting_nxt, load_meeting_rttm, meeting_words
     from espnet_tagspeech.corpora.datadir import Recording, write_prepared_sets
     from espnet_tagspeech.corpora.problems import Problems
+    from espnet_tagspeech.data.atomic import check_writable
     from espnet_tagspeech.data.errors import DataFormatError
 
     if not Path(args.corpus_dir).is_dir():
@@ -136,6 +137,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     suffix = f"_{args.mic}" if args.suffix is None else args.suffix
     problems = Problems(strict=not args.skip_bad)
     try:
+        check_writable(args.out_dir)
         annotations = _annotations_dir(args)
         speakers, sexes = _speaker_tables(annotations)
         plan = _plan(args, annotations)

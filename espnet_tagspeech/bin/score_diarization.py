@@ -11,6 +11,7 @@ recordings only in the system output are listed in a warning and not scored.
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 logger = logging.getLogger("score_diarization")
@@ -46,6 +47,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the scorer; returns the exit status."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from espnet_tagspeech.data.atomic import check_writable
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.scoring.diarization import score_diarization
     from espnet_tagspeech.scoring.io import (
@@ -65,6 +67,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         ref = load_rttms(ref_paths)
         hyp = load_rttms(sys_paths)
         uem = load_uem(args.uem)
+        if args.json:
+            check_writable(Path(args.json).parent)
     except DataFormatError as e:
         logger.error("%s", e)
         return 1

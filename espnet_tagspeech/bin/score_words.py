@@ -14,6 +14,7 @@ Example::
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 logger = logging.getLogger("score_words")
@@ -55,6 +56,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the word scorer; returns the exit status."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from espnet_tagspeech.data.atomic import check_writable
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.data.formats import load_turns
     from espnet_tagspeech.scoring.io import write_json
@@ -67,6 +69,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         ref = load_turns(args.ref)
         hyp = load_turns(args.hyp)
+        if args.json:
+            check_writable(Path(args.json).parent)
     except DataFormatError as e:
         logger.error("%s", e)
         return 1

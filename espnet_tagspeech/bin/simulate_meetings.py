@@ -198,6 +198,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    from espnet_tagspeech.data.atomic import check_writable
+    from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.simulate.voices import EspeakNotFoundError
 
     try:
@@ -205,6 +207,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as e:
         print(f"simulate_meetings: error: {e}", file=sys.stderr)
         return 2
+    try:
+        for d in (args.out_dir, args.wav_dir, args.cache_dir):
+            if d:
+                check_writable(d)
+    except DataFormatError as e:
+        print(f"simulate_meetings: error: {e}", file=sys.stderr)
+        return 1
     try:
         summary = simulate(args)
     except EspeakNotFoundError as e:

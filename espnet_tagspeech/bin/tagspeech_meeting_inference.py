@@ -14,7 +14,8 @@ Writes into ``--out_dir``: ``rttm``, ``hyp.seglst.json``, ``hyp.stm``,
 ``answers`` (every window's raw answer) and ``warnings``.  Each recording's
 result is kept in ``out_dir/recordings/<id>.json`` as soon as it is decoded, so
 a killed run decodes only what it lacks when started again.  ``--nj N`` runs N
-local jobs through ``utils/run.pl``.
+local jobs through ``utils/run.pl``.  Every recording still to decode is read and
+checked (readable, not empty, finite samples) before the model is loaded.
 """
 
 import argparse
@@ -82,6 +83,46 @@ def _inputs(args) -> Dict[str, str]:
     if not items:
         raise DataFormatError(args.wav_scp or "<command line>", None, "no recordings to decode")
     return items
+
+
+def _check_model_args(args) -> None:
+    """The model and config files given exist (a packed zip is whole), checked before any work.
+
+    Raises:
+        DataFormatError: naming the file and the option that gave it.
+    """
+    from espnet_tagspeech.bin.upload_model import check_packed
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    if not (args.model_tag or args.train_config):
+        raise DataFormatError("<command line>", None, "give --model_tag, or --train_config and --model_file")
+    for opt in ("model_tag", "train_config", "model_file", "inference_config", "link_config"):
+        path = getattr(args, opt)
+        if path and not Path(path).exists():
+            raise DataFormatError(path, None, f"no such file (given by --{opt})")
+    if args.model_tag and args.model_tag.endswith(".zip") and Path(args.model_tag).is_file():
+        check_packed(Path(args.model_tag))
+
+
+def _check_audio(items: Dict[str, str], out: Path) -> None:
+    """Read every recording still to decode, one at a time, before any model is loaded.
+
+    Raises:
+        AudioReadError: an unreadable, empty or non-finite recording (named by its key).
+    """
+    import numpy as np
+
+    from espnet_tagspeech.data.kaldi import AudioReadError, load_audio
+
+    for key, entry in items.items():
+        if (out / "recordings" / f"{key}.json").is_file():
+            continue
+        audio, _ = load_audio(entry, key=key)
+        what = f"recording {key!r} ({entry.strip()})"
+        if audio.size == 0:
+            raise AudioReadError(f"{what}: empty audio")
+        if not np.isfinite(audio).all():
+            raise AudioReadError(f"{what}: audio holds NaN or infinite samples")
 
 
 def _speech2tags(args):
@@ -204,15 +245,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no_outputs", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
+    from espnet_tagspeech.data.atomic import check_writable
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.data.kaldi import AudioReadError
 
     out = Path(args.out_dir)
     try:
         items = _inputs(args)
+        _check_model_args(args)
+        check_writable(out)
+        if not args.no_outputs:  # (the jobs of --nj > 1 were checked by the command that split them)
+            _check_audio(items, out)
         out.mkdir(parents=True, exist_ok=True)
-        if not os.access(out, os.W_OK):
-            raise PermissionError(f"{out}: output dir is not writable")
         if args.nj > 1:
             _split_jobs(args, items, out, argv)
         else:

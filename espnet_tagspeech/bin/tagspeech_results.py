@@ -49,7 +49,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Score every pair, write RESULTS.md and per_recording.json, print the table."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from espnet_tagspeech.data.atomic import atomic_write
+    from espnet_tagspeech.data.atomic import atomic_write, check_writable
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.scoring.io import write_json
     from espnet_tagspeech.scoring.results import (
@@ -81,15 +81,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if twice:
         logger.error("rows would share dataset and system %s: give distinct --system labels", twice)
         return 2
+    out = Path(args.out) if args.out else Path(args.decode_dir[0]) / "RESULTS.md"
     results = []
     try:
+        check_writable(out.parent)
         for dec, ref, name, system in zip(args.decode_dir, args.ref_dir, names, systems):
             logger.info("scoring %s (%s / %s) against %s", dec, name, system, ref)
             results.append(evaluate_dataset(dec, ref, name, args.tcp_collar, system))
     except DataFormatError as e:
         logger.error("%s", e)
         return 1
-    out = Path(args.out) if args.out else Path(args.decode_dir[0]) / "RESULTS.md"
     env = collect_environment(args.config, repo_dir=Path(__file__).resolve().parent)
     text = format_results_md(env, results, args.title)
     with atomic_write(out) as f:

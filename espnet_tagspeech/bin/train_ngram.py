@@ -52,20 +52,36 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """Entry point."""
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit code (1 with a message naming the file on bad input)."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
+    from pathlib import Path
+
+    from espnet_tagspeech.data.atomic import check_writable
+    from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.model.tokenizer import build_tokenizer
 
-    tok = build_tokenizer(args.tokenizer)
-    lines = line_labels(args.text, tok)
+    try:
+        if args.order < 1:
+            raise ValueError(f"--order must be >= 1, got {args.order}")
+        if args.tokenizer.endswith(".model") and not Path(args.tokenizer).is_file():
+            raise DataFormatError(args.tokenizer, None, "no such tokenizer (run train_tokenizer first)")
+        check_writable(Path(args.out).parent)
+        try:
+            tok = build_tokenizer(args.tokenizer)
+        except (OSError, RuntimeError) as e:  # sentencepiece / transformers on a file that is no tokenizer
+            raise DataFormatError(args.tokenizer, None, f"cannot load the tokenizer ({e})") from None
+        lines = line_labels(args.text, tok)
+    except (DataFormatError, ValueError) as e:
+        logging.error("%s", e)
+        return 1
     lm = TokenNgramLM.train(lines, args.order, tok.vocab_size)
     lm.save(args.out)
     logging.info("wrote %s: %d-gram LM of %d lines, %d tokens", args.out, args.order, len(lines),
                  sum(len(x) for x in lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -31,19 +31,28 @@ def iter_targets(path: str) -> Iterator[Tuple[int, str, str]]:
     """``(line number, key, target)`` of a Kaldi ``text`` file (newlines unescaped).
 
     Raises:
-        DataFormatError: a line without a target.
+        DataFormatError: no such file, a line that is not UTF-8, ends with a carriage
+            return (a DOS line ending would become part of the target) or has no target.
     """
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.serialization import line_to_target
 
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.rstrip("\n").split(maxsplit=1)
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise DataFormatError(path, lineno, f"key {parts[0]!r} has no target")
-            yield lineno, parts[0], line_to_target(parts[1])
+    if not Path(path).is_file():
+        raise DataFormatError(path, None, "no such text file")
+    raw = Path(path).read_bytes()
+    for lineno, bline in enumerate(raw.split(b"\n"), 1):
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataFormatError(path, lineno, f"not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        if line.endswith("\r"):
+            raise DataFormatError(path, lineno, "line ends with a carriage return (DOS line ending)")
+        parts = line.split(maxsplit=1)
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise DataFormatError(path, lineno, f"key {parts[0]!r} has no target")
+        yield lineno, parts[0], line_to_target(parts[1])
 
 
 def read_targets(path: str) -> List[str]:
@@ -72,16 +81,40 @@ def train(
     Raises:
         RuntimeError: a target that does not survive an encode/decode round trip.
     """
-    import sentencepiece as spm
+    import os
+    import shutil
+    import tempfile
 
     from espnet_tagspeech.data.atomic import atomic_write
-    from espnet_tagspeech.model.tokenizer import NEWLINE_SYMBOL, SentencePieceTokenizer
-
-    from espnet_tagspeech.model.llm import DEFAULT_INSTRUCTION
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    prefix = out / "tokenizer"
+    # sentencepiece writes its files itself: train beside them, then rename (atomic)
+    work = Path(tempfile.mkdtemp(prefix=".tokenizer.", dir=out))
+    try:
+        model = _train_in(work, targets, vocab_size, model_type, byte_fallback)
+        for suffix in (".vocab", ".model"):
+            os.replace(work / f"tokenizer{suffix}", out / f"tokenizer{suffix}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with atomic_write(out / "vocab_size") as f:
+        f.write(f"{model.vocab_size}\n")
+    logging.info("trained %s: %d pieces", out / "tokenizer.model", model.vocab_size)
+    return str(out / "tokenizer.model")
+
+
+def _train_in(work: Path, targets: List[str], vocab_size: int, model_type: str, byte_fallback: bool):
+    """Train ``work/tokenizer.{model,vocab}``; returns the checked tokenizer.
+
+    Raises:
+        RuntimeError: a target that does not survive an encode/decode round trip.
+    """
+    import sentencepiece as spm
+
+    from espnet_tagspeech.model.llm import DEFAULT_INSTRUCTION
+    from espnet_tagspeech.model.tokenizer import NEWLINE_SYMBOL, SentencePieceTokenizer
+
+    prefix = work / "tokenizer"
     # Every printable ASCII character becomes a piece, so prompts and
     # instructions (lower case, punctuation) never map to <unk>.
     ascii_line = "".join(chr(c) for c in range(33, 127))
@@ -115,10 +148,7 @@ def train(
     for t in targets:
         if tok.decode(tok.encode(t)) != t:
             raise RuntimeError(f"tokenizer round trip fails for target {t[:80]!r}")
-    with atomic_write(out / "vocab_size") as f:
-        f.write(f"{tok.vocab_size}\n")
-    logging.info("trained %s.model: %d pieces", prefix, tok.vocab_size)
-    return str(prefix) + ".model"
+    return tok
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -136,13 +166,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit code (1 with a message naming the file on bad input)."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from espnet_tagspeech.data.atomic import check_writable
     from espnet_tagspeech.data.errors import DataFormatError
 
-    if not Path(args.text).is_file():
-        logging.error("%s: no such text file", args.text)
-        return 1
     try:
         targets = read_targets(args.text)
+        check_writable(args.out_dir)
     except DataFormatError as e:
         logging.error("%s", e)
         return 1

@@ -8,7 +8,8 @@ Usage::
 Always writes ``<exp_dir>/hf_upload/`` (the unpacked model and ``README.md``,
 the model card).  Pushes it only when ``--hf_repo`` is given and hub
 credentials exist (``HF_TOKEN`` or a saved login); otherwise it prints what it
-would push and exits 0.
+would push and exits 0.  A zip that is truncated, corrupted or no packed model
+(no ``meta.yaml``) is refused by name before anything is written.
 """
 
 import argparse
@@ -19,6 +20,8 @@ import sys
 import zipfile
 from pathlib import Path
 from typing import List, Optional
+
+from espnet_tagspeech.data.atomic import atomic_write
 
 logger = logging.getLogger("upload_model")
 
@@ -63,6 +66,33 @@ result = s2t(waveform_16k)                    # parsed turns, raw text, warnings
 """
 
 
+def check_packed(packed: Path) -> None:
+    """Check that ``packed`` is a whole zip of a packed model (every member's CRC, ``meta.yaml``).
+
+    Raises:
+        DataFormatError: naming the zip and what is wrong with it.
+    """
+    import zlib
+
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    try:
+        with zipfile.ZipFile(packed) as z:
+            names = z.namelist()
+            bad = z.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as e:  # truncated or not a zip at all
+        raise DataFormatError(str(packed), None, f"not a readable zip ({e})") from None
+    except zlib.error as e:  # a member whose compressed bytes were damaged
+        raise DataFormatError(str(packed), None, f"corrupted zip: a member does not decompress ({e})") from None
+    if bad is not None:
+        raise DataFormatError(str(packed), None, f"corrupted zip: member {bad!r} fails its CRC check")
+    if "meta.yaml" not in names:
+        raise DataFormatError(str(packed), None, "no meta.yaml: not a packed model (see bin/pack.py)")
+    unsafe = [n for n in names if n.startswith("/") or ".." in Path(n).parts]
+    if unsafe:
+        raise DataFormatError(str(packed), None, f"member paths outside the archive: {unsafe[:3]}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line tool; returns the exit code."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,19 +103,34 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(levelname)s: %(message)s")
 
+    from espnet_tagspeech.data.atomic import check_writable, replace_dir, temp_dir_beside
+    from espnet_tagspeech.data.errors import DataFormatError
+
     packed = Path(args.packed)
     if not packed.is_file():
         logger.error("no such file: %s (run the pack stage first)", packed)
         return 1
     out = Path(args.exp_dir) / "hf_upload"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    with zipfile.ZipFile(packed) as z:
-        z.extractall(out)
-    results = next((f.read_text(encoding="utf-8") for f in out.rglob("RESULTS.md")), "")
-    meta = (out / "meta.yaml").read_text(encoding="utf-8") if (out / "meta.yaml").exists() else ""
-    (out / "README.md").write_text(render_card(args.recipe, args.hf_repo, results, meta), encoding="utf-8")
-    shutil.copyfile(packed, out / packed.name)
+    try:
+        check_packed(packed)
+        check_writable(out)
+    except DataFormatError as e:
+        logger.error("%s", e)
+        return 1
+    # hf_upload/ is assembled beside its place and renamed: a failure leaves the old one
+    tmp = temp_dir_beside(out)
+    try:
+        with zipfile.ZipFile(packed) as z:
+            z.extractall(tmp)
+        results = next((f.read_text(encoding="utf-8") for f in tmp.rglob("RESULTS.md")), "")
+        meta = (tmp / "meta.yaml").read_text(encoding="utf-8")
+        with atomic_write(tmp / "README.md") as f:
+            f.write(render_card(args.recipe, args.hf_repo, results, meta))
+        shutil.copyfile(packed, tmp / packed.name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, out)
 
     files = sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file())
     if not args.hf_repo:

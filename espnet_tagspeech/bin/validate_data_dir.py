@@ -31,7 +31,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     audio.add_argument(
         "--check-audio", dest="audio", action="store_const", const="read",
-        help="read every recording: sample rate, mono, non-empty, length vs reco2dur",
+        help="read every recording: sample rate, mono, non-empty, finite samples, length vs reco2dur",
     )
     p.set_defaults(audio="exists")
     p.add_argument("--sample-rate", type=int, default=16000, help="expected rate with --check-audio")

@@ -12,6 +12,7 @@ per-speaker tools want.
 """
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Sequence, Union
@@ -183,6 +184,10 @@ def write_prepared_sets(
 ) -> int:
     """Write every prepared set as ``<out_dir>/<set><suffix>``; the CLIs' common ending.
 
+    All sets or none: every set is written into a temporary dir beside its place
+    first, and the dirs are renamed into place only when all of them are complete
+    (an existing data dir is replaced whole).
+
     Args:
         prepared: ``{set name: (recordings, turns)}``.
         out_dir: Parent directory of the data dirs.
@@ -190,15 +195,40 @@ def write_prepared_sets(
         skipped: How many malformed entries were skipped (reported as a warning).
 
     Returns:
-        The exit status: 1 when a set has no recording, else 0.
+        The exit status: 1 when a set has no recording, a set's turns do not fit its
+        recordings or ``out_dir`` cannot be written (nothing is written then), else 0.
     """
-    for name, (recordings, turns) in prepared.items():
+    from espnet_tagspeech.data.atomic import check_writable, replace_dir, temp_dir_beside
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    for name, (recordings, _) in prepared.items():
         if not recordings:
-            logger.error("set %s: no recording could be prepared", name)
+            logger.error("set %s: no recording could be prepared; nothing written", name)
             return 1
-        out = Path(out_dir) / f"{name}{suffix}"
-        stats = write_corpus_dir(out, recordings, turns)
-        logger.info("%s: %s", out, stats.summary())
+    try:
+        check_writable(out_dir)
+    except DataFormatError as e:
+        logger.error("%s", e)
+        return 1
+    done: List[tuple] = []
+    try:
+        for name, (recordings, turns) in prepared.items():
+            out = Path(out_dir) / f"{name}{suffix}"
+            tmp = temp_dir_beside(out)
+            done.append((tmp, out))
+            stats = write_corpus_dir(tmp, recordings, turns)
+            logger.info("%s: %s", out, stats.summary())
+    except ValueError as e:
+        logger.error("%s: %s; nothing written", done[-1][1], e)
+        for tmp, _ in done:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 1
+    except BaseException:
+        for tmp, _ in done:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for tmp, out in done:
+        replace_dir(tmp, out)
     if skipped:
         logger.warning("%d malformed entries were skipped (see the warnings above)", skipped)
     return 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-from espnet_tagspeech.data.atomic import atomic_write
+from espnet_tagspeech.data.atomic import atomic_write, check_writable
 from espnet_tagspeech.data.errors import DataFormatError
 from espnet_tagspeech.data.kaldi import (
     GENERIC_SPEC,
@@ -105,7 +105,8 @@ def fix_data_dir(
         A :class:`FixReport` of what was removed.
 
     Raises:
-        DataFormatError: if ``utt2spk`` is missing.
+        DataFormatError: if ``utt2spk`` is missing, no utterance would be left, or the
+            dir is not writable (the dir is then left as it was).
     """
     d = Path(data_dir)
     if not (d / "utt2spk").is_file():
@@ -127,6 +128,12 @@ def fix_data_dir(
         recos = used if recos_ok is None else used & recos_ok
     else:
         recos = set(utts)
+    if not utts:
+        reasons = "; ".join(f"{file}: {what}: {why}" for file, gone in sorted(report.removed.items())
+                            for what, why in gone[:2])  # fmt: skip
+        raise DataFormatError(str(d), None, f"no utterance is in every file, so fixing would empty the dir; "
+                              f"left as it was ({reasons})")  # fmt: skip
+    check_writable(d)
     utt2spk = {u: str(tables["utt2spk"].entries[u].value) for u in utts}
     speakers = set(utt2spk.values())
 

@@ -7,7 +7,8 @@ order.  Across files: the same utterances in ``utt2spk``, ``text``,
 ``wav.scp``; segments inside their recording; ``utt2dur`` matching segment
 lengths; ``rttm`` / ``uem`` lines parsing and naming known recordings inside
 their duration.  Optionally the audio: files exist, or (``audio="read"``)
-are readable, mono, at the expected sample rate and not empty.
+are readable, mono, at the expected sample rate, not empty and free of NaN or
+infinite samples.
 
 Unlike the readers in :mod:`espnet_tagspeech.data.kaldi`, nothing stops at the
 first problem: the report lists them all.
@@ -414,9 +415,11 @@ def _check_audio(c: _Checker, read: bool, sample_rate: int, progress: bool) -> N
                 continue
         if not read:
             continue
-        rate, channels, frames = _audio_shape(c, e, value, kind)
+        rate, channels, frames, finite = _audio_shape(c, e, value, kind)
         if rate is None:
             continue
+        if not finite:
+            c.add("wav.scp", e.lineno, f"{e.key!r}: audio holds NaN or infinite samples")
         if rate != sample_rate:
             c.add("wav.scp", e.lineno, f"{e.key!r}: sample rate {rate} Hz, expected {sample_rate}")
         if channels != 1:
@@ -428,19 +431,28 @@ def _check_audio(c: _Checker, read: bool, sample_rate: int, progress: bool) -> N
             c.add("reco2dur", line, f"{e.key!r}: {durs[e.key]:g} s, but the audio has {frames / rate:.3f} s")
 
 
-def _audio_shape(c: _Checker, e: Entry, value: str, kind: str) -> Tuple[Optional[int], int, int]:
-    """(rate, channels, frames) of one recording; on failure report it and return rate None."""
+def _audio_shape(c: _Checker, e: Entry, value: str, kind: str) -> Tuple[Optional[int], int, int, bool]:
+    """(rate, channels, frames, all samples finite) of one recording; on failure report it
+    and return rate None.  Integer PCM files are not read past their header (their samples
+    are finite); floating-point ones are read block by block."""
+    import numpy as np
+
     try:
         if kind == "file":
             import soundfile as sf
 
-            info = sf.info(value.strip())
-            return int(info.samplerate), int(info.channels), int(info.frames)
+            path = value.strip()
+            info = sf.info(path)
+            finite = True
+            if info.subtype in ("FLOAT", "DOUBLE"):
+                finite = all(np.isfinite(b).all() for b in sf.blocks(path, blocksize=1 << 16, dtype="float32"))
+            return int(info.samplerate), int(info.channels), int(info.frames), finite
         audio, rate = load_audio(value, e.key)
     except AudioReadError as err:
         c.add("wav.scp", e.lineno, str(err))
-        return None, 0, 0
+        return None, 0, 0, True
     except Exception as err:  # soundfile's own errors
         c.add("wav.scp", e.lineno, f"{e.key!r}: cannot read audio ({err})")
-        return None, 0, 0
-    return rate, 1 if audio.ndim == 1 else int(audio.shape[1]), int(audio.shape[0])
+        return None, 0, 0, True
+    channels = 1 if audio.ndim == 1 else int(audio.shape[1])
+    return rate, channels, int(audio.shape[0]), bool(np.isfinite(audio).all())

@@ -21,14 +21,13 @@ or not at all (assembled in a temporary dir, then renamed).
 import logging
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from espnet_tagspeech.data.atomic import replace_dir
+from espnet_tagspeech.data.atomic import check_writable, replace_dir, temp_dir_beside
 from espnet_tagspeech.data.errors import DataFormatError
 from espnet_tagspeech.segment.vad import SAMPLE_RATE, AbsSegmenter, QuietestPoint
 from espnet_tagspeech.segment.windows import Region, Window, WindowConfig, make_windows
@@ -181,9 +180,9 @@ def segment_data_dir(
         One result per recording, in ``wav.scp`` order.
 
     Raises:
-        DataFormatError: missing or malformed ``wav.scp``, bad recordings (all are
-            logged, the first is in the message), or no speech anywhere;
-            ``out_dir`` is then left as it was.
+        DataFormatError: missing or malformed ``wav.scp``, an output dir that cannot be
+            written, bad recordings (all are logged, the first is in the message), or no
+            speech anywhere; ``out_dir`` is then left as it was.
         SegmenterUnavailable: the segmenter's backend is not installed.
     """
     from tqdm import tqdm
@@ -198,10 +197,10 @@ def segment_data_dir(
     if not entries:
         raise DataFormatError(str(wav_path), None, "no recordings")
     reco2dur = read_durations(src / "reco2dur") if (src / "reco2dur").is_file() else {}
+    check_writable(dst)
     segmenter.prepare()
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    tmp = temp_dir_beside(dst)
     try:
         (tmp / "data").mkdir()
         items = [(e.key, e.lineno, str(e.value), str(tmp / "data")) for e in entries]

@@ -30,6 +30,7 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool
 
+from espnet_tagspeech.data.errors import DataFormatError
 from espnet_tagspeech.model.abs_stream import AbsStream
 from espnet_tagspeech.model.espnet_model import ESPnetTagSpeechModel
 from espnet_tagspeech.model.llm import HFCausalLM
@@ -78,6 +79,82 @@ def _get_class(choices: ClassChoices, name: Optional[str]) -> type:
         valid = ", ".join(repr(c) for c in choices.classes)
         raise ValueError(f"unknown {choices.name} {name!r}; valid choices: {valid}")
     return choices.classes[name]
+
+
+def _config_name(args: argparse.Namespace) -> str:
+    """The config file options came from, for messages (``<options>`` without one)."""
+    return str(getattr(args, "config", None) or "<options>")
+
+
+def _unknown_keys(conf: Dict, cls: type, section: str, given: Tuple[str, ...], where: str) -> None:
+    """Raise naming the first key of ``conf`` that ``cls``'s constructor does not take.
+
+    Args:
+        conf: The ``*_conf`` mapping of the config.
+        cls: The class it is passed to.
+        section: The config key holding ``conf`` (for the message).
+        given: Constructor arguments the task passes itself (not allowed in ``conf``).
+        where: The config file, for the message.
+
+    Raises:
+        DataFormatError: an unknown key (with the nearest valid one when there is one).
+    """
+    import difflib
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = [k for k in params if k != "self" and k not in given]
+    for key in conf:
+        if key not in valid:
+            near = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f"; valid keys: {', '.join(valid)}"
+            raise DataFormatError(where, None, f"{section}: unknown key {key!r}{hint}")
+
+
+def check_config(args: argparse.Namespace) -> None:
+    """Check every ``*_conf`` / ``model_conf`` key against the constructor it goes to.
+
+    Raises:
+        DataFormatError: naming the config file, the section and the misspelled key.
+    """
+    where = _config_name(args)
+    for choices in TagSpeechTask.class_choices_list:
+        cls = choices.classes.get(getattr(args, choices.name, None))
+        conf = getattr(args, f"{choices.name}_conf", None) or {}
+        if cls is not None:
+            given = ("input_size",) if "projector" in choices.name else ()
+            _unknown_keys(conf, cls, f"{choices.name}_conf", given, where)
+    modules = ("semantic_encoder", "speaker_encoder", "semantic_projector", "speaker_projector", "llm")
+    _unknown_keys(getattr(args, "model_conf", None) or {}, ESPnetTagSpeechModel, "model_conf", modules, where)
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Check, before training starts, the config's keys and that every input file exists.
+
+    Inputs: the data files of ``--{train,valid}_data_path_and_name_and_type``, the
+    ``--*_shape_file`` files, the ``--init_param`` checkpoints and a sentencepiece
+    tokenizer named by ``llm_conf``.
+
+    Raises:
+        DataFormatError: naming the config key, or the missing file and the option giving it.
+    """
+    from pathlib import Path
+
+    check_config(args)
+    named = []
+    for opt in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type"):
+        named += [(f"--{opt}", str(path)) for path, _, _ in getattr(args, opt, None) or []]
+    for opt in ("train_shape_file", "valid_shape_file"):
+        named += [(f"--{opt}", str(path)) for path in getattr(args, opt, None) or []]
+    named += [("--init_param", str(spec).split(":")[0]) for spec in getattr(args, "init_param", None) or []]
+    tokenizer = (getattr(args, "llm_conf", None) or {}).get("tokenizer")
+    if tokenizer and str(tokenizer).endswith(".model"):
+        named.append((f"{_config_name(args)}: llm_conf.tokenizer", str(tokenizer)))
+    for option, path in named:
+        if not Path(path).is_file():
+            raise DataFormatError(path, None, f"no such file (given by {option})")
 
 
 def _wav_scps(args: argparse.Namespace, train: bool) -> List[str]:
@@ -169,7 +246,12 @@ class TagSpeechTask(AbsTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetTagSpeechModel:
-        """Build streams, projectors and LLM from the config; check anchor spacing."""
+        """Build streams, projectors and LLM from the config; check anchor spacing.
+
+        Raises:
+            DataFormatError: a ``*_conf`` key the part it configures does not take.
+        """
+        check_config(args)
         llm = _get_class(llm_choices, args.llm)(**(args.llm_conf or {}))
         d_llm = llm.hidden_size()
         semantic = _get_class(semantic_encoder_choices, args.semantic_encoder)(
@@ -232,6 +314,7 @@ class TagSpeechTask(AbsTask):
             conf[k] = {**base, **v} if isinstance(base, dict) and isinstance(v, dict) else v
         for k, v in conf.items():
             setattr(args, k, v)
+        args.config = config_path  # (named in messages)
         model = cls.build_model(args)
         if init_param:
             state = torch.load(init_param, map_location="cpu", weights_only=False)

@@ -23,13 +23,19 @@ ANSWER = (
 )
 
 
-def _llm_call():
-    """The conf files of the first tagspeech.sh call of run.sh (the recipe's own system)."""
+def _llm_call(size: str):
+    """The decoding and linking configs of run.sh's first system (the recipe's own) at ``size``."""
     text = (RECIPE / "run.sh").read_text()
     m = re.search(r"^llm=\((.*?)\)", text, re.S | re.M)
     assert m, "run.sh: no llm=(...) options"
     opts = m.group(1).split()
-    return opts[opts.index("--inference_config") + 1].strip('"'), opts[opts.index("--link_config") + 1]
+    inference, link = opts[opts.index("--inference_config") + 1].strip('"'), opts[opts.index("--link_config") + 1]
+    var = re.fullmatch(r"\$\{(\w+)\}", inference)
+    if var:  # set per size in run.sh's case statement
+        block = re.search(rf"^\s*{size}\)(.*?);;", text, re.S | re.M)
+        assert block, f"run.sh: no case for size {size}"
+        inference = re.search(rf"\b{var.group(1)}=(\S+)", block.group(1)).group(1)
+    return inference, link
 
 
 @pytest.mark.parametrize("size", ["mini", "tiny"])
@@ -37,8 +43,8 @@ def test_recipe_default_decoding_is_the_llms_answer(size):
     from espnet_tagspeech.decode.config import DecodeConfig
     from espnet_tagspeech.decode.link import LinkConfig
 
-    inference, link = _llm_call()
-    assert DecodeConfig.from_yaml(RECIPE / inference.replace("${size}", size)).text_from == "llm"
+    inference, link = _llm_call(size)
+    assert DecodeConfig.from_yaml(RECIPE / inference).text_from == "llm"
     lc = LinkConfig.from_yaml(RECIPE / link)
     assert (lc.link_unit, lc.rttm_from) == ("speaker", "block")
     assert "--system \"TagSpeech (LLM)\"" in (RECIPE / "run.sh").read_text()
@@ -62,9 +68,9 @@ def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeyp
     from espnet_tagspeech.decode.link import LinkConfig
     from espnet_tagspeech.decode.meeting import SegmentConfig
 
-    inference, link = _llm_call()
+    inference, link = _llm_call("mini")
     # (the tiny model has no CTC head: no word bonus)
-    tiny.decode_config = DecodeConfig.from_yaml(RECIPE / inference.replace("${size}", "mini"), ctc_word_bias=0.0)
+    tiny.decode_config = DecodeConfig.from_yaml(RECIPE / inference, ctc_word_bias=0.0)
     tok = tiny.model.llm.tokenizer
     monkeypatch.setattr(tiny.model.llm, "generate",
                         lambda embeds, mask, **kw: [tok.encode(ANSWER)] * embeds.shape[0])

@@ -133,3 +133,69 @@ def test_killed_training_resumes(recipe):
     log = (exp / "train.log").read_text()
     assert before != log
     assert "checkpoint" in log.lower() or "resum" in log.lower()
+
+
+# ----------------------------------------------------------------------------- decoding in parallel
+
+DECODED = ("text", "rttm", "hyp.seglst.json", "parse_warnings")
+
+
+def _decoding(d: Path) -> dict:
+    """What stages 8-9 of TagSpeech's decoding gave: the decode dir's files and the scored rows."""
+    dec = next((d / "exp" / "tagspeech_tiny").glob("decode_tiny_link_speakers*/test"))
+    out = {name: (dec / name).read_text() for name in DECODED}
+    out["RESULTS.md"] = [ln for ln in (dec / "RESULTS.md").read_text().splitlines() if ln.startswith("| test")]
+    assert out["RESULTS.md"] and out["text"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def decoded_alone(recipe):
+    """The trained recipe's TagSpeech decoding (stages 8-9) in one job, alone on the machine.
+
+    The recipe decoded in 2 jobs; this re-decoding in 1 job merges its own output only (the
+    2 jobs' files are not merged again)."""
+    d, _ = recipe
+    _run(d, "--stage", "8", "--stop_stage", "9", "--systems", "llm", "--inference_nj", "1")
+    dec = next((d / "exp" / "tagspeech_tiny").glob("decode_tiny_link_speakers*/test"))
+    assert [p.name for p in (dec / "logdir").glob("output.*")] == ["output.1"]
+    return _decoding(d)
+
+
+def test_four_decoding_jobs_on_two_cores_give_what_one_job_gives(recipe, decoded_alone):
+    d, _ = recipe
+    _run(d, "--stage", "8", "--stop_stage", "9", "--systems", "llm", "--inference_nj", "4")
+    dec = next((d / "exp" / "tagspeech_tiny").glob("decode_tiny_link_speakers*/test"))
+    assert len(list((dec / "logdir").glob("inference.*.log"))) == 4
+    assert _decoding(d) == decoded_alone
+
+
+def test_two_recipe_copies_decoding_at_once_give_what_one_gives(recipe, decoded_alone, tmp_path):
+    """Two recipe dirs decode the same trained model at the same time (no shared temporary
+    file, cache or lock between them): each gives what the recipe gave alone.  (Data and
+    training are shared, not repeated: two whole tiny runs at once are too slow for CI.)"""
+    d, _ = recipe
+    copies = []
+    for name in ("a", "b"):
+        c = _recipe_dir(tmp_path / name)
+        for shared in ("data", "dump", "downloads"):
+            (c / shared).symlink_to(d / shared)
+        shutil.copytree(d / "exp", c / "exp", ignore=shutil.ignore_patterns("decode_*", "images", "RESULTS.md"))
+        copies.append(c)
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    procs = [subprocess.Popen(["./run.sh", "--size", "tiny", "--stage", "8", "--stop_stage", "9", "--systems", "llm"],
+                              cwd=c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for c in copies]  # fmt: skip
+    logs = [p.communicate(timeout=1500)[0] for p in procs]
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-4000:]
+    # they did decode at the same time: each one's stage 8 began before the other finished
+    spans = [(_logged_at(log, "Stage 8: decoding"), _logged_at(log, "Successfully finished")) for log in logs]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
+    for c in copies:
+        assert _decoding(c) == decoded_alone
+
+
+def _logged_at(log: str, what: str) -> str:
+    """The time stamp (ISO, comparable as text) of tagspeech.sh's first log line holding ``what``."""
+    return next(line.split()[0] for line in log.splitlines() if what in line and line[:4].isdigit())

@@ -328,6 +328,11 @@ if run_stage 8; then
     mkdir -p "${dir}/logdir"
     n=$(wc -l < "${cuts}/wav.scp")
     _nj=$(( inference_nj < n ? inference_nj : n ))
+    # jobs of an earlier decoding with more jobs would be merged too; the others resume
+    # from their journals (a killed decoding re-decodes only the keys it lacks)
+    for d in "${dir}"/logdir/output.*; do
+      [ -d "${d}" ] && [ "${d##*.}" -gt "${_nj}" ] && rm -rf "${d}"
+    done
     keys=()
     for j in $(seq "${_nj}"); do keys+=("${dir}/logdir/keys.${j}.scp"); done
     utils/split_scp.sh "${cuts}/wav.scp" "${keys[@]}"
