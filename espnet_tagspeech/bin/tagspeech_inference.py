@@ -97,17 +97,30 @@ def _decode_settings(args, parser: argparse.ArgumentParser):
         parser.exit(2, f"{parser.prog}: error: {e}\n")
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """Entry point."""
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit code (1 with the message on bad input, before any decoding)."""
     parser = get_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     settings = _decode_settings(args, parser)
+    from espnet_tagspeech.data.kaldi import AudioReadError
+
+    try:
+        _run(args, settings)
+    except (DataFormatError, AudioReadError, ValueError, FileNotFoundError) as e:
+        logging.error("%s", e)
+        return 1
+    return 0
+
+
+def _run(args, settings) -> None:
+    """Check the inputs, then decode the keys the job's journal lacks and write the outputs."""
     from tqdm import tqdm
 
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.formats import write_rttm, write_seglst
     from espnet_tagspeech.data.kaldi import load_audio, read_segment
+    from espnet_tagspeech.data.validate import check_decodable_audio
     from espnet_tagspeech.decode.journal import DecodeJournal, fingerprint
     from espnet_tagspeech.decode.speech2tags import Speech2Tags
     from espnet_tagspeech.serialization import target_to_line
@@ -126,14 +139,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     if len(todo) < len(items):
         logging.info("%d of %d keys decoded by an earlier run; decoding the other %d",
                      len(items) - len(todo), len(items), len(todo))
+    for key, entry, start, end, _ in items:  # every input readable before the model loads
+        if key in todo:
+            check_decodable_audio(key, entry, start, end, kind="input")
     if not todo:
         s2t = None
     elif args.model_tag:  # the packed decoding config (or --config's), then the flags
         conf, flags = settings
-        try:
-            s2t = Speech2Tags.from_pretrained(args.model_tag, device=device, decode_config=conf, **flags)
-        except (ValueError, FileNotFoundError) as e:
-            parser.exit(2, f"{parser.prog}: error: {e}\n")
+        s2t = Speech2Tags.from_pretrained(args.model_tag, device=device, decode_config=conf, **flags)
     else:
         s2t = Speech2Tags(args.train_config, args.model_file, device, settings)
     pending = [it for it in items if it[0] in todo]
@@ -174,4 +187,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

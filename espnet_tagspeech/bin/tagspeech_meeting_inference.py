@@ -91,8 +91,10 @@ def _check_model_args(args) -> None:
     Raises:
         DataFormatError: naming the file and the option that gave it.
     """
-    from espnet_tagspeech.bin.upload_model import check_packed
     from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.decode.config import DecodeConfig
+    from espnet_tagspeech.decode.link import LinkConfig
+    from espnet_tagspeech.decode.packed import check_packed
 
     if not (args.model_tag or args.train_config):
         raise DataFormatError("<command line>", None, "give --model_tag, or --train_config and --model_file")
@@ -102,6 +104,11 @@ def _check_model_args(args) -> None:
             raise DataFormatError(path, None, f"no such file (given by --{opt})")
     if args.model_tag and args.model_tag.endswith(".zip") and Path(args.model_tag).is_file():
         check_packed(Path(args.model_tag))
+    # the settings files' keys and values, before any audio is read
+    if args.inference_config:
+        DecodeConfig.read_yaml(args.inference_config)
+    if args.link_config:
+        LinkConfig.from_yaml(args.link_config)
 
 
 def _check_audio(items: Dict[str, str], out: Path) -> None:
@@ -110,19 +117,11 @@ def _check_audio(items: Dict[str, str], out: Path) -> None:
     Raises:
         AudioReadError: an unreadable, empty or non-finite recording (named by its key).
     """
-    import numpy as np
-
-    from espnet_tagspeech.data.kaldi import AudioReadError, load_audio
+    from espnet_tagspeech.data.validate import check_decodable_audio
 
     for key, entry in items.items():
-        if (out / "recordings" / f"{key}.json").is_file():
-            continue
-        audio, _ = load_audio(entry, key=key)
-        what = f"recording {key!r} ({entry.strip()})"
-        if audio.size == 0:
-            raise AudioReadError(f"{what}: empty audio")
-        if not np.isfinite(audio).all():
-            raise AudioReadError(f"{what}: audio holds NaN or infinite samples")
+        if not (out / "recordings" / f"{key}.json").is_file():
+            check_decodable_audio(key, entry)
 
 
 def _speech2tags(args):

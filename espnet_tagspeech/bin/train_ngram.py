@@ -60,6 +60,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from espnet_tagspeech.data.atomic import check_writable
     from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
     from espnet_tagspeech.model.tokenizer import build_tokenizer
 
     try:

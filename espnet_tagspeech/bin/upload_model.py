@@ -66,33 +66,6 @@ result = s2t(waveform_16k)                    # parsed turns, raw text, warnings
 """
 
 
-def check_packed(packed: Path) -> None:
-    """Check that ``packed`` is a whole zip of a packed model (every member's CRC, ``meta.yaml``).
-
-    Raises:
-        DataFormatError: naming the zip and what is wrong with it.
-    """
-    import zlib
-
-    from espnet_tagspeech.data.errors import DataFormatError
-
-    try:
-        with zipfile.ZipFile(packed) as z:
-            names = z.namelist()
-            bad = z.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError) as e:  # truncated or not a zip at all
-        raise DataFormatError(str(packed), None, f"not a readable zip ({e})") from None
-    except zlib.error as e:  # a member whose compressed bytes were damaged
-        raise DataFormatError(str(packed), None, f"corrupted zip: a member does not decompress ({e})") from None
-    if bad is not None:
-        raise DataFormatError(str(packed), None, f"corrupted zip: member {bad!r} fails its CRC check")
-    if "meta.yaml" not in names:
-        raise DataFormatError(str(packed), None, "no meta.yaml: not a packed model (see bin/pack.py)")
-    unsafe = [n for n in names if n.startswith("/") or ".." in Path(n).parts]
-    if unsafe:
-        raise DataFormatError(str(packed), None, f"member paths outside the archive: {unsafe[:3]}")
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line tool; returns the exit code."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,6 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from espnet_tagspeech.data.atomic import check_writable, replace_dir, temp_dir_beside
     from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.decode.packed import check_packed
 
     packed = Path(args.packed)
     if not packed.is_file():

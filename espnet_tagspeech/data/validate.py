@@ -456,3 +456,24 @@ def _audio_shape(c: _Checker, e: Entry, value: str, kind: str) -> Tuple[Optional
         return None, 0, 0, True
     channels = 1 if audio.ndim == 1 else int(audio.shape[1])
     return rate, channels, int(audio.shape[0]), bool(np.isfinite(audio).all())
+
+
+def check_decodable_audio(key: str, entry: str, start: float = 0.0, end: Optional[float] = None,
+                          kind: str = "recording") -> None:
+    """Read one input (a ``wav.scp`` value, or its ``start``-``end`` segment) as decoding will.
+
+    For the decoding CLIs, on every input before a model is loaded.
+
+    Raises:
+        AudioReadError: unreadable, empty or non-finite audio (the key and entry named).
+    """
+    import numpy as np
+
+    from espnet_tagspeech.data.kaldi import AudioReadError, load_audio, read_segment
+
+    audio, _ = read_segment(entry, start, end, key=key) if end is not None else load_audio(entry, key=key)
+    what = f"{kind} {key!r} ({entry.strip()})"
+    if audio.size == 0:
+        raise AudioReadError(f"{what}: empty audio")
+    if not np.isfinite(audio).all():
+        raise AudioReadError(f"{what}: audio holds NaN or infinite samples")

@@ -11,6 +11,34 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 
+def check_packed(packed: Union[str, Path]) -> None:
+    """Check that ``packed`` is a whole zip of a packed model (every member's CRC, ``meta.yaml``).
+
+    Raises:
+        DataFormatError: naming the zip and what is wrong with it.
+    """
+    import zipfile
+    import zlib
+
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    try:
+        with zipfile.ZipFile(packed) as z:
+            names = z.namelist()
+            bad = z.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as e:  # truncated or not a zip at all
+        raise DataFormatError(str(packed), None, f"not a readable zip ({e})") from None
+    except zlib.error as e:  # a member whose compressed bytes were damaged
+        raise DataFormatError(str(packed), None, f"corrupted zip: a member does not decompress ({e})") from None
+    if bad is not None:
+        raise DataFormatError(str(packed), None, f"corrupted zip: member {bad!r} fails its CRC check")
+    if "meta.yaml" not in names:
+        raise DataFormatError(str(packed), None, "no meta.yaml: not a packed model (see bin/pack.py)")
+    unsafe = [n for n in names if n.startswith("/") or ".." in Path(n).parts]
+    if unsafe:
+        raise DataFormatError(str(packed), None, f"member paths outside the archive: {unsafe[:3]}")
+
+
 def resolve_packed(
     path: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None
 ) -> dict:
@@ -22,6 +50,7 @@ def resolve_packed(
 
     Raises:
         FileNotFoundError: no such path, or no ``meta.yaml`` / listed file.
+        DataFormatError: a zip that is truncated or corrupted (named).
     """
     import yaml
 
@@ -36,15 +65,44 @@ def resolve_packed(
             d = yaml.safe_load(f) or {}
         files = {k: str(path / v) for k, v in {**d.get("files", {}), **d.get("yaml_files", {})}.items()}
     else:
-        from espnet2.main_funcs.pack_funcs import unpack
-
-        out = Path(cache_dir) if cache_dir else path.parent / (path.name.split(".")[0] + "_unpacked")
-        files = unpack(path, out)
+        files = _unpack(path, Path(cache_dir) if cache_dir else path.parent / (path.name.split(".")[0] + "_unpacked"))
     if "train_config" not in files:
         raise FileNotFoundError(f"{path}: meta.yaml lists no train_config")
     for k, v in files.items():
         if not Path(v).exists():
             raise FileNotFoundError(f"{path}: packed file {k} = {v} is missing")
+    return files
+
+
+def _unpack(path: Path, out: Path) -> Dict[str, str]:
+    """ESPnet's ``unpack`` of a checked archive into ``out``, reused only when whole.
+
+    ``out/.unpacked`` records which archive (size, mtime) was unpacked completely;
+    without it (a run killed while unpacking, another archive under the same
+    name) ``out`` is unpacked afresh.  A lock file beside ``out`` keeps two
+    processes from unpacking into it at once.
+    """
+    import fcntl
+    import shutil
+
+    from espnet2.main_funcs.pack_funcs import unpack
+
+    from espnet_tagspeech.data.atomic import atomic_write
+
+    if path.suffix == ".zip":
+        check_packed(path)
+    st = path.stat()
+    want = f"{path.name} {st.st_size} {st.st_mtime_ns}\n"
+    stamp = out / ".unpacked"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text(encoding="utf-8") == want:
+            return unpack(path, out)
+        shutil.rmtree(out, ignore_errors=True)
+        files = unpack(path, out, use_cache=False)
+        with atomic_write(stamp) as f:
+            f.write(want)
     return files
 
 

@@ -136,8 +136,11 @@ def _part(value: Any, where: str) -> Optional[PartConfig]:
     if value is None or isinstance(value, PartConfig):
         return value
     valid = [f.name for f in fields(PartConfig)]
-    if not isinstance(value, dict) or set(value) - set(valid):
+    if not isinstance(value, dict):
         raise ValueError(f"{where}: expected a mapping with keys {valid}, got {value!r}")
+    unknown = sorted(set(value) - set(valid))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; valid: {valid}")
     try:
         return PartConfig(**value)
     except (TypeError, ValueError) as e:

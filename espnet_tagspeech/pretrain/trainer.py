@@ -152,8 +152,19 @@ def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, devi
     from espnet_tagspeech.pretrain.objectives import SemanticCtcObjective, SpeakerActivityObjective
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask, args_from_config
 
+    from espnet_tagspeech.data.atomic import check_writable
+    from espnet_tagspeech.data.errors import DataFormatError
+
     if conf.speaker is not None and not data.train_rttm:
         raise ValueError("speaker pre-training needs --train_rttm (global speaker labels)")
+    for d in (data.train_dir, data.valid_dir):  # the inputs and the output dir, before any model
+        for name in ("wav.scp", "text"):
+            if not (Path(d) / name).is_file():
+                raise DataFormatError(str(Path(d) / name), None, "no such file (a cuts data dir of stage 3)")
+    for f in (data.train_rttm, data.valid_rttm, data.train_ctm, data.valid_ctm, conf.model_config):
+        if f and not Path(f).is_file():
+            raise DataFormatError(str(f), None, "no such file")
+    check_writable(Path(output_dir))
     args = args_from_config(conf.model_config)
     # the parts pre-trained here train here, whatever the main training does with them
     if conf.semantic is not None:

@@ -70,7 +70,7 @@ def test_journal_drops_a_line_cut_short_and_a_stale_fingerprint(job, tmp_path):
     from espnet_tagspeech.bin.tagspeech_inference import main
 
     out = tmp_path / "out"
-    main(_cmd(job, out)[3:])
+    assert main(_cmd(job, out)[3:]) == 0
     expected = _outputs(out)
     journal = out / "decoded.jsonl"
     lines = journal.read_text().splitlines(keepends=True)
@@ -79,7 +79,7 @@ def test_journal_drops_a_line_cut_short_and_a_stale_fingerprint(job, tmp_path):
     journal.write_text("".join(lines[:11]) + lines[11][: len(lines[11]) // 2])
     for name in expected:
         (out / name).unlink()
-    main(_cmd(job, out)[3:])
+    assert main(_cmd(job, out)[3:]) == 0
     assert _outputs(out) == expected
     assert journal.read_text().count("\n") == NUM_KEYS + 1
     # other decoding settings: the journal is not reused

@@ -113,12 +113,12 @@ def test_cli_writes_text_rttm_seglst(packed, tmp_path):
     keys = tmp_path / "keys"
     keys.write_text("cut3\ncut1\n")
     out = tmp_path / "out"
-    main([
+    assert main([
         "--data_path_and_name_and_type", f"{work}/data/wav.scp,speech,sound",
         "--key_file", str(keys), "--output_dir", str(out), "--batch_size", "2",
         "--train_config", cfg, "--model_file", str(work / "exp" / "model.pth"),
         "--max_new_tokens", "24",
-    ])
+    ]) == 0
     lines = (out / "text").read_text().splitlines()
     assert [ln.split(" ", 1)[0] for ln in lines] == ["cut3", "cut1"]
     assert all("\n" not in ln for ln in lines)
@@ -129,13 +129,14 @@ def test_cli_writes_text_rttm_seglst(packed, tmp_path):
     assert line_to_target(lines[1].split(" ", 1)[1]) == direct.text
     assert isinstance(json.loads((out / "hyp.seglst.json").read_text()), list)
     assert (out / "rttm").exists()
-    with pytest.raises(DataFormatError, match="keys not in"):
-        keys.write_text("nope\n")
-        main([
-            "--data_path_and_name_and_type", f"{work}/data/wav.scp,speech,sound",
-            "--key_file", str(keys), "--output_dir", str(out),
-            "--train_config", cfg, "--model_file", str(work / "exp" / "model.pth"),
-        ])
+    keys.write_text("nope\n")  # an unknown key: named, exit 1, the earlier outputs untouched
+    before = (out / "text").read_text()
+    assert main([
+        "--data_path_and_name_and_type", f"{work}/data/wav.scp,speech,sound",
+        "--key_file", str(keys), "--output_dir", str(out),
+        "--train_config", cfg, "--model_file", str(work / "exp" / "model.pth"),
+    ]) == 1
+    assert (out / "text").read_text() == before
 
 
 def test_cli_reads_the_decode_config():
