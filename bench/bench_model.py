@@ -157,13 +157,13 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
-    from espnet_tagspeech.bin.train_tokenizer import train
+    from espnet_tagspeech.model.tokenizer import train_sentencepiece
     from espnet_tagspeech.model.llm import count_parameters
 
     rng = np.random.default_rng(0)
     work = Path(tempfile.mkdtemp(prefix="bench_model_"))
     targets = _targets(64, args.cut_sec, rng)
-    spm = train(targets, str(work / "token"), 300)
+    spm = train_sentencepiece(targets, str(work / "token"), 300)
 
     print(f"torch threads: {torch.get_num_threads()}")
     for name, conf in (("tiny", "conf/tuning/train_tagspeech_tiny.yaml"),

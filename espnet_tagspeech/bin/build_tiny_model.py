@@ -29,7 +29,8 @@ def build(out_dir: str, text: Optional[str] = None, vocab_size: int = 64, seed: 
     import torch
     import yaml
 
-    from espnet_tagspeech.bin.train_tokenizer import read_targets, train
+    from espnet_tagspeech.data.targets import read_targets
+    from espnet_tagspeech.model.tokenizer import train_sentencepiece
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.model.llm import HFCausalLM
     from espnet_tagspeech.model.semantic import WavLMStream
@@ -42,7 +43,7 @@ def build(out_dir: str, text: Optional[str] = None, vocab_size: int = 64, seed: 
         tmp = tempfile.mkdtemp(prefix="tiny_cuts_")
         make_cuts(tmp, 4)
         text = str(Path(tmp) / "text")
-    spm = train(read_targets(text), str(out / "token"), vocab_size)
+    spm = train_sentencepiece(read_targets(text), str(out / "token"), vocab_size)
     with open(TINY_CONFIG, encoding="utf-8") as f:
         cfg = yaml.safe_load(f)
     torch.manual_seed(seed)

@@ -23,7 +23,7 @@ def line_labels(text_path: str, tokenizer) -> List[List[int]]:
     Raises:
         DataFormatError: a target that does not parse (file and line).
     """
-    from espnet_tagspeech.bin.train_tokenizer import iter_targets
+    from espnet_tagspeech.data.targets import iter_targets
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.serialization import TargetFormatError, parse
     from espnet_tagspeech.tsot import TURN_END, element_labels

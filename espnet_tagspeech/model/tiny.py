@@ -115,12 +115,13 @@ def setup_tiny(
     Returns:
         The cuts and the config path.
     """
-    from espnet_tagspeech.bin.train_tokenizer import read_targets, train
+    from espnet_tagspeech.data.targets import read_targets
+    from espnet_tagspeech.model.tokenizer import train_sentencepiece
     from espnet_tagspeech.model.tokenizer import SentencePieceTokenizer
 
     work = Path(work_dir)
     cuts = make_cuts(str(work / "data"), num_cuts)
-    spm = train(read_targets(str(work / "data" / "text")), str(work / "token"), vocab_size)
+    spm = train_sentencepiece(read_targets(str(work / "data" / "text")), str(work / "token"), vocab_size)
     write_text_shape(str(work / "data"), SentencePieceTokenizer(spm))
     cfg = tiny_config(spm, overrides)
     with atomic_write(work / "config.yaml") as f:

@@ -5,6 +5,7 @@ target strings, the EOS id, the ids of the ten digits (for time anchors) and,
 when the tokenizer has one, a chat template for the prompt.
 """
 
+import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -172,3 +173,94 @@ def build_tokenizer(
             "or `model_name_or_path`"
         )
     return HFTokenizer(source, local_files_only=local_files_only)
+
+
+# ----------------------------------------------------------------------------- training
+
+# pieces of their own: the markup of the target format and the t-SOT channel change
+MARKUP = [
+    "<text>", "</text>", "<speaker>", "</speaker>", "<spk", "/>",
+    'id="', 'g="', 't="', "<", ">", '"', "=", "/", "-", ".", ",",
+    "<cc>",  # t-SOT channel change (espnet_tagspeech.tsot.CHANNEL_CHANGE)
+]
+
+
+def train_sentencepiece(
+    targets: List[str],
+    out_dir: str,
+    vocab_size: int,
+    model_type: str = "bpe",
+    byte_fallback: bool = False,
+) -> str:
+    """Train the model; returns the path of ``tokenizer.model``.
+
+    Raises:
+        RuntimeError: a target that does not survive an encode/decode round trip.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from espnet_tagspeech.data.atomic import atomic_write
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # sentencepiece writes its files itself: train beside them, then rename (atomic)
+    work = Path(tempfile.mkdtemp(prefix=".tokenizer.", dir=out))
+    try:
+        model = _train_in(work, targets, vocab_size, model_type, byte_fallback)
+        for suffix in (".vocab", ".model"):
+            os.replace(work / f"tokenizer{suffix}", out / f"tokenizer{suffix}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with atomic_write(out / "vocab_size") as f:
+        f.write(f"{model.vocab_size}\n")
+    logging.info("trained %s: %d pieces", out / "tokenizer.model", model.vocab_size)
+    return str(out / "tokenizer.model")
+
+
+def _train_in(work: Path, targets: List[str], vocab_size: int, model_type: str, byte_fallback: bool):
+    """Train ``work/tokenizer.{model,vocab}``; returns the checked tokenizer.
+
+    Raises:
+        RuntimeError: a target that does not survive an encode/decode round trip.
+    """
+    import sentencepiece as spm
+
+    from espnet_tagspeech.model.llm import DEFAULT_INSTRUCTION
+
+    prefix = work / "tokenizer"
+    # Every printable ASCII character becomes a piece, so prompts and
+    # instructions (lower case, punctuation) never map to <unk>.
+    ascii_line = "".join(chr(c) for c in range(33, 127))
+    extra = [ascii_line, DEFAULT_INSTRUCTION, "Answer:"]
+    symbols = [NEWLINE_SYMBOL] + MARKUP + list("0123456789")
+    sentences = [t.replace("\n", NEWLINE_SYMBOL) for t in targets] + extra
+    needed = len(set("".join(sentences))) + len(symbols) + 2  # + <unk>, </s>
+    if vocab_size < needed:
+        logging.warning("vocab_size %d < %d characters and symbols: using %d", vocab_size, needed, needed)
+        vocab_size = needed
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_prefix=str(prefix),
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=1.0,
+        split_digits=True,
+        user_defined_symbols=symbols,
+        normalization_rule_name="identity",
+        add_dummy_prefix=False,
+        remove_extra_whitespaces=False,
+        hard_vocab_limit=False,
+        byte_fallback=byte_fallback,
+        unk_id=0,
+        eos_id=1,
+        bos_id=-1,
+        pad_id=-1,
+        minloglevel=2,
+    )
+    tok = SentencePieceTokenizer(str(prefix) + ".model")
+    for t in targets:
+        if tok.decode(tok.encode(t)) != t:
+            raise RuntimeError(f"tokenizer round trip fails for target {t[:80]!r}")
+    return tok

@@ -431,9 +431,9 @@ def _(d):
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory) -> Path:
-    from espnet_tagspeech.bin.train_tokenizer import train
+    from espnet_tagspeech.model.tokenizer import train_sentencepiece
 
-    return Path(train([TARGET.replace(r"\n", "\n")], str(tmp_path_factory.mktemp("tok")), 150))
+    return Path(train_sentencepiece([TARGET.replace(r"\n", "\n")], str(tmp_path_factory.mktemp("tok")), 150))
 
 
 def _ngram(d: Path, tokenizer: Path, text: str) -> list:

@@ -3,7 +3,7 @@
 import pytest
 
 from espnet_tagspeech.bin.train_tokenizer import main as train_main
-from espnet_tagspeech.bin.train_tokenizer import read_targets
+from espnet_tagspeech.data.targets import read_targets
 from espnet_tagspeech.data.errors import DataFormatError
 from espnet_tagspeech.data.turn import Turn
 from espnet_tagspeech.model.llm import prompt_pieces

@@ -53,7 +53,7 @@ def test_save_load_round_trip_and_garbage(tmp_path):
 
 def test_cli_trains_on_the_text_lines_of_targets(tmp_path):
     from espnet_tagspeech.bin.train_ngram import line_labels, main
-    from espnet_tagspeech.bin.train_tokenizer import train
+    from espnet_tagspeech.model.tokenizer import train_sentencepiece
     from espnet_tagspeech.data.errors import DataFormatError
     from espnet_tagspeech.model.tokenizer import SentencePieceTokenizer
 
@@ -62,9 +62,9 @@ def test_cli_trains_on_the_text_lines_of_targets(tmp_path):
         "c1 <text>\\n0.00-1.00>we need more samples\\n0.50-0.90>okay\\n</text>\\n<speaker>\\n"
         '<spk id="1" g="f" t="0.00-1.00"/>\\n<spk id="2" g="m" t="0.50-0.90"/>\\n</speaker>\n'
     )
-    from espnet_tagspeech.bin.train_tokenizer import read_targets
+    from espnet_tagspeech.data.targets import read_targets
 
-    model = train(read_targets(str(text)), str(tmp_path / "tok"), 150)
+    model = train_sentencepiece(read_targets(str(text)), str(tmp_path / "tok"), 150)
     tok = SentencePieceTokenizer(model)
     lines = line_labels(str(text), tok)
     assert [tok.decode(x) for x in lines] == [" we need more samples\n", " okay\n"]
