@@ -2,6 +2,7 @@
 #   make demo   - install, then run the mini_meeting recipe end to end (prints RESULTS)
 #   make test   - install, then run the test suite (CI runs this)
 #   make test-fast - the unit tests only (no recipe / trainer runs: tests marked slow)
+#   make peers  - ESPnet SA-EEND and SOT ASR on the mini data, one table with ours (after make demo)
 # Idempotent: a second run skips what is already installed.
 
 SHELL := /bin/bash
@@ -13,7 +14,7 @@ PIP_VERSION := 26.2.1
 SYSTEM_PACKAGES := espeak-ng sox sctk
 PYTEST_ARGS ?=
 
-.PHONY: all install install-system demo test test-fast bench clean-venv
+.PHONY: all install install-system demo peers test test-fast bench clean-venv
 
 all: install
 
@@ -34,6 +35,10 @@ install-system:
 
 demo: install
 	cd egs2/mini_meeting/tagspeech1 && ./run.sh
+
+# not part of CI: trains two ESPnet models for 16.5 min each on the mini recipe's data
+peers: install
+	cd egs2/mini_meeting/peers1 && ./run.sh
 
 test: install
 	$(PY) -m pytest test -q $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+../../TEMPLATE/tagspeech1/path.sh
