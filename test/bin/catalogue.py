@@ -10,7 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pytest
@@ -40,6 +40,21 @@ class Call:
     says: Union[str, Sequence[str]]
     readonly: Sequence[Path] = ()
     made: Sequence[Path] = field(default_factory=list)
+
+
+def registrar(cases: Dict[str, Callable[[Path], Call]]) -> Callable[[str], Callable]:
+    """A ``@case("tool/what")`` decorator that registers case builders in ``cases``."""
+
+    def case(name: str) -> Callable:
+        def register(build: Callable[[Path], Call]) -> Callable[[Path], Call]:
+            if name in cases:
+                raise ValueError(f"catalogue case {name!r} registered twice")
+            cases[name] = build
+            return build
+
+        return register
+
+    return case
 
 
 def snapshot(root: Path) -> Dict[str, Tuple[str, Optional[str]]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-from catalogue import Call, data_dir, empty_wav, nan_wav, run_case, truncated_wav, write, write_wav
+from catalogue import Call, data_dir, empty_wav, nan_wav, registrar, run_case, truncated_wav, write, write_wav
 
 CASES: Dict[str, Callable[[Path], Call]] = {}
 
@@ -18,14 +18,7 @@ TARGET = (r"<text>\n0.00-1.00>HELLO THERE\n</text>\n<speaker>\n"
           r'<spk id="1" g="f" t="0.00-1.00"/>\n</speaker>')  # fmt: skip
 
 
-def case(name: str):
-    """Register a case builder under ``name`` (``tool/what``)."""
-
-    def register(build: Callable[[Path], Call]) -> Callable[[Path], Call]:
-        CASES[name] = build
-        return build
-
-    return register
+case = registrar(CASES)
 
 
 # ----------------------------------------------------------------------------- prepare_ami

@@ -9,20 +9,13 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-from catalogue import Call, nan_wav, run_case, write, write_wav
+from catalogue import Call, nan_wav, registrar, run_case, write, write_wav
 from test_bad_input_catalogue_decode import _corrupted
 
 CASES: Dict[str, Callable[[Path], Call]] = {}
 
 
-def case(name: str):
-    """Register a case builder under ``name`` (``tool/what``)."""
-
-    def register(build: Callable[[Path], Call]) -> Callable[[Path], Call]:
-        CASES[name] = build
-        return build
-
-    return register
+case = registrar(CASES)
 
 
 def _model(d: Path) -> list:
