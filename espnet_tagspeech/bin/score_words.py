@@ -31,25 +31,35 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-r", "--ref", required=True, help="reference SegLST (.json) or STM")
     p.add_argument("-h", "--hyp", required=True, help="hypothesis SegLST (.json) or STM")
     p.add_argument("--collar", type=float, default=5.0, help="tcpWER collar in seconds")
+    p.add_argument("--metrics", nargs="+", default=["cpwer", "orcwer", "tcpwer", "wer"],
+                   choices=["cpwer", "orcwer", "tcpwer", "wer"],
+                   help="word metrics to compute (ORC-WER's matching grows exponentially with "
+                        "a recording's segments: leave it out for long or badly segmented hypotheses)")
     p.add_argument("--table_fmt", choices=("simple", "github", "tsv"), default="simple")
     p.add_argument("--json", help="also write all numbers to this JSON file")
     return p
 
 
+WORD_COLUMNS = {"cpwer": "cpWER", "orcwer": "ORC-WER", "tcpwer": "tcpWER", "wer": "WER"}
+
+
 def word_table_rows(scores: "object") -> List[List[object]]:
-    """Rows ``recording, cpWER, ORC-WER, tcpWER, WER, #ref spk, #hyp spk`` plus overall."""
+    """Rows ``recording, <each computed metric>, #ref spk, #hyp spk`` plus overall
+    (metrics in the order of :data:`WORD_COLUMNS`)."""
+    o = scores.overall  # type: ignore[attr-defined]
+    names = [m for m in WORD_COLUMNS if m in o]
     rows: List[List[object]] = []
     for rec, ms in scores.per_recording.items():  # type: ignore[attr-defined]
         n_ref, n_hyp = scores.speaker_counts[rec]  # type: ignore[attr-defined]
-        rows.append([rec, ms["cpwer"].rate, ms["orcwer"].rate, ms["tcpwer"].rate,
-                     ms["wer"].rate, n_ref, n_hyp])
-    o = scores.overall  # type: ignore[attr-defined]
-    rows.append(["*** OVERALL ***", o["cpwer"].rate, o["orcwer"].rate, o["tcpwer"].rate,
-                 o["wer"].rate, None, None])
+        rows.append([rec, *(ms[m].rate for m in names), n_ref, n_hyp])
+    rows.append(["*** OVERALL ***", *(o[m].rate for m in names), None, None])
     return rows
 
 
-WORD_HEADERS = ("Recording", "cpWER", "ORC-WER", "tcpWER", "WER", "#ref spk", "#hyp spk")
+def word_headers(scores: "object") -> List[str]:
+    """The header of :func:`word_table_rows`."""
+    names = [WORD_COLUMNS[m] for m in WORD_COLUMNS if m in scores.overall]  # type: ignore[attr-defined]
+    return ["Recording", *names, "#ref spk", "#hyp spk"]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -77,13 +87,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not ref:
         logger.error("no reference segments in %s", args.ref)
         return 1
-    scores = score_words(ref, hyp, collar=args.collar)
-    print(format_table(WORD_HEADERS, word_table_rows(scores), args.table_fmt))
-    print(
-        f"speaker count accuracy: {scores.speaker_count_accuracy:.2f} %   "
-        f"mean absolute error: {scores.speaker_count_mae:.3f}   "
-        f"(tcpWER collar {args.collar:g} s)"
-    )
+    try:
+        scores = score_words(ref, hyp, collar=args.collar, metrics=list(dict.fromkeys(args.metrics)))
+    except RuntimeError as e:  # meeteval refuses recordings of over 20 speakers
+        logger.error("%s against %s: meeteval refused to score: %s", args.hyp, args.ref,
+                     " ".join(str(e).split()[:25]))
+        return 1
+    print(format_table(word_headers(scores), word_table_rows(scores), args.table_fmt))
+    collar = f"   (tcpWER collar {args.collar:g} s)" if "tcpwer" in scores.overall else ""
+    print(f"speaker count accuracy: {scores.speaker_count_accuracy:.2f} %   "
+          f"mean absolute error: {scores.speaker_count_mae:.3f}{collar}")
     if args.json:
         write_json(args.json, scores.as_dict())
         logger.info("wrote %s", args.json)

@@ -107,6 +107,30 @@ def test_score_words_cli(tmp_path, capsys):
     assert data["per_recording"]["m"]["n_hyp_speakers"] == 2
 
 
+def test_score_words_metrics_option_and_too_many_speakers(tmp_path, capsys, caplog):
+    ref = tmp_path / "ref.seglst.json"
+    hyp = tmp_path / "hyp.seglst.json"
+    write_seglst(ref, [Turn.from_text("m", "A", 0, 2, "hello world"),
+                       Turn.from_text("m", "B", 2, 4, "foo bar baz")])
+    write_seglst(hyp, [Turn.from_text("m", "1", 0, 2, "hello world"),
+                       Turn.from_text("m", "2", 2, 3, "foo"), Turn.from_text("m", "3", 3, 4, "bar baz")])
+    out_json = tmp_path / "w.json"
+    assert score_words.main(["-r", str(ref), "-h", str(hyp), "--metrics", "wer", "cpwer",
+                             "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    assert "ORC-WER" not in text and "tcpWER" not in text
+    header = [line for line in text.splitlines() if line.startswith("Recording")][0].split()
+    assert header[:3] == ["Recording", "cpWER", "WER"]  # the table's order, not the option's
+    row = [line for line in text.splitlines() if line.startswith("m ")][0].split()
+    assert row[1:3] == ["40.00", "0.00"]  # speaker 3's two words: 2 deletions + 2 insertions of 5
+    assert set(json.loads(out_json.read_text())["overall"]) == {"cpwer", "wer"}
+    # 25 hypothesis speakers in one recording: meeteval refuses; the CLI names the files, no traceback
+    write_seglst(hyp, [Turn.from_text("m", str(i), i / 10, i / 10 + 0.1, "yes") for i in range(25)])
+    assert score_words.main(["-r", str(ref), "-h", str(hyp), "--metrics", "wer"]) == 0
+    assert score_words.main(["-r", str(ref), "-h", str(hyp)]) == 1
+    assert f"{hyp} against {ref}: meeteval refused to score" in caplog.text
+
+
 def test_score_words_malformed_seglst(tmp_path, caplog):
     ref = tmp_path / "ref.seglst.json"
     ref.write_text(json.dumps([{"session_id": "m", "speaker": "A", "start_time": 0,

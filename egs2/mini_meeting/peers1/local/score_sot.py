@@ -2,10 +2,10 @@
 """cpWER and speaker-agnostic WER of an SOT ASR hypothesis with one pseudo-speaker per
 ``<sc>`` segment per window, by the project's word scorer (meeteval underneath).
 
-Why not ``python -m espnet_tagspeech.bin.score_words`` as it is: it always computes
-ORC-WER and tcpWER too, and meeteval refuses a recording of more than 20 speakers
-("Are you sure?"); a 40-60 s test meeting cut into 5-10 windows of 1-4 segments has
-more pseudo-speakers than that.  So this script calls the same library function
+Why not ``python -m espnet_tagspeech.bin.score_words --metrics cpwer wer`` as it is:
+meeteval refuses any recording of more than 20 speakers ("Are you sure?"), and a 40-60 s
+test meeting cut into 5-10 windows of 1-4 segments has more pseudo-speakers than that.
+So this script calls the same library function
 (``espnet_tagspeech.scoring.wer.score_words``) with ``cpwer`` and ``wer`` only, on the
 hypothesis speakers that an optimal cpWER assignment can use
 (``peerlib.prune_hypothesis_speakers``, exact), and counts each word of the other
