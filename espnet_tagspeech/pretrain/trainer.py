@@ -59,9 +59,17 @@ def lr_factor(step: int, warmup: int, steps: int, decay: bool) -> float:
 
 
 def _fingerprint(conf: PretrainConfig, data: PretrainData, part: str) -> str:
-    """What a saved part or checkpoint must match to be reused."""
+    """What a saved part or checkpoint must match to be reused.
+
+    The semantic part trains first and nothing in it depends on the speaker
+    part's settings: those are left out of its fingerprint, so a changed
+    speaker part re-trains only itself.
+    """
     model_conf = Path(conf.model_config)
-    text = repr((part, conf.to_dict(), vars(data),
+    settings = conf.to_dict()
+    if part == "semantic":
+        settings.pop("speaker", None)
+    text = repr((part, settings, vars(data),
                  model_conf.read_bytes() if model_conf.is_file() else conf.model_config))
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -215,7 +223,8 @@ def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, devi
         fingerprint = _fingerprint(conf, data, part_name)
         done_file = out / f"part_{part_name}.pth"
         if part_name == "semantic":
-            objective = SemanticCtcObjective(model, tok.vocab_size, device, rate, part.speed_perturb)
+            objective = SemanticCtcObjective(model, tok.vocab_size, device, rate, part.speed_perturb,
+                                             part.mel_warp)
         else:
             objective = SpeakerActivityObjective(model, len(speakers), device, part)
         done = _load_if_matching(done_file, fingerprint)

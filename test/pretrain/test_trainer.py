@@ -174,3 +174,32 @@ def test_a_changed_config_trains_afresh(tmp_path, caplog):
     assert "made with another config or data; starting afresh" in caplog.text
     assert changed["semantic_first_loss"] == first["semantic_first_loss"]  # same init and batches
     assert changed["semantic_last_loss"] != first["semantic_last_loss"]
+
+
+def test_a_changed_speaker_part_keeps_the_finished_semantic_part(tmp_path, caplog):
+    _, cfg = setup_tiny(str(tmp_path), num_cuts=2, overrides=TRAINABLE_ECAPA)
+    data = tmp_path / "data"
+    rttm = write_speaker_labels(data, 2)
+    conf = {"model_config": cfg, "batch_size": 2, "semantic": {"steps": 4, "lr": 0.005, "warmup": 1},
+            "speaker": {"steps": 4, "lr": 0.01, "warmup": 1}}
+    first = pretrain(conf, str(data), str(data), None, str(tmp_path / "o"), train_rttm=str(rttm),
+                     valid_rttm=str(rttm))
+    sem = torch.load(tmp_path / "o" / "part_semantic.pth", weights_only=False)
+    conf["speaker"]["lr"] = 0.02
+    with caplog.at_level("INFO"):
+        changed = pretrain(conf, str(data), str(data), None, str(tmp_path / "o"), train_rttm=str(rttm),
+                           valid_rttm=str(rttm))
+    assert "part_speaker.pth: made with another config" in caplog.text
+    assert "part_semantic.pth: made with another config" not in caplog.text
+    assert changed["semantic_last_loss"] == first["semantic_last_loss"]
+    assert changed["speaker_last_loss"] != first["speaker_last_loss"]
+    again = torch.load(tmp_path / "o" / "part_semantic.pth", weights_only=False)
+    for a, b in zip(sem["modules"], again["modules"]):
+        for k in a:
+            torch.testing.assert_close(a[k], b[k])
+    # the semantic part's own settings still count
+    conf["semantic"]["lr"] = 0.02
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        pretrain(conf, str(data), str(data), None, str(tmp_path / "o"), train_rttm=str(rttm), valid_rttm=str(rttm))
+    assert "part_semantic.pth: made with another config" in caplog.text
