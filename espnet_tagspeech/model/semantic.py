@@ -51,6 +51,8 @@ class FbankStackFrontend(torch.nn.Module):
         self.stack = stack
         self.kernel = n_fft + hop_length * (stack - 1)
         self.stride = hop_length * stack
+        # per-item warp factors of the mel axis for the next forward (training augmentation)
+        self.warp: Optional[torch.Tensor] = None
 
     def output_size(self) -> int:
         """Channels per output frame."""
@@ -61,10 +63,33 @@ class FbankStackFrontend(torch.nn.Module):
         if wav.shape[1] < self.kernel:
             wav = torch.nn.functional.pad(wav, (0, self.kernel - wav.shape[1]))
         feats = torch.log(self.mel(wav.float()) + 1e-6)  # (B, n_mels, N)
+        if self.warp is not None:
+            feats = warp_mel_axis(feats, self.warp.to(feats.device))
         bsz, n_mels, n = feats.shape
         t = n // self.stack
         feats = feats[..., : t * self.stack].reshape(bsz, n_mels, t, self.stack)
         return feats.permute(0, 3, 1, 2).reshape(bsz, self.stack * n_mels, t).to(wav.dtype)
+
+
+def warp_mel_axis(feats: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Stretch each item's mel axis by its factor (a vocal-tract-length change).
+
+    Band ``k`` of item ``b`` takes the value at band ``k * factors[b]`` of the
+    input, linearly interpolated and held at the top band: a factor above 1
+    moves formants down, below 1 up, as between shorter and longer vocal tracts.
+
+    Args:
+        feats: ``(B, n_mels, N)`` log-mel frames.
+        factors: ``(B,)`` warp factors (1 leaves an item unchanged).
+    """
+    n_mels = feats.shape[1]
+    pos = torch.arange(n_mels, device=feats.device, dtype=feats.dtype)[None] * factors[:, None].to(feats.dtype)
+    pos = pos.clamp(0, n_mels - 1)  # (B, n_mels)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=n_mels - 1)
+    frac = (pos - lo.to(pos.dtype))[..., None]
+    idx = lambda i: i[..., None].expand(-1, -1, feats.shape[2])  # noqa: E731
+    return torch.gather(feats, 1, idx(lo)) * (1 - frac) + torch.gather(feats, 1, idx(hi)) * frac
 
 
 class WavLMStream(AbsStream):
@@ -153,6 +178,27 @@ class WavLMStream(AbsStream):
     def output_size(self) -> int:
         """WavLM hidden size."""
         return self._output_size
+
+    @property
+    def mel_warpable(self) -> bool:
+        """Whether :meth:`mel_warp` applies (the fbank frontend has a mel axis)."""
+        return isinstance(self.wavlm.feature_extractor, FbankStackFrontend)
+
+    @contextlib.contextmanager
+    def mel_warp(self, factors: torch.Tensor):
+        """Within the block, forwards warp each item's mel axis by ``factors`` (``(B,)``).
+
+        Raises:
+            ValueError: the frontend is WavLM's waveform CNN (no mel axis to warp).
+        """
+        frontend = self.wavlm.feature_extractor
+        if not self.mel_warpable:
+            raise ValueError("mel_warp needs semantic_encoder_conf frontend: fbank")
+        frontend.warp = factors
+        try:
+            yield
+        finally:
+            frontend.warp = None
 
     def _normalize(self, speech: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = torch.arange(speech.shape[1], device=speech.device)[None] < lengths[:, None]

@@ -27,6 +27,9 @@ class PartConfig:
     # semantic part: each training cut played this many times faster, one factor drawn per
     # cut and update (e.g. [0.9, 1.0, 1.1]: pitch, formants and tempo move as between voices)
     speed_perturb: Optional[List[float]] = None
+    # semantic part: each training cut's mel axis stretched by a factor drawn uniformly from
+    # [1 - w, 1 + w] per cut and update (formants move as between vocal tracts; fbank frontend)
+    mel_warp: float = 0.0
     # speaker part: weight of an additive angular margin (AAM) softmax over the training
     # speakers on embeddings pooled over single-speaker spans, so that voices embed apart
     aam_weight: float = 0.0
@@ -39,6 +42,9 @@ class PartConfig:
             raise ValueError(f"aam_weight must be >= 0, got {self.aam_weight}")
         self.aam_weight, self.aam_margin = float(self.aam_weight), float(self.aam_margin)
         self.aam_scale, self.aam_min_sec = float(self.aam_scale), float(self.aam_min_sec)
+        self.mel_warp = float(self.mel_warp)
+        if not 0.0 <= self.mel_warp < 0.5:
+            raise ValueError(f"mel_warp must be in [0, 0.5), got {self.mel_warp}")
         if self.speed_perturb is not None:
             if not isinstance(self.speed_perturb, (list, tuple)) or not self.speed_perturb or \
                     not all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in self.speed_perturb):
@@ -80,6 +86,9 @@ class PretrainConfig:
         if self.speaker is not None and self.speaker.speed_perturb:
             raise ValueError("speaker: speed_perturb is for the semantic part only "
                              "(a voice played faster is another voice)")
+        if self.speaker is not None and self.speaker.mel_warp:
+            raise ValueError("speaker: mel_warp is for the semantic part only "
+                             "(a warped voice is another voice)")
         if self.semantic is not None and self.semantic.aam_weight:
             raise ValueError("semantic: aam_weight is for the speaker part only")
         if int(self.checkpoint_every) < 1:

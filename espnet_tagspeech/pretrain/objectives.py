@@ -49,12 +49,15 @@ class SemanticCtcObjective:
     prefix = "semantic"
 
     def __init__(self, model, vocab_size: int, device, sample_rate: int = 16000,
-                 speed_perturb: Optional[Sequence[float]] = None) -> None:
+                 speed_perturb: Optional[Sequence[float]] = None, mel_warp: float = 0.0) -> None:
         import torch
 
         self.sample_rate = sample_rate
         self.speed_perturb = list(speed_perturb or [])
+        self.mel_warp = float(mel_warp)
         self.encoder = model.semantic_encoder
+        if self.mel_warp and not getattr(self.encoder, "mel_warpable", False):
+            raise ValueError("semantic: mel_warp needs a WavLM semantic encoder with frontend: fbank")
         self.keep_head = model.ctc_head is not None
         self.head = (model.ctc_head or torch.nn.Linear(self.encoder.output_size(), vocab_size + 1)).to(device)
         self.device = device
@@ -82,13 +85,20 @@ class SemanticCtcObjective:
         return out
 
     def loss(self, items: Sequence[PretrainCut], rng=None):
-        """Mean CTC loss of a batch (speed-perturbed when given ``rng`` and ``speed_perturb``)."""
+        """Mean CTC loss of a batch (augmented when given ``rng``: ``speed_perturb``, ``mel_warp``)."""
+        import contextlib
+
         import torch
 
         if rng is not None and self.speed_perturb:
             items = self.perturbed(items, rng)
         speech, lens, text, tlen = make_batch(items, self.device)
-        feats, flen = self.encoder(speech, lens)
+        warp = contextlib.nullcontext()
+        if rng is not None and self.mel_warp:
+            factors = rng.uniform(1 - self.mel_warp, 1 + self.mel_warp, size=len(items))
+            warp = self.encoder.mel_warp(torch.tensor(factors, dtype=torch.float32))
+        with warp:
+            feats, flen = self.encoder(speech, lens)
         logp = torch.log_softmax(self.head(feats).float(), -1).transpose(0, 1)
         return torch.nn.functional.ctc_loss(logp, text.clamp(min=0), flen, tlen,
                                             blank=logp.shape[-1] - 1, zero_infinity=True)

@@ -82,3 +82,37 @@ def test_bad_frontend_settings_are_named():
         WavLMStream(model_name_or_path="some/dir", init="pretrained", frontend="fbank")
     with pytest.raises(ValueError, match="win_length <= n_fft"):
         FbankStackFrontend(n_fft=256, win_length=400)
+
+
+def test_mel_warp_moves_bands_by_the_factor_and_one_is_identity():
+    from espnet_tagspeech.model.semantic import warp_mel_axis
+
+    feats = torch.zeros(3, 40, 5)
+    feats[:, 20] = 1.0  # one bright band
+    out = warp_mel_axis(feats, torch.tensor([1.0, 0.8, 1.25]))
+    torch.testing.assert_close(out[0], feats[0])
+    # band k reads band k * factor: band 20 shows up at 20 / factor
+    assert int(out[1, :, 0].argmax()) == 25
+    assert int(out[2, :, 0].argmax()) == 16
+    assert torch.all(out[:, :, 0] == out[:, :, 4])  # every frame alike
+
+
+def test_mel_warp_applies_inside_the_block_only():
+    stream = _stream()
+    wav = torch.randn(2, 16000)
+    lens = torch.tensor([16000, 16000])
+    plain, _ = stream(wav, lens)
+    with stream.mel_warp(torch.tensor([1.0, 1.15])):
+        warped, _ = stream(wav, lens)
+    again, _ = stream(wav, lens)
+    torch.testing.assert_close(warped[0], plain[0])
+    assert not torch.allclose(warped[1], plain[1], atol=1e-3)
+    torch.testing.assert_close(again, plain)
+
+
+def test_mel_warp_needs_the_fbank_frontend():
+    torch.manual_seed(0)
+    conv = WavLMStream(init="random", config=CONFIG, freeze=False)
+    with pytest.raises(ValueError, match="frontend: fbank"):
+        with conv.mel_warp(torch.tensor([1.1])):
+            pass

@@ -81,3 +81,33 @@ def test_aam_is_speaker_only():
         PretrainConfig.from_dict({"model_config": "m", "semantic": {"aam_weight": 1.0}})
     with pytest.raises(ValueError, match="aam_weight must be >= 0"):
         PretrainConfig.from_dict({"model_config": "m", "speaker": {"aam_weight": -1}})
+
+
+def test_mel_warp_augments_training_loss_only_and_is_checked(model):
+    from types import SimpleNamespace
+
+    from espnet_tagspeech.model.semantic import WavLMStream
+    from espnet_tagspeech.pretrain.config import PretrainConfig
+    from espnet_tagspeech.pretrain.data import PretrainCut
+    from espnet_tagspeech.pretrain.objectives import SemanticCtcObjective
+
+    torch.manual_seed(0)
+    fbank = WavLMStream(init="random", freeze=False, frontend="fbank", frontend_conf={"n_mels": 40, "stack": 4},
+                        config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=64, feat_extract_norm="layer", do_stable_layer_norm=True,
+                                    num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                                    apply_spec_augment=False)).eval()
+    fb_model = SimpleNamespace(semantic_encoder=fbank, ctc_head=None, ctc_order="time")
+    cut = PretrainCut("c", np.random.default_rng(0).standard_normal(16000).astype(np.float32), [3, 4, 5])
+    obj = SemanticCtcObjective(fb_model, 64, "cpu", 16000, mel_warp=0.2)
+    plain = float(obj.loss([cut]))
+    a = float(obj.loss([cut], np.random.default_rng([0, 1])))
+    b = float(obj.loss([cut], np.random.default_rng([0, 1])))
+    assert a == b != plain  # warped with the factor the (seed, update) draws: a resumed run warps alike
+    assert fbank.wavlm.feature_extractor.warp is None  # validation sees unwarped audio
+    with pytest.raises(ValueError, match="frontend: fbank"):
+        SemanticCtcObjective(model, 64, "cpu", 16000, mel_warp=0.1)  # the tiny model's conv frontend
+    with pytest.raises(ValueError, match=r"mel_warp must be in \[0, 0.5\)"):
+        PretrainConfig.from_dict({"model_config": "m", "semantic": {"mel_warp": 0.7}})
+    with pytest.raises(ValueError, match="semantic part only"):
+        PretrainConfig.from_dict({"model_config": "m", "speaker": {"mel_warp": 0.1}})
