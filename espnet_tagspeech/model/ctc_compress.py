@@ -49,6 +49,60 @@ def ctc_run_starts(greedy: torch.Tensor, lengths: torch.Tensor, blank: int) -> t
     return (greedy != blank) & (greedy != prev) & valid
 
 
+def corrupt_ctc_posteriors(
+    post: torch.Tensor,
+    enc_len: torch.Tensor,
+    rate: float,
+    keep_ids: Tuple[int, ...] = (),
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """Recognition errors made up on CTC posteriors (a training augmentation).
+
+    Each token run of the greedy path (except runs of ``keep_ids``, such as the
+    t-SOT channel and line symbols) is, with probability ``rate / 2`` each,
+    substituted by a random token or deleted (turned into blank).  The change
+    swaps the two labels' probabilities in the run's frames, so the
+    distributions keep their natural shape: a made-up error looks as confident
+    as the encoder's own ones.  The encoder's outputs on its training voices
+    are nearly error-free while on voices it never heard a large share of the
+    tokens are wrong; the LLM trained on such streams learns not to trust them
+    blindly.
+
+    Args:
+        post: ``(B, T, V + 1)`` posteriors (blank last).
+        enc_len: ``(B,)`` valid frames.
+        rate: Share of token runs changed.
+        keep_ids: Labels never changed.
+        generator: Random source.
+
+    Returns:
+        The corrupted posteriors (a new tensor).
+    """
+    bsz, t, labels = post.shape
+    blank = labels - 1
+    greedy = post.argmax(-1)
+    starts = ctc_run_starts(greedy, enc_len, blank)
+    valid = torch.arange(t, device=post.device)[None] < enc_len[:, None]
+    in_run = (greedy != blank) & valid
+    run = (starts.long().cumsum(1) - 1).clamp(min=0)  # run index of each frame of a run
+    runs = max(1, int(starts.sum(1).max()))
+    u = torch.rand(bsz, runs, generator=generator).to(post.device)
+    new = torch.randint(0, blank, (bsz, runs), generator=generator).to(post.device)
+    new = torch.where(u < rate / 2, new, torch.full_like(new, blank))  # blank: deletion
+    change = torch.gather(u < rate, 1, run) & in_run
+    for i in keep_ids:
+        change &= greedy != i
+    target = torch.gather(new, 1, run)
+    change &= target != greedy
+    if not bool(change.any()):
+        return post
+    out = post.clone()
+    p_old = torch.gather(post, 2, greedy[..., None])
+    p_new = torch.gather(post, 2, target[..., None])
+    swapped_old = out.scatter(2, target[..., None], p_old).scatter(2, greedy[..., None], p_new)
+    return torch.where(change[..., None], swapped_old, out)
+
+
 class CtcCompressor(torch.nn.Module):
     """Choose the semantic frames to keep and add their previous-token and time features.
 

@@ -15,7 +15,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_tagspeech.model.abs_stream import AbsStream
 from espnet_tagspeech.model.anchors import AnchorInserter, FrameClock, check_anchor_spacing
-from espnet_tagspeech.model.ctc_compress import CtcCompressor
+from espnet_tagspeech.model.ctc_compress import CtcCompressor, corrupt_ctc_posteriors
 from espnet_tagspeech.model.llm import HFCausalLM, log_parameters
 from espnet_tagspeech.model.projector import AbsProjector
 from espnet_tagspeech.model.stream_cache import StreamFeatures
@@ -83,6 +83,11 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             right).  A small LLM trained from scratch otherwise learns to
             continue its own text and ignores the audio after the first
             word; the noise makes it read the streams (mini recipe).
+        ctc_noise: In training, the share of the CTC head's token runs
+            substituted or deleted before the CTC features are made
+            (:func:`~espnet_tagspeech.model.ctc_compress.corrupt_ctc_posteriors`):
+            the encoders are nearly error-free on the voices they were trained
+            on, not on new ones.
         save_frozen: Keep the weights of frozen pretrained parts in
             ``state_dict()`` (checkpoints).  ``False`` leaves them out (a 7B
             LLM would otherwise be copied into every checkpoint); they are
@@ -109,6 +114,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         ctc_order: str = "sot",
         ctc_channels: int = 2,
         input_token_noise: float = 0.0,
+        ctc_noise: float = 0.0,
         ctc_line_embed: int = 0,
         frame_clock: bool = False,
         speaker_on_words: bool = False,
@@ -155,6 +161,11 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         if not 0.0 <= input_token_noise < 1.0:
             raise ValueError(f"model_conf input_token_noise must be in [0, 1), got {input_token_noise}")
         self.input_token_noise = input_token_noise
+        if not 0.0 <= ctc_noise < 1.0:
+            raise ValueError(f"model_conf ctc_noise must be in [0, 1), got {ctc_noise}")
+        if ctc_noise and not (ctc_embed or ctc_compress):
+            raise ValueError("model_conf ctc_noise corrupts the CTC features: set ctc_embed or ctc_compress")
+        self.ctc_noise = float(ctc_noise)
         self.save_frozen = save_frozen
         self.ctc_head = None
         self.ctc_embed = bool(ctc_embed)
@@ -316,6 +327,9 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             keep mask ``(B, T')`` of ``ctc_compress`` (``None`` without it).
         """
         keep = None
+        if self.training and self.ctc_noise > 0:
+            keep_ids = self.ctc_compressor.symbol_ids or () if self.ctc_compressor is not None else ()
+            post = corrupt_ctc_posteriors(post, enc_len, self.ctc_noise, tuple(keep_ids))
         if self.ctc_embed:
             sem = sem + self._posterior_embeddings(post, enc_len, sem.shape[1]).to(sem.dtype)
         if self.ctc_compressor is not None:

@@ -109,3 +109,36 @@ def test_channel_features_need_the_symbol_ids():
         CtcCompressor(4, 1, 0.05, 1.0, torch.zeros(10, 4), channels=2)
     with pytest.raises(ValueError, match="channels"):
         CtcCompressor(4, 1, 0.05, 1.0, torch.zeros(10, 4), symbol_ids=(CC, NL), line_embed=4)
+
+
+def _peaky(greedy, labels=B + 1, peak=0.9):
+    """Posteriors whose argmax is ``greedy``, ``peak`` on it and the rest spread evenly."""
+    post = torch.full((*greedy.shape, labels), (1 - peak) / (labels - 1))
+    return post.scatter(2, greedy[..., None], peak)
+
+
+def test_corruption_substitutes_or_deletes_whole_runs_and_keeps_their_shape():
+    from espnet_tagspeech.model.ctc_compress import corrupt_ctc_posteriors
+
+    greedy = torch.tensor([[B, 3, 3, B, 4, B, 8, B, 5, 5, B, B]] * 200)
+    post = _peaky(greedy)
+    lens = torch.full((200,), 10)  # the last two frames are padding
+    out = corrupt_ctc_posteriors(post, lens, 0.5, keep_ids=(8,), generator=torch.Generator().manual_seed(0))
+    g = out.argmax(-1)
+    assert torch.equal(g[:, 1], g[:, 2]) and torch.equal(g[:, 8], g[:, 9])  # a run changes as a whole
+    assert torch.all(g[:, 6] == 8)  # kept symbol
+    assert torch.equal(out[:, 10:], post[:, 10:]) and torch.all(g[:, [0, 3, 5, 7]] == B)  # padding, blanks
+    changed = (g[:, [1, 4, 8]] != greedy[:, [1, 4, 8]]).float().mean()
+    assert 0.35 < float(changed) < 0.6  # about half of the runs (a substitute may draw the same token)
+    deleted = (g[:, [1, 4, 8]] == B).float().mean()
+    assert 0.15 < float(deleted) < 0.35
+    # every frame keeps its distribution's shape: the same values, two labels swapped
+    torch.testing.assert_close(out.sort(-1).values, post.sort(-1).values)
+    assert torch.allclose(out.sum(-1), post.sum(-1))
+
+
+def test_no_corruption_at_rate_zero_and_in_eval():
+    from espnet_tagspeech.model.ctc_compress import corrupt_ctc_posteriors
+
+    post = _peaky(torch.tensor([[B, 3, 3, B, 4, B]]))
+    assert torch.equal(corrupt_ctc_posteriors(post, torch.tensor([6]), 0.0), post)

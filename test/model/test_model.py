@@ -333,3 +333,23 @@ def test_input_token_noise_only_in_training_and_labels_stay(tiny):
     assert 60 < changed < 140 and all(0 <= x < vocab for x in out)
     with pytest.raises(ValueError, match="input_token_noise"):
         _build(args, model_conf={"input_token_noise": 1.0})
+
+
+def test_ctc_noise_changes_the_ctc_features_in_training_only(tiny):
+    cuts, args = tiny
+    model = _build(args, model_conf={"ctc_embed": True, "ctc_noise": 0.5})
+    speech, lens, _, _ = _batch(model, cuts, ["cut1", "cut2"])
+    with torch.no_grad():
+        feats = model.encode_streams(speech, lens)
+        sem, _ = model.semantic_projector(feats.semantic, feats.semantic_lengths)
+        model.eval()
+        clean = model.add_ctc_features(sem, feats.ctc_post, feats.semantic_lengths)[0]
+        again = model.add_ctc_features(sem, feats.ctc_post, feats.semantic_lengths)[0]
+        model.train()
+        noisy = model.add_ctc_features(sem, feats.ctc_post, feats.semantic_lengths)[0]
+    torch.testing.assert_close(clean, again)
+    assert not torch.allclose(noisy, clean)
+    with pytest.raises(ValueError, match="ctc_noise must be in"):
+        _build(args, model_conf={"ctc_embed": True, "ctc_noise": 1.0})
+    with pytest.raises(ValueError, match="set ctc_embed or ctc_compress"):
+        _build(args, model_conf={"ctc_noise": 0.2})
