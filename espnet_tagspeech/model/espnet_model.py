@@ -88,6 +88,10 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             (:func:`~espnet_tagspeech.model.ctc_compress.corrupt_ctc_posteriors`):
             the encoders are nearly error-free on the voices they were trained
             on, not on new ones.
+        copy_head_init: With ``ctc_compress`` and a random-init LLM: start
+            one attention head of the LLM's first layer as a look-up of the
+            compressed frame that follows the token just written
+            (:mod:`~espnet_tagspeech.model.copy_init`).
         save_frozen: Keep the weights of frozen pretrained parts in
             ``state_dict()`` (checkpoints).  ``False`` leaves them out (a 7B
             LLM would otherwise be copied into every checkpoint); they are
@@ -115,6 +119,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         ctc_channels: int = 2,
         input_token_noise: float = 0.0,
         ctc_noise: float = 0.0,
+        copy_head_init: bool = False,
         ctc_line_embed: int = 0,
         frame_clock: bool = False,
         speaker_on_words: bool = False,
@@ -192,6 +197,12 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 symbol_ids=symbols,
                 line_embed=int(ctc_line_embed),
             )
+        if copy_head_init:
+            if self.ctc_compressor is None:
+                raise ValueError("model_conf copy_head_init wires the LLM to ctc_compress's frames: set ctc_compress")
+            from espnet_tagspeech.model.copy_init import init_copy_head
+
+            init_copy_head(llm.model, self.ctc_compressor.prev_proj, llm.digit_ids)
         self.frame_clock = FrameClock(digits) if frame_clock else None
         if not speaker_stream and speaker_on_words:
             raise ValueError("model_conf speaker_on_words needs speaker_stream: true")

@@ -353,3 +353,19 @@ def test_ctc_noise_changes_the_ctc_features_in_training_only(tiny):
         _build(args, model_conf={"ctc_embed": True, "ctc_noise": 1.0})
     with pytest.raises(ValueError, match="set ctc_embed or ctc_compress"):
         _build(args, model_conf={"ctc_noise": 0.2})
+
+
+def test_copy_head_init_needs_ctc_compress_and_wires_prev_proj(tiny):
+    cuts, args = tiny
+    with pytest.raises(ValueError, match="copy_head_init wires the LLM to ctc_compress"):
+        _build(args, model_conf={"copy_head_init": True})
+    plain = _build(args, model_conf={"ctc_compress": True})
+    wired = _build(args, model_conf={"ctc_compress": True, "copy_head_init": True})
+    assert not plain.ctc_compressor.prev_proj.weight.any()  # zero-initialised without it
+    assert wired.ctc_compressor.prev_proj.weight.any()
+    # the model still trains end to end
+    speech, lens, text, tlen = _batch(wired, cuts, ["cut1", "cut2"])
+    wired.train()
+    loss, _, _ = wired(speech, lens, text, tlen)
+    loss.backward()
+    assert torch.isfinite(loss) and wired.ctc_compressor.prev_proj.weight.grad is not None
