@@ -15,7 +15,12 @@ writes the whole answer; the LLM still chooses every token:
   biasing), so that the LLM prefers the words that were said there to the
   ones its language model expects.
 
-Both re-read each row's answer from its generated tokens (they work with
+* :class:`RepeatedWordBlock` stops a line from looping: while the LLM
+  writes a line's words, a token that would repeat an n-gram of that line's
+  tokens is masked (times and markup are never touched, so the answer's
+  format stays free to repeat itself).
+
+All re-read each row's answer from its generated tokens (they work with
 greedy and beam search, rows input-major).
 """
 
@@ -148,6 +153,48 @@ class CtcWordBias:
             toks = self.heard(row // self.num_beams, float(m.group(1)), float(m.group(2)))
             if toks:
                 scores[row, toks] += self.weight
+        return scores
+
+
+class RepeatedWordBlock:
+    """Mask the tokens that would repeat an ``n``-gram of the line being written.
+
+    Args:
+        tokenizer: The LLM's tokenizer (``>`` as one token ends a line's times).
+        n: Length of the n-grams that may not repeat within a line's words.
+    """
+
+    def __init__(self, tokenizer, n: int = 3) -> None:
+        ids = tokenizer.encode(">")
+        if len(ids) != 1:
+            raise ValueError(f"repeated-word block: the tokenizer splits '>' into {ids}")
+        if n < 1:
+            raise ValueError(f"repeated-word block: n must be >= 1, got {n}")
+        self.tokenizer = tokenizer
+        self.gt = ids[0]
+        self.n = int(n)
+
+    def banned(self, ids: Sequence[int]) -> List[int]:
+        """Tokens that may not come next after the answer tokens ``ids``."""
+        if self.gt not in ids:
+            return []
+        _, current = _split_answer(self.tokenizer.decode(list(ids)))
+        if current is None:
+            return []
+        pos = len(ids) - 1 - list(ids)[::-1].index(self.gt)
+        words = list(ids[pos + 1:])  # the line's word tokens so far
+        head = tuple(words[len(words) - self.n + 1:]) if self.n > 1 else ()
+        if len(head) < self.n - 1:
+            return []
+        return sorted({words[i + self.n - 1] for i in range(len(words) - self.n + 1)
+                       if tuple(words[i:i + self.n - 1]) == head})
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Mask each row's banned tokens."""
+        for row in range(scores.shape[0]):
+            ban = self.banned(input_ids[row].tolist())
+            if ban:
+                scores[row, ban] = NEG
         return scores
 
 

@@ -10,7 +10,7 @@ belong together are refused with the key (and the yaml file) named.
 Two modes write the ``<text>`` block (``text_from``):
 
 * ``llm``: TagSpeech itself, the LLM writes the whole answer (options
-  ``speaker_constraint``, ``ctc_word_bias``, ``ctc_bias_margin``);
+  ``speaker_constraint``, ``ctc_word_bias``, ``ctc_bias_margin``, ``no_repeat_words``);
 * ``ctc``: the cascade baseline, the semantic stream's CTC head writes the
   lines (options ``ctc_beam_size``, ``lm_weight``, ``token_bonus``,
   ``max_word_gap``, ``voice_split``, ``ctc_start_pad``, ``ctc_end_pad``) and
@@ -53,6 +53,8 @@ class DecodeConfig:
                                                "block's line ranges, each once")
     ctc_word_bias: float = _setting(0.0, "text_from llm: score added to the tokens the CTC head emitted "
                                          "within the span of the line being written (0: off)")
+    no_repeat_words: int = _setting(0, "text_from llm: an n-gram of a line's word tokens may not repeat "
+                                    "within the line (0: off); times and markup are never blocked")
     ctc_bias_margin: float = _setting(0.5, "seconds a line's span is widened by for ctc_word_bias")
     ctc_beam_size: int = _setting(1, "text_from ctc: CTC prefix beam search width (1: the greedy path)")
     ngram_file: Optional[str] = _setting(None, "token n-gram LM of the text lines (stage 4's ngram.json) "
@@ -81,6 +83,8 @@ class DecodeConfig:
         Raises:
             ValueError: naming the offending key.
         """
+        if self.no_repeat_words < 0:
+            raise ValueError(f"no_repeat_words must be >= 0, got {self.no_repeat_words}")
         for name in ("batch_size", "max_new_tokens", "beam_size", "ctc_beam_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -217,7 +221,7 @@ class DecodeConfig:
 
 
 # settings that only one text_from mode reads (the other must leave them at their defaults)
-LLM_TEXT_SETTINGS = ("speaker_constraint", "ctc_word_bias")
+LLM_TEXT_SETTINGS = ("speaker_constraint", "ctc_word_bias", "no_repeat_words")
 CTC_TEXT_SETTINGS = ("ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")
 

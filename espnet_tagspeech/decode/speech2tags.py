@@ -273,6 +273,10 @@ class Speech2Tags:
             skip = [i for s in ("\n", "<cc>") for i in tok.encode(s)]
             emitted = [ctc_emissions(lp, shift, lp.shape[-1] - 1, skip) for lp in log_posteriors]
             processors.append(CtcWordBias(emitted, tok, conf.ctc_word_bias, conf.ctc_bias_margin, conf.beam_size))
+        if conf.no_repeat_words:
+            from espnet_tagspeech.decode.answer_search import RepeatedWordBlock
+
+            processors.append(RepeatedWordBlock(tok, conf.no_repeat_words))
         if conf.speaker_constraint:
             from espnet_tagspeech.decode.answer_search import SpeakerBlockConstraint
 

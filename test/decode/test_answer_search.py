@@ -1,4 +1,4 @@
-"""The LLM answer's search helpers: the speaker-block constraint and CTC word fusion."""
+"""The LLM answer's search helpers: the speaker-block constraint, CTC word fusion, loop blocking."""
 
 import numpy as np
 import pytest
@@ -6,6 +6,7 @@ import torch
 
 from espnet_tagspeech.decode.answer_search import (
     CtcWordBias,
+    RepeatedWordBlock,
     SpeakerBlockConstraint,
     _split_answer,
     ctc_emissions,
@@ -71,3 +72,22 @@ def test_ctc_word_bias_raises_the_tokens_heard_in_the_line(tok):
     assert out[0, 3] == 2.0 and out[0, 4] == 0.0 and float(out.abs().sum()) == 2.0
     outside = bias(torch.tensor([tok.encode("<text>\n")]), torch.zeros(1, 400))
     assert float(outside.abs().sum()) == 0.0
+
+
+def test_repeated_word_block_stops_a_line_looping_and_leaves_times_alone(tok):
+    block = RepeatedWordBlock(tok, n=3)
+    loop = "<text>\n0.00-4.81>the demo the demo the"
+    ids = tok.encode(loop)
+    demo = ids[len(tok.encode("<text>\n0.00-4.81>the")):][:len(tok.encode(" demo"))]
+    banned = block.banned(ids)
+    assert banned == [demo[0]]  # "the demo" followed "demo the" before: not again
+    scores = block(torch.tensor([ids]), torch.zeros(1, 400))
+    assert scores[0, demo[0]] == float("-inf") and int(torch.isinf(scores).sum()) == 1
+    # a new line starts afresh; times, markup and the speaker block are never blocked
+    assert block.banned(tok.encode(loop + "\n1.00-1.00>the demo")) == []
+    assert block.banned(tok.encode(loop + "\n1.00-1.0")) == []
+    assert block.banned(tok.encode(TEXT + '<spk id="1" g="f" t="0.00-4.81,0.00-4.8')) == []
+    assert block.banned(tok.encode("<text>\n0.00-4.81>we should we")) == []  # nothing repeats yet
+    assert block.banned(tok.encode("<text>\n")) == []
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        RepeatedWordBlock(tok, n=0)

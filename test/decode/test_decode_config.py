@@ -95,9 +95,15 @@ def test_cascade_settings_are_refused_when_the_llm_writes_the_text(name):
 
 @pytest.mark.parametrize("name", LLM_TEXT_SETTINGS)
 def test_answer_search_settings_are_refused_when_the_ctc_head_writes_the_text(name):
-    value = {"speaker_constraint": True}.get(name, 3.0)
+    value = {"speaker_constraint": True, "no_repeat_words": 3}.get(name, 3.0)
     with pytest.raises(ValueError, match=f"{name} applies only with text_from llm"):
         DecodeConfig(text_from="ctc", **{name: value})
+
+
+def test_no_repeat_words_must_not_be_negative():
+    assert DecodeConfig(no_repeat_words=3).no_repeat_words == 3
+    with pytest.raises(ValueError, match="no_repeat_words must be >= 0"):
+        DecodeConfig(no_repeat_words=-1)
 
 
 def test_values_are_normalised():

@@ -334,3 +334,22 @@ def test_two_speech2tags_in_threads_decode_as_alone(packed, s2t):
         jobs = [pool.submit(m.batch, [cuts[k][0] for k in keys], keys=keys) for m in (s2t, other)]
         together = [[r.text for r in j.result()] for j in jobs]
     assert together == [alone, alone]
+
+
+def test_no_repeat_words_puts_the_loop_block_into_the_llm_search(packed, monkeypatch):
+    from espnet_tagspeech.decode.answer_search import RepeatedWordBlock
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+
+    work, cuts, cfg = packed
+    seen = []
+    s2t = Speech2Tags(cfg, work / "exp" / "model.pth", decode_config={"max_new_tokens": 4, "no_repeat_words": 2})
+    real = s2t.model.llm.generate
+
+    def spy(*args, logits_processor=None, **kw):
+        seen.extend(logits_processor or [])
+        return real(*args, logits_processor=logits_processor, **kw)
+
+    monkeypatch.setattr(s2t.model.llm, "generate", spy)
+    _one(s2t, next(iter(cuts.values()))[0])
+    blocks = [p for p in seen if isinstance(p, RepeatedWordBlock)]
+    assert len(blocks) == 1 and blocks[0].n == 2
