@@ -256,6 +256,40 @@ def test_parse_train_log(pl):
     assert pl.log_elapsed(LOG) == pytest.approx(221.094) and pl.log_elapsed("") is None
 
 
+def test_logged_option_reads_the_command_line_a_log_starts_with(pl):
+    log = "# python3 -m espnet_tagspeech.bin.pretrain --config conf/pretrain_x.yaml --output_dir exp/p\n# started\n"
+    assert pl.logged_option(log, "config") == "conf/pretrain_x.yaml"
+    assert pl.logged_option(log, "output_dir") == "exp/p"
+    assert pl.logged_option(log, "ngpu") is None
+    assert pl.logged_option("# python3 x.py --config\n", "config") is None  # no value
+    assert pl.logged_option("INFO no command line\n# python3 --config a.yaml\n", "config") is None
+    assert pl.logged_option("", "config") is None
+
+
+def test_our_rows_count_the_pretraining_steps_of_the_config_stage_5_ran(tmp_path):
+    table = _load("peer_table")
+    ts = tmp_path / "tagspeech1"
+    for d in ("conf", "exp/pretrain_mini", "exp/tagspeech_mini"):
+        (ts / d).mkdir(parents=True)
+    (ts / "conf" / "pre.yaml").write_text("semantic: {steps: 450}\nspeaker: {steps: 70}\n")
+    (ts / "exp/pretrain_mini/pretrain.log").write_text(
+        "# python3 -m espnet_tagspeech.bin.pretrain --config conf/pre.yaml --output_dir exp/pretrain_mini\n"
+        "# ended at 2026-12-05 00:04:00 +0000 with exit code 0, elapsed 600.0 s\n")
+    (ts / "exp/tagspeech_mini/RESULTS.md").write_text(
+        "| dataset | system | DER c=0 | cpWER |\n|:--|:--|--:|--:|\n"
+        "| test | TagSpeech (LLM) | 50.0 | 90.0 |\n| test | cascade (CTC + clustering) | 40.0 | 60.0 |\n")
+    (ts / "exp/tagspeech_mini/train.log").write_text(LOG)
+    (ts / "exp/tagspeech_mini/config.yaml").write_text("accum_grad: 1\n")
+    notes = []
+    rows = table.ours(ts, "mini", notes)
+    assert [r["updates"] for r in rows] == ["536 (520 + 16)"] * 2
+    assert rows[0]["cpWER"] == "90.0" and rows[1]["DER c=0"] == "40.0"
+    (ts / "exp/pretrain_mini/pretrain.log").write_text("no command line\n")
+    notes = []
+    assert table.ours(ts, "mini", notes)[0]["updates"] == "16 (0 + 16)"
+    assert any("pre-training steps unknown" in n for n in notes)
+
+
 def test_parse_results_table(pl):
     md = textwrap.dedent("""\
         # RESULTS

@@ -7,8 +7,8 @@ Reads, all optional (a missing part leaves ``-`` and a note):
   and ``cascade (CTC + clustering)`` of the test set); training wall clock = the
   elapsed times logged by stages 5 (``exp/pretrain_<size>/pretrain.log``), 6
   (``exp/tagspeech_stats_<size>/stats.log``, ``dump/<size>/streams_<size>/*/dump.log``)
-  and 7 (``exp/tagspeech_<size>/train.log``); updates = pre-training steps
-  (``conf/pretrain_<size>.yaml``) + stage 7's; parameters from stage 7's model summary.
+  and 7 (``exp/tagspeech_<size>/train.log``); updates = pre-training steps (the config
+  stage 5's log names) + stage 7's; parameters from stage 7's model summary.
 * the peers: ``<exp_dir>/{eend,sot}/``: ``budget.json`` (wall clock), ``train.log``
   (epochs, updates, parameters), ``decode_test/der_c{0,0.25}.json`` (EEND) and
   ``decode_test/{words,oracle_words}.json`` (SOT).
@@ -83,7 +83,7 @@ def ours(tagspeech_dir: Path, size: str, notes: List[str]) -> List[Dict[str, str
     import yaml
 
     from espnet_tagspeech.data.errors import DataFormatError
-    from peerlib import log_elapsed, parse_num_params, parse_results_table
+    from peerlib import log_elapsed, logged_option, parse_num_params, parse_results_table
 
     exp = tagspeech_dir / "exp" / f"tagspeech_{size}"
     text = _read(exp / "RESULTS.md")
@@ -106,7 +106,12 @@ def ours(tagspeech_dir: Path, size: str, notes: List[str]) -> List[Dict[str, str
     train_log = _read(exp / "train.log")
     config = yaml.safe_load(_read(exp / "config.yaml") or "{}")
     updates = _updates(train_log, config)
-    pre = yaml.safe_load(_read(tagspeech_dir / "conf" / f"pretrain_{size}.yaml") or "{}") or {}
+    # the pre-training config stage 5 ran with, as its log's command line names it
+    pre_log = _read(logs[0]) or ""
+    pre_conf = logged_option(pre_log, "config")
+    pre = yaml.safe_load(_read(tagspeech_dir / pre_conf) or "{}") or {} if pre_conf else {}
+    if not pre:
+        notes.append(f"our pre-training steps unknown: no config named by {logs[0]}")
     pre_steps = sum(int((pre.get(k) or {}).get("steps", 0)) for k in ("semantic", "speaker"))
     updates_cell = "-" if updates is None else f"{updates + pre_steps} ({pre_steps} + {updates})"
     rows = []

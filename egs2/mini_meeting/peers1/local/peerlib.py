@@ -527,6 +527,18 @@ def log_elapsed(log_text: str) -> Optional[float]:
     return runs[-1] if runs else None
 
 
+def logged_option(log_text: str, option: str) -> Optional[str]:
+    """The value of ``--<option>`` on the command line a project log starts with
+    (``# python ... --config conf/x.yaml ...``), ``None`` when it has none."""
+    for line in log_text.splitlines():
+        if line.startswith("# "):
+            words = line[2:].split()
+            if f"--{option}" in words[:-1]:
+                return words[words.index(f"--{option}") + 1]
+        break
+    return None
+
+
 def parse_results_table(md_text: str, dataset: str = "test", source: str = "RESULTS.md") -> Dict[str, Dict[str, str]]:
     """Rows of the first markdown table of a RESULTS.md with ``dataset`` and ``system``
     columns, for one dataset: ``{system: {column: cell}}``.
