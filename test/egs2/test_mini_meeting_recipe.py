@@ -199,3 +199,20 @@ def test_two_recipe_copies_decoding_at_once_give_what_one_gives(recipe, decoded_
 def _logged_at(log: str, what: str) -> str:
     """The time stamp (ISO, comparable as text) of tagspeech.sh's first log line holding ``what``."""
     return next(line.split()[0] for line in log.splitlines() if what in line and line[:4].isdigit())
+
+
+def test_two_whole_recipes_at_once_give_what_one_gives(recipe, decoded_alone, tmp_path):
+    """Two recipe dirs run stages 1-9 at the same time, each synthesizing its own data (own
+    word-clip cache), pre-training, training and decoding: each ends where the recipe alone did."""
+    copies = [_recipe_dir(tmp_path / name) for name in ("a", "b")]
+    env = dict(os.environ, OMP_NUM_THREADS="2")  # the threads of the run alone: the same sums
+    procs = [subprocess.Popen(["./run.sh", "--size", "tiny", "--stop_stage", "9", "--systems", "llm"],
+                              cwd=c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for c in copies]  # fmt: skip
+    logs = [p.communicate(timeout=1500)[0] for p in procs]
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-4000:]
+    spans = [(_logged_at(log, "Stage 1:"), _logged_at(log, "Stage 8: decoding")) for log in logs]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans  # they overlapped
+    got = [_decoding(c) for c in copies]
+    assert got[0] == got[1] == decoded_alone
