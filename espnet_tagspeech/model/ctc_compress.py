@@ -28,7 +28,7 @@ Used by the mini recipe, where no pre-trained LLM can do the reading; the
 paper's configuration leaves it off.
 """
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -117,6 +117,13 @@ class CtcCompressor(torch.nn.Module):
         symbol_ids: ``(channel change, line end)`` token ids (needed with ``channels``).
         line_embed: Size of the line-index embedding table (0: none; lines past
             the last entry share it).
+        prev_context: Previous tokens each kept frame carries (1, or 2: also the
+            token before the previous one on its channel, through ``prev2_proj``;
+            needs ``channels``), so that a look-up can key on two tokens.
+        line_start_id: With ``channels``: the answer's token that opens a line's
+            words (``>``), fed as the previous token in place of the channel's
+            line end, so that a line's first words have the same predecessors in
+            the frames as in the answer (``None``: the line end, as it is).
     """
 
     def __init__(
@@ -129,6 +136,9 @@ class CtcCompressor(torch.nn.Module):
         channels: int = 0,
         symbol_ids: Optional[Tuple[int, int]] = None,
         line_embed: int = 0,
+        prev_context: int = 1,
+        line_start_id: Optional[int] = None,
+        line_first_ids: Optional[Dict[int, int]] = None,
     ) -> None:
         super().__init__()
         if tuple(digit_embeddings.shape) != (10, d_model):
@@ -147,6 +157,16 @@ class CtcCompressor(torch.nn.Module):
             raise ValueError("channel-aware CTC features need the <cc> and newline token ids")
         if line_embed and not channels:
             raise ValueError("line_embed numbers t-SOT lines: set channels (model_conf ctc_channels)")
+        if prev_context not in (1, 2):
+            raise ValueError(f"prev_context must be 1 or 2, got {prev_context}")
+        if (prev_context == 2 or line_start_id is not None or line_first_ids) and not channels:
+            raise ValueError("prev_context 2, line_start_id and line_first_ids follow t-SOT channels: set channels")
+        self.line_first_ids = dict(line_first_ids or {})
+        self.prev2_proj = None
+        if prev_context == 2:
+            self.prev2_proj = torch.nn.Linear(d_model, d_model, bias=False)
+            torch.nn.init.zeros_(self.prev2_proj.weight)
+        self.line_start_id = line_start_id
         self.channels = int(channels)
         self.symbol_ids = tuple(symbol_ids) if symbol_ids is not None else None
         self.line_embed = None
@@ -200,13 +220,13 @@ class CtcCompressor(torch.nn.Module):
         has_prev = first_of_frame >= 0
         prev_tok = torch.gather(greedy, 1, first_of_frame.clamp(min=0))
         prev_tok = torch.where(has_prev, prev_tok, torch.full_like(prev_tok, blank))
-        line = None
+        line, prev2_tok = None, None
         if self.channels:
-            prev_tok, line = self.channel_features(greedy, starts, num_out, blank)
-        prev_emb = embed_table.new_zeros(bsz, num_out, embed_table.shape[1])
-        real = prev_tok != blank
-        prev_emb[real] = embed_table[prev_tok[real]]
-        extra = self.prev_proj(prev_emb) + self.tenths(self.frame_tenths(num_out, greedy.device))[None]
+            prev_tok, prev2_tok, line = self.channel_features(greedy, starts, num_out, blank)
+        extra = self.prev_proj(self._embed(prev_tok, blank, embed_table))
+        if self.prev2_proj is not None:
+            extra = extra + self.prev2_proj(self._embed(prev2_tok, blank, embed_table))
+        extra = extra + self.tenths(self.frame_tenths(num_out, greedy.device))[None]
         if self.line_embed is not None and line is not None:
             size = self.line_embed.num_embeddings
             has_line = line >= 0
@@ -214,11 +234,20 @@ class CtcCompressor(torch.nn.Module):
             extra = extra + emb * has_line[..., None].to(emb.dtype)
         return keep, extra
 
+    @staticmethod
+    def _embed(tok: torch.Tensor, blank: int, embed_table: torch.Tensor) -> torch.Tensor:
+        """``(B, N, D)`` embeddings of token ids, zero where ``blank`` (none)."""
+        out = embed_table.new_zeros(*tok.shape, embed_table.shape[1])
+        real = tok != blank
+        out[real] = embed_table[tok[real]]
+        return out
+
     def channel_features(
         self, greedy: torch.Tensor, starts: torch.Tensor, num_out: int, blank: int
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per projected frame, from its first token start: the previous token on
-        that token's t-SOT channel and the index of the line it belongs to.
+        that token's t-SOT channel, the one before it, and the index of the line
+        it belongs to.
 
         Args:
             greedy: ``(B, num_out * k)`` greedy tokens (padded with blank).
@@ -228,19 +257,24 @@ class CtcCompressor(torch.nn.Module):
 
         Returns:
             ``prev`` ``(B, num_out)`` token ids (``blank``: none, the first token
-            of a channel) and ``line`` ``(B, num_out)`` line indices (-1: no token
-            start in the frame, or a channel change).  A line's first word has
-            the line end of the channel's previous line as its previous token.
+            of a channel), ``prev2`` ``(B, num_out)`` (the same one step further
+            back) and ``line`` ``(B, num_out)`` line indices (-1: no token start
+            in the frame, or a channel change).  A line's first word has the line
+            end of the channel's previous line as its previous token (or
+            ``line_start_id`` when set).
         """
         cc, nl = self.symbol_ids
         k = self.ds_rate
         g = greedy.cpu().numpy()
         st = starts.cpu().numpy()
+        start = nl if self.line_start_id is None else self.line_start_id
         prev = torch.full((g.shape[0], num_out), blank, dtype=torch.long)
+        prev2 = prev.clone()
         line = torch.full((g.shape[0], num_out), -1, dtype=torch.long)
         for b in range(g.shape[0]):
             ch, lines = 0, 0
             last = [blank] * self.channels
+            last2 = [blank] * self.channels
             open_line = [-1] * self.channels
             for pos in st[b].nonzero()[0].tolist():
                 tok, frame = int(g[b, pos]), pos // k
@@ -248,12 +282,16 @@ class CtcCompressor(torch.nn.Module):
                 if tok == cc:
                     ch = (ch + 1) % self.channels
                     continue
+                spelled = start if tok == nl else tok
                 if open_line[ch] < 0 and tok != nl:
                     open_line[ch], lines = lines, lines + 1
+                    spelled = self.line_first_ids.get(tok, tok)
                 if first:
                     prev[b, frame] = last[ch]
+                    prev2[b, frame] = last2[ch]
                     line[b, frame] = open_line[ch]
-                last[ch] = tok
+                last2[ch], last[ch] = last[ch], spelled
                 if tok == nl:
                     open_line[ch] = -1
-        return prev.to(greedy.device), line.to(greedy.device)
+        dev = greedy.device
+        return prev.to(dev), prev2.to(dev), line.to(dev)

@@ -7,7 +7,7 @@ tokens only.  Generation uses the same prompt, left-padded.
 """
 
 import logging
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
@@ -89,8 +89,10 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             the encoders are nearly error-free on the voices they were trained
             on, not on new ones.
         copy_head_init: With ``ctc_compress`` and a random-init LLM: start
-            one attention head of the LLM's first layer as a look-up of the
-            compressed frame that follows the token just written
+            one attention head of the LLM as a look-up of the compressed frame
+            that follows the last token written (``1`` or ``true``; first
+            layer) or the last two (``2``; first two layers, t-SOT channels,
+            a line's first word follows ``>`` in the frames as in the answer)
             (:mod:`~espnet_tagspeech.model.copy_init`).
         save_frozen: Keep the weights of frozen pretrained parts in
             ``state_dict()`` (checkpoints).  ``False`` leaves them out (a 7B
@@ -119,7 +121,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         ctc_channels: int = 2,
         input_token_noise: float = 0.0,
         ctc_noise: float = 0.0,
-        copy_head_init: bool = False,
+        copy_head_init: Union[bool, int] = False,
         ctc_line_embed: int = 0,
         frame_clock: bool = False,
         speaker_on_words: bool = False,
@@ -183,6 +185,11 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         digits = llm.embed_tokens.weight.detach()[torch.tensor(llm.digit_ids)]
         if ctc_line_embed and not (ctc_compress and ctc_order == "time"):
             raise ValueError("model_conf ctc_line_embed needs ctc_compress and ctc_order 'time'")
+        if copy_head_init not in (0, 1, 2):  # False / True are 0 / 1
+            raise ValueError(f"model_conf copy_head_init must be false, true (1) or 2, got {copy_head_init!r}")
+        copy_context = int(copy_head_init)
+        if copy_context == 2 and not (ctc_compress and ctc_order == "time"):
+            raise ValueError("model_conf copy_head_init 2 keys on t-SOT channels: set ctc_compress and ctc_order 'time'")
         if ctc_compress:
             symbols = None
             if ctc_order == "time":
@@ -193,16 +200,23 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 semantic_encoder.frame_shift,
                 self.anchor_spacing,
                 digits,
-                channels=self.ctc_channels if ctc_line_embed else 0,
+                channels=self.ctc_channels if (ctc_line_embed or copy_context == 2) else 0,
                 symbol_ids=symbols,
                 line_embed=int(ctc_line_embed),
+                prev_context=2 if copy_context == 2 else 1,
+                line_start_id=self._single_id(">") if copy_context == 2 else None,
+                line_first_ids=self._line_first_spellings() if copy_context == 2 else None,
             )
-        if copy_head_init:
+        if copy_context:
             if self.ctc_compressor is None:
                 raise ValueError("model_conf copy_head_init wires the LLM to ctc_compress's frames: set ctc_compress")
-            from espnet_tagspeech.model.copy_init import init_copy_head
+            from espnet_tagspeech.model.copy_init import init_copy_head, init_two_token_copy
 
-            init_copy_head(llm.model, self.ctc_compressor.prev_proj, llm.digit_ids)
+            comp = self.ctc_compressor
+            if copy_context == 2:
+                init_two_token_copy(llm.model, comp.prev_proj, comp.prev2_proj, llm.digit_ids)
+            else:
+                init_copy_head(llm.model, comp.prev_proj, llm.digit_ids)
         self.frame_clock = FrameClock(digits) if frame_clock else None
         if not speaker_stream and speaker_on_words:
             raise ValueError("model_conf speaker_on_words needs speaker_stream: true")
@@ -230,6 +244,21 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             raise ValueError(f"the tokenizer encodes {text!r} as {len(ids)} tokens; t-SOT "
                              "features need it as one (train it with bin/train_tokenizer.py)")
         return int(ids[0])
+
+    def _line_first_spellings(self) -> Dict[int, int]:
+        """Word pieces mapped to the piece the answer has for the same word right after
+        ``>`` (a SentencePiece ``▁the`` is written ``the`` there), where they differ."""
+        tok = self.llm.tokenizer
+        head = len(tok.encode(">"))
+        out = {}
+        for i in range(tok.vocab_size):
+            word = tok.decode([i]).strip()
+            if not word or tok.encode(" " + word) != [i]:
+                continue
+            after = tok.encode(">" + word)[head:]
+            if len(after) == 1 and after[0] != i:
+                out[i] = after[0]
+        return out
 
     def _frozen_prefixes(self) -> List[str]:
         out = []

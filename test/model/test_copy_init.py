@@ -55,3 +55,60 @@ def test_copy_head_checks_its_arguments():
         init_copy_head(llm, torch.nn.Linear(192, 192, bias=False), match_dims=13)
     with pytest.raises(ValueError, match="Qwen2/Llama-style"):
         init_copy_head(torch.nn.Linear(4, 4), torch.nn.Linear(192, 192, bias=False))
+
+
+def _frames2(emb, prev_proj, prev2_proj, toks, gen, noise=2.0):
+    """Compressed frames carrying the codes of their two previous tokens."""
+    zero = torch.zeros(1, emb.shape[1])
+    prev = torch.cat([zero, emb[toks[:-1]]])
+    prev2 = torch.cat([zero, zero, emb[toks[:-2]]])
+    return (emb[toks] + prev_proj(prev) + prev2_proj(prev2)
+            + noise * emb.std() * torch.randn(len(toks), emb.shape[1], generator=gen))
+
+
+@torch.no_grad()
+def test_two_token_copy_finds_the_frame_after_the_last_two_tokens():
+    from espnet_tagspeech.model.copy_init import init_two_token_copy
+
+    gen = torch.Generator().manual_seed(3)
+    toks = torch.randint(20, 32, (80,), generator=gen)  # 12 tokens: each occurs ~7 times in the cut
+    pairs = list(zip(toks[:-1].tolist(), toks[1:].tolist()))
+    # answer positions j (token toks[j], after toks[j - 1]) whose two-token context is unique
+    unique = [j for j in range(2, 79) if pairs.count((int(toks[j - 1]), int(toks[j]))) == 1]
+    assert len(unique) > 30
+
+    def attention(model, frames, layer):
+        filler = emb.std() * torch.randn(200, 192, generator=gen)
+        answer = emb[toks[1:79]]  # the answer copies the cut: position 280 + j - 1 holds toks[j]
+        seq = torch.cat([frames, filler, answer])[None]
+        out = model.model(inputs_embeds=seq, output_attentions=True)
+        return out.attentions[layer][0, 0, 280:], model.lm_head(out.last_hidden_state)[0, 280:]
+
+    llm = _qwen(layers=2)
+    emb = llm.get_input_embeddings().weight
+    p1, p2 = torch.nn.Linear(192, 192, bias=False), torch.nn.Linear(192, 192, bias=False)
+    init_two_token_copy(llm, p1, p2, skip_ids=list(range(10)))
+    att, logits = attention(llm, _frames2(emb, p1, p2, toks, gen, noise=1.0), layer=1)
+    rows = torch.tensor(unique) - 1
+    hit = (att[rows].argmax(-1) == torch.tensor(unique) + 1).float().mean()
+    assert hit > 0.9, hit
+    # the copied frame's token is the model's next-token guess
+    guess = (logits[rows].argmax(-1) == toks[torch.tensor(unique) + 1]).float().mean()
+    assert guess > 0.8, guess
+    # the one-token look-up is ambiguous on these tokens
+    one = _qwen()
+    q1 = torch.nn.Linear(192, 192, bias=False)
+    init_copy_head(one, q1, list(range(10)))
+    att1, _ = attention(one, _frames(emb, q1, toks, gen, noise=1.0), layer=0)
+    hit1 = (att1[rows].argmax(-1) == torch.tensor(unique) + 1).float().mean()
+    assert hit1 < 0.6, hit1
+
+
+def test_two_token_copy_checks_the_llm():
+    from espnet_tagspeech.model.copy_init import init_two_token_copy
+
+    lin = lambda: torch.nn.Linear(192, 192, bias=False)
+    with pytest.raises(ValueError, match="at least two layers"):
+        init_two_token_copy(_qwen(layers=1), lin(), lin())
+    with pytest.raises(ValueError, match="does not fit"):
+        init_two_token_copy(_qwen(layers=2), lin(), lin(), match_dims=30)

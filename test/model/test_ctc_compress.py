@@ -84,11 +84,36 @@ def test_channel_features_follow_tsot_channels_and_number_lines():
     # channel 0: 6 (its previous token is the channel's line end)
     seq = [1, B, 2, CC, 3, CC, 4, NL, CC, 5, NL, CC, 6, B]
     g, st = _starts(seq)
-    prev, line = comp.channel_features(g, st, len(seq), B)
+    prev, prev2, line = comp.channel_features(g, st, len(seq), B)
     got = {i: (int(prev[0, i]), int(line[0, i])) for i in range(len(seq)) if seq[i] not in (B, CC)}
     assert got == {0: (B, 0), 2: (1, 0), 4: (B, 1), 6: (2, 0), 7: (4, 0), 9: (3, 1), 10: (5, 1),
                    12: (NL, 2)}
     assert line[0, 3] == -1 and line[0, 1] == -1  # channel changes and blanks carry no line
+    # two steps back, on the same channel
+    got2 = {i: int(prev2[0, i]) for i in got}
+    assert got2 == {0: B, 2: B, 4: B, 6: 1, 7: 2, 9: B, 10: 3, 12: 4}
+
+
+def test_line_start_token_stands_for_the_line_end_and_prev2_is_added():
+    digits = torch.zeros(10, 4)
+    LS = 6  # the answer's '>' in this test
+    comp = CtcCompressor(4, 1, 0.05, 1.0, digits, channels=2, symbol_ids=(CC, NL), prev_context=2,
+                         line_start_id=LS, line_first_ids={3: 5})
+    seq = [1, 2, NL, 3, 4, B]  # line 0: 1 2, line 1: 3 4 (channel 0); 3 opening a line is spelled 5
+    g, st = _starts(seq)
+    prev, prev2, _ = comp.channel_features(g, st, len(seq), B)
+    assert prev[0, :5].tolist() == [B, 1, 2, LS, 5]
+    assert prev2[0, :5].tolist() == [B, B, 1, 2, LS]
+    table = torch.randn(10, 4)
+    with torch.no_grad():
+        comp.prev2_proj.weight.copy_(torch.eye(4))
+    _, extra = comp(g, torch.tensor([len(seq)]), len(seq), B, table)
+    torch.testing.assert_close(extra[0, 4], table[LS] + comp.tenths.weight[0])  # prev_proj is zero
+    torch.testing.assert_close(extra[0, 0], comp.tenths.weight[0])  # nothing before the first token
+    with pytest.raises(ValueError, match="prev_context must be 1 or 2"):
+        CtcCompressor(4, 1, 0.05, 1.0, digits, channels=2, symbol_ids=(CC, NL), prev_context=3)
+    with pytest.raises(ValueError, match="set channels"):
+        CtcCompressor(4, 1, 0.05, 1.0, digits, prev_context=2)
 
 
 def test_line_embedding_is_added_to_kept_frames_and_trains():

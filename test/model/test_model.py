@@ -369,3 +369,65 @@ def test_copy_head_init_needs_ctc_compress_and_wires_prev_proj(tiny):
     loss, _, _ = wired(speech, lens, text, tlen)
     loss.backward()
     assert torch.isfinite(loss) and wired.ctc_compressor.prev_proj.weight.grad is not None
+
+
+def test_two_token_copy_head_keys_on_tsot_channels_and_trains(tiny):
+    cuts, args = tiny
+    with pytest.raises(ValueError, match="must be false, true"):
+        _build(args, model_conf={"ctc_compress": True, "copy_head_init": 3})
+    with pytest.raises(ValueError, match="keys on t-SOT channels"):
+        _build(args, model_conf={"ctc_compress": True, "copy_head_init": 2})
+    wired = _build(args, model_conf={"ctc_compress": True, "ctc_order": "time", "copy_head_init": 2})
+    comp = wired.ctc_compressor
+    assert comp.prev2_proj is not None and comp.prev2_proj.weight.any() and comp.channels == 2
+    tok = wired.llm.tokenizer
+    assert comp.line_start_id == tok.encode(">")[0]
+    # a word opening a line is spelled as the answer spells it after '>'
+    assert all(tok.encode(">" + tok.decode([i]).strip())[1:] == [j] for i, j in comp.line_first_ids.items())
+    plain = _build(args, model_conf={"ctc_compress": True, "ctc_order": "time"})
+    assert plain.ctc_compressor.prev2_proj is None and plain.ctc_compressor.line_start_id is None
+    speech, lens, text, tlen = _batch(wired, cuts, ["cut1", "cut2"])
+    wired.train()
+    loss, _, _ = wired(speech, lens, text, tlen)
+    loss.backward()
+    assert torch.isfinite(loss) and comp.prev2_proj.weight.grad is not None
+
+
+class _WordTokenizer:
+    """Whole words with a word-start mark, as SentencePiece writes them: ``a b>c`` is
+    ``▁a ▁b > c`` (the word glued to ``>`` has no mark)."""
+
+    pieces = ["▁the", "the", ">", "▁demo", "▁okay", "okay", "▁x"]
+
+    @property
+    def vocab_size(self):
+        return len(self.pieces)
+
+    def encode(self, text):
+        out = []
+        for word in text.split():
+            parts = word.split(">")
+            for k, part in enumerate(parts):
+                if k:
+                    out.append(self.pieces.index(">"))
+                if part:
+                    piece = ("▁" if k == 0 else "") + part
+                    if piece not in self.pieces:
+                        return [-1]
+                    out.append(self.pieces.index(piece))
+        return out
+
+    def decode(self, ids):
+        return "".join(self.pieces[i] for i in ids).replace("▁", " ").strip()
+
+
+def test_line_first_spellings_map_word_pieces_to_their_spelling_after_the_line_start():
+    from types import SimpleNamespace
+
+    from espnet_tagspeech.model.espnet_model import ESPnetTagSpeechModel
+
+    tok = _WordTokenizer()
+    got = ESPnetTagSpeechModel._line_first_spellings(SimpleNamespace(llm=SimpleNamespace(tokenizer=tok)))
+    p = tok.pieces.index
+    # '▁demo' and '▁x' have no spelling of their own after '>' (not a piece): not mapped
+    assert got == {p("▁the"): p("the"), p("▁okay"): p("okay")}
