@@ -48,7 +48,7 @@ def accuracy_by_kind(model, wavs: List[np.ndarray], targets: List[str], swap: bo
             prompts = model.encode_prompts(speech, lens)
             for prompt, target in zip(prompts, t):
                 ids = tok.encode(target) + [tok.eos_id]
-                emb = torch.cat([prompt, model.llm.embed_ids(ids, prompt.device)])
+                emb = torch.cat([prompt, model.answer_embeds(ids, prompt.device)])
                 n = emb.shape[0]
                 hidden = model.llm.hidden_states(
                     emb[None], torch.ones(1, n, dtype=torch.long), torch.arange(n)[None]

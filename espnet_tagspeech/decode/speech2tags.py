@@ -129,6 +129,9 @@ class Speech2Tags:
                                      ("ctc_word_bias", config.ctc_word_bias > 0)) if on]
         if needs_ctc and self.model.ctc_head is None:
             raise ValueError(f"{needs_ctc[0]}: the model has no CTC head")
+        if config.beam_size > 1 and getattr(self.model, "answer_lines", None) is not None:
+            raise ValueError(f"beam_size {config.beam_size}: the model's answer_line_embed follows "
+                             "one answer per cut, decode it with beam_size 1")
         ngram = None
         if config.ngram_file:
             from espnet_tagspeech.decode.ctc.ngram import TokenNgramLM
@@ -283,13 +286,14 @@ class Speech2Tags:
             processors.append(SpeakerBlockConstraint(tok, conf.beam_size))
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(speech, lengths)
-            ids = self.model.llm.generate(
-                embeds,
-                mask,
-                max_new_tokens=conf.max_new_tokens,
-                num_beams=conf.beam_size,
-                logits_processor=processors,
-            )
+            with self.model.generating(None, len(wavs)):
+                ids = self.model.llm.generate(
+                    embeds,
+                    mask,
+                    max_new_tokens=conf.max_new_tokens,
+                    num_beams=conf.beam_size,
+                    logits_processor=processors,
+                )
         texts = [tok.decode(x) for x in ids]
         for x, t in zip(ids, texts):
             if len(x) >= conf.max_new_tokens:
@@ -344,9 +348,10 @@ class Speech2Tags:
         prefixes = [tok.encode(b) for b in blocks]
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(speech, lengths, prefixes)
-            ids = self.model.llm.generate(
-                embeds, mask, max_new_tokens=conf.max_new_tokens, num_beams=conf.beam_size
-            )
+            with self.model.generating(prefixes, len(prefixes)):
+                ids = self.model.llm.generate(
+                    embeds, mask, max_new_tokens=conf.max_new_tokens, num_beams=conf.beam_size
+                )
         for x in ids:
             if len(x) >= conf.max_new_tokens:
                 logging.warning("speaker block hit max_new_tokens=%d", conf.max_new_tokens)

@@ -41,7 +41,7 @@ point, not a constraint.  Only for Hugging Face LLMs laid out like Qwen2/Llama
 """
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -145,9 +145,11 @@ def _position_bias(inv_freq: torch.Tensor, hd: int, shift: int, pairs: int, gain
 
 @torch.no_grad()
 def init_two_token_copy(llm: torch.nn.Module, prev_proj: torch.nn.Linear, prev2_proj: torch.nn.Linear,
-                        skip_ids=(), match_dims: int = 8, prev_gain: float = 8.0, code_gain: float = 5.0,
+                        skip_ids=(), match_dims: Optional[int] = None, prev_gain: float = 8.0, code_gain: float = 5.0,
                         match_scale: float = 2.0, position_gain: float = 60.0, position_pairs: int = 8,
-                        copy_gain: float = 16.0, seed: int = 0) -> None:
+                        copy_gain: float = 16.0, seed: int = 0,
+                        lines: Optional[Tuple[torch.nn.Embedding, torch.nn.Embedding]] = None,
+                        line_dims: Optional[int] = None) -> None:
     """Wire a copy look-up keyed on the last two tokens (see the module doc).
 
     Args:
@@ -156,8 +158,9 @@ def init_two_token_copy(llm: torch.nn.Module, prev_proj: torch.nn.Linear, prev2_
         prev_proj: The compressor's previous-token map (re-initialised).
         prev2_proj: The compressor's map of the token before it (re-initialised).
         skip_ids: Tokens whose embeddings the copy leaves out (the digits).
-        match_dims: Size of each token code; the match uses the ``match_dims``
-            slowest rotary pairs of the second layer's head 0.
+        match_dims: Size of each token code (even; default: the largest up to 8
+            that fits the head and the width); the match uses the slowest rotary
+            pairs of the second layer's head 0.
         prev_gain: Gain of the codes in the frames.
         code_gain: Gain of the codes the first layer writes (times the
             embeddings' RMS).
@@ -166,6 +169,12 @@ def init_two_token_copy(llm: torch.nn.Module, prev_proj: torch.nn.Linear, prev2_
         position_pairs: Fastest rotary pairs the position heads use.
         copy_gain: Gain of the value and output maps (weight of the copied frame).
         seed: Seed of the random maps.
+        lines: The frames' line-index embedding and the answer tokens' one
+            (:mod:`~espnet_tagspeech.model.answer_lines`): line ``k`` starts as
+            the ``k mod line_dims``-th unit code in coordinates ``E`` (frames)
+            and ``F`` (answer), and the look-up also matches ``F`` against
+            ``E``: it stays within the line being written.
+        line_dims: Size of the line code (default ``match_dims``).
 
     Raises:
         ValueError: an LLM of another layout or too small for the wiring.
@@ -180,10 +189,14 @@ def init_two_token_copy(llm: torch.nn.Module, prev_proj: torch.nn.Linear, prev2_
     heads = a0.q_proj.out_features // hd
     kv_heads = a0.k_proj.out_features // hd
     group = heads // kv_heads
+    blocks = 3 if lines is not None else 2  # codes matched per look-up
+    if match_dims is None:
+        match_dims = max(2, min(8, hd // blocks, d // (2 * blocks)) // 2 * 2)
     m = int(match_dims)
+    ml = int(line_dims if line_dims is not None else m) if lines is not None else 0
     if group < 2 or a0.q_proj.bias is None or a0.k_proj.bias is None:
         raise ValueError("a two-token copy head needs key/value groups of >= 2 query heads and q/k biases")
-    if not 0 < m <= half or 4 * m > d or position_pairs > half:
+    if m <= 0 or (2 * m + ml) % 2 or 2 * m + ml > hd or 4 * m + 2 * ml > d or position_pairs > half:
         raise ValueError(f"two-token copy: match_dims {m} does not fit head size {hd} / width {d}")
     inv_freq = getattr(getattr(llm, "model", llm), "rotary_emb").inv_freq
     gen = torch.Generator().manual_seed(seed)
@@ -191,6 +204,14 @@ def init_two_token_copy(llm: torch.nn.Module, prev_proj: torch.nn.Linear, prev2_
     code_a = torch.randn(m, d, generator=gen) / math.sqrt(d)  # code of a frame's previous token
     code_b = torch.randn(m, d, generator=gen) / math.sqrt(d)  # code of the token before it
     blk_a, blk_b, blk_c, blk_d = (slice(i * m, (i + 1) * m) for i in range(4))
+    blk_e, blk_f = slice(4 * m, 4 * m + ml), slice(4 * m + ml, 4 * m + 2 * ml)
+    reserved = 4 * m + 2 * ml
+    if lines is not None:
+        # a unit code as loud as a whole token code (m numbers)
+        for table, blk, gain in ((lines[0], blk_e, prev_gain), (lines[1], blk_f, code_gain)):
+            rows = torch.arange(table.weight.shape[0])
+            table.weight[:, blk] = 0
+            table.weight[rows, blk.start + rows % ml] = gain * emb_rms * math.sqrt(m)
     for proj, code, blk in ((prev_proj, code_a, blk_a), (prev2_proj, code_b, blk_b)):
         proj.weight.zero_()
         proj.weight[blk] = prev_gain * code
@@ -213,8 +234,9 @@ def init_two_token_copy(llm: torch.nn.Module, prev_proj: torch.nn.Linear, prev2_
         a0.k_proj.bias[rows] = k
         a0.o_proj.weight[dst, head * hd + src : head * hd + src + m] = code_gain * emb_rms * torch.eye(m)
     # layer 1, head 0: D and C (the answer's current and previous token) against A and B (a
-    # frame's previous two), on the slowest rotary pairs
-    slow = list(range(half - m, half)) + list(range(hd - m, hd))
+    # frame's previous two), and F against E (the line), on the slowest rotary pairs
+    pairs = (2 * m + ml) // 2
+    slow = list(range(half - pairs, half)) + list(range(hd - pairs, hd))
     w_q, w_k = a1.q_proj.weight, a1.k_proj.weight
     w_q[:hd].zero_()
     w_k[:hd].zero_()
@@ -223,9 +245,12 @@ def init_two_token_copy(llm: torch.nn.Module, prev_proj: torch.nn.Linear, prev2_
             lin.bias[:hd].zero_()
     eye = match_scale * torch.eye(m)
     w_q[slow[:m], blk_d] = eye
-    w_q[slow[m:], blk_c] = eye
+    w_q[slow[m : 2 * m], blk_c] = eye
     w_k[slow[:m], blk_a] = eye
-    w_k[slow[m:], blk_b] = eye
-    value = _copy_value(llm, d, hd, 4 * m, skip_ids, gen)
+    w_k[slow[m : 2 * m], blk_b] = eye
+    if ml:
+        w_q[slow[2 * m :], blk_f] = match_scale * torch.eye(ml)
+        w_k[slow[2 * m :], blk_e] = match_scale * torch.eye(ml)
+    value = _copy_value(llm, d, hd, reserved, skip_ids, gen)
     a1.v_proj.weight[:hd] = value * math.sqrt(d / hd)
     a1.o_proj.weight[:, :hd] = copy_gain * emb_rms * value.t() * math.sqrt(d / hd)

@@ -94,6 +94,11 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             layer) or the last two (``2``; first two layers, t-SOT channels,
             a line's first word follows ``>`` in the frames as in the answer)
             (:mod:`~espnet_tagspeech.model.copy_init`).
+        answer_line_embed: Size of a learned embedding of the text-block line
+            each answer token is written in (0: none; needs ``ctc_line_embed``,
+            whose frame line indices it mirrors; greedy decoding only;
+            :mod:`~espnet_tagspeech.model.answer_lines`).  With
+            ``copy_head_init: 2`` the copy head also keys on it.
         save_frozen: Keep the weights of frozen pretrained parts in
             ``state_dict()`` (checkpoints).  ``False`` leaves them out (a 7B
             LLM would otherwise be copied into every checkpoint); they are
@@ -123,6 +128,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         ctc_noise: float = 0.0,
         copy_head_init: Union[bool, int] = False,
         ctc_line_embed: int = 0,
+        answer_line_embed: int = 0,
         frame_clock: bool = False,
         speaker_on_words: bool = False,
         time_anchors: bool = True,
@@ -191,6 +197,8 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         if copy_context == 2 and not (ctc_compress and ctc_order == "time"):
             raise ValueError("model_conf copy_head_init 2 keys on t-SOT channels: set ctc_compress and ctc_order 'time'")
         if ctc_compress:
+            from espnet_tagspeech.model.answer_lines import line_first_spellings
+
             symbols = None
             if ctc_order == "time":
                 symbols = (self._single_id(CHANNEL_CHANGE), self._single_id("\n"))
@@ -205,7 +213,18 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 line_embed=int(ctc_line_embed),
                 prev_context=2 if copy_context == 2 else 1,
                 line_start_id=self._single_id(">") if copy_context == 2 else None,
-                line_first_ids=self._line_first_spellings() if copy_context == 2 else None,
+                line_first_ids=line_first_spellings(llm.tokenizer) if copy_context == 2 else None,
+            )
+        self.answer_lines = None
+        if answer_line_embed:
+            if not ctc_line_embed:
+                raise ValueError("model_conf answer_line_embed mirrors the frames' line indices: set ctc_line_embed")
+            from espnet_tagspeech.model.answer_lines import AnswerLineEmbedding
+            from espnet_tagspeech.serialization import TEXT_CLOSE, TEXT_OPEN
+
+            self.answer_lines = AnswerLineEmbedding(
+                int(answer_line_embed), d, self._single_id(TEXT_OPEN), self._single_id(TEXT_CLOSE),
+                self._single_id("\n"),
             )
         if copy_context:
             if self.ctc_compressor is None:
@@ -214,7 +233,10 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
 
             comp = self.ctc_compressor
             if copy_context == 2:
-                init_two_token_copy(llm.model, comp.prev_proj, comp.prev2_proj, llm.digit_ids)
+                lines = None
+                if self.answer_lines is not None:
+                    lines = (comp.line_embed, self.answer_lines.table)
+                init_two_token_copy(llm.model, comp.prev_proj, comp.prev2_proj, llm.digit_ids, lines=lines)
             else:
                 init_copy_head(llm.model, comp.prev_proj, llm.digit_ids)
         self.frame_clock = FrameClock(digits) if frame_clock else None
@@ -244,21 +266,6 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             raise ValueError(f"the tokenizer encodes {text!r} as {len(ids)} tokens; t-SOT "
                              "features need it as one (train it with bin/train_tokenizer.py)")
         return int(ids[0])
-
-    def _line_first_spellings(self) -> Dict[int, int]:
-        """Word pieces mapped to the piece the answer has for the same word right after
-        ``>`` (a SentencePiece ``▁the`` is written ``the`` there), where they differ."""
-        tok = self.llm.tokenizer
-        head = len(tok.encode(">"))
-        out = {}
-        for i in range(tok.vocab_size):
-            word = tok.decode([i]).strip()
-            if not word or tok.encode(" " + word) != [i]:
-                continue
-            after = tok.encode(">" + word)[head:]
-            if len(after) == 1 and after[0] != i:
-                out[i] = after[0]
-        return out
 
     def _frozen_prefixes(self) -> List[str]:
         out = []
@@ -518,6 +525,8 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         for i, prompt in enumerate(prompts):
             ans = text[i, : int(text_lengths[i])].tolist() + [eos]
             ans_emb = self.llm.embed_ids(self._noisy(ans), dev)
+            if self.answer_lines is not None:  # the true lines, also where a token is noised
+                ans_emb = ans_emb + self.answer_lines.embed(ans, dev).to(ans_emb.dtype)
             seqs.append(torch.cat([prompt, ans_emb], dim=0))
             labels.append([IGNORE] * prompt.shape[0] + ans)
         lens = [s.shape[0] for s in seqs]
@@ -571,7 +580,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         dev = prompts[0].device
         if answer_prefixes is not None:
             prompts = [
-                torch.cat([p, self.llm.embed_ids(list(ids), dev)], dim=0) if len(ids) else p
+                torch.cat([p, self.answer_embeds(list(ids), dev)], dim=0) if len(ids) else p
                 for p, ids in zip(prompts, answer_prefixes)
             ]
         tmax = max(p.shape[0] for p in prompts)
@@ -581,3 +590,19 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             embeds[i, tmax - p.shape[0] :] = p
             mask[i, tmax - p.shape[0] :] = 1
         return embeds, mask
+
+    def answer_embeds(self, ids: List[int], device: torch.device) -> torch.Tensor:
+        """Input embeddings of answer tokens fed as a prompt (with their line features)."""
+        emb = self.llm.embed_ids(ids, device)
+        if self.answer_lines is not None:
+            emb = emb + self.answer_lines.embed(ids, device).to(emb.dtype)
+        return emb
+
+    def generating(self, answer_prefixes: Optional[List[List[int]]], batch: int):
+        """Context of ``llm.generate`` after :meth:`generation_inputs`: adds the answer
+        line features of the generated tokens (a no-op without ``answer_line_embed``)."""
+        import contextlib
+
+        if self.answer_lines is None:
+            return contextlib.nullcontext()
+        return self.answer_lines.during_generation(self.llm.embed_tokens, answer_prefixes, batch)

@@ -112,3 +112,33 @@ def test_two_token_copy_checks_the_llm():
         init_two_token_copy(_qwen(layers=1), lin(), lin())
     with pytest.raises(ValueError, match="does not fit"):
         init_two_token_copy(_qwen(layers=2), lin(), lin(), match_dims=30)
+
+
+@torch.no_grad()
+def test_line_codes_keep_the_look_up_in_the_line_being_written():
+    from espnet_tagspeech.model.copy_init import init_two_token_copy
+
+    llm = _qwen(layers=2)
+    emb = llm.get_input_embeddings().weight
+    p1, p2 = torch.nn.Linear(192, 192, bias=False), torch.nn.Linear(192, 192, bias=False)
+    frame_lines, answer_lines = torch.nn.Embedding(16, 192), torch.nn.Embedding(16, 192)
+    # as the model starts them: frames' lines at the embeddings' scale, the answer's at zero
+    frame_lines.weight.normal_(std=float(emb.std()))
+    answer_lines.weight.zero_()
+    init_two_token_copy(llm, p1, p2, skip_ids=list(range(10)), lines=(frame_lines, answer_lines))
+    gen = torch.Generator().manual_seed(5)
+    # four lines of 10 tokens, each the same run "40 41 42" then other tokens
+    toks, line = [], []
+    for k in range(4):
+        run = [40, 41, 42] + (torch.randperm(200, generator=gen)[:7] + 50).tolist()
+        toks += run
+        line += [k] * len(run)
+    toks, line = torch.tensor(toks), torch.tensor(line)
+    frames = _frames2(emb, p1, p2, toks, gen, noise=1.0) + frame_lines(line)
+    filler = emb.std() * torch.randn(100, 192, generator=gen)
+    # the answer is at line k, having written "40 41": the frame after is line k's 42
+    for k in range(4):
+        answer = emb[torch.tensor([40, 41])] + answer_lines(torch.tensor([k, k]))
+        seq = torch.cat([frames, filler, answer])[None]
+        att = llm.model(inputs_embeds=seq, output_attentions=True).attentions[1][0, 0, -1]
+        assert int(att.argmax()) == 10 * k + 2, (k, int(att.argmax()))

@@ -393,41 +393,40 @@ def test_two_token_copy_head_keys_on_tsot_channels_and_trains(tiny):
     assert torch.isfinite(loss) and comp.prev2_proj.weight.grad is not None
 
 
-class _WordTokenizer:
-    """Whole words with a word-start mark, as SentencePiece writes them: ``a b>c`` is
-    ``▁a ▁b > c`` (the word glued to ``>`` has no mark)."""
+def test_answer_line_features_are_the_same_in_generation_as_in_training(tiny):
+    cuts, args = tiny
+    conf = {"ctc_compress": True, "ctc_order": "time", "ctc_line_embed": 4}
+    with pytest.raises(ValueError, match="set ctc_line_embed"):
+        _build(args, model_conf={"ctc_compress": True, "ctc_order": "time", "answer_line_embed": 4})
+    model = _build(args, model_conf={**conf, "answer_line_embed": 4, "copy_head_init": 2}).eval()
+    lines = model.answer_lines
+    assert lines.table.weight.any()  # wired by the copy head's init
+    with torch.no_grad():
+        lines.table.weight.normal_(std=float(lines.table.weight.abs().max()))
+    tok = model.llm.tokenizer
+    speech, lens, _, _ = _batch(model, cuts, ["cut1", "cut2"])
+    prefixes = [tok.encode("<text>\n0.00-1.00>"), tok.encode("<text>\n")]
 
-    pieces = ["▁the", "the", ">", "▁demo", "▁okay", "okay", "▁x"]
+    def generate(hooked):
+        with torch.no_grad():
+            embeds, mask = model.generation_inputs(speech, lens, prefixes)
+            ctx = model.generating(prefixes, 2) if hooked else torch.no_grad()
+            with ctx:
+                return model.llm.generate(embeds, mask, max_new_tokens=12)
 
-    @property
-    def vocab_size(self):
-        return len(self.pieces)
+    def teacher_forced_argmax(i, gen):
+        with torch.no_grad():
+            prompt = model.encode_prompts(speech[i : i + 1, : int(lens[i])], lens[i : i + 1])[0]
+            ids = prefixes[i] + gen
+            seq = torch.cat([prompt, model.answer_embeds(ids, prompt.device)])[None]
+            n = seq.shape[1]
+            hidden = model.llm.hidden_states(seq, torch.ones(1, n, dtype=torch.long), torch.arange(n)[None])
+            logits = model.llm.logits(hidden[0, prompt.shape[0] + len(prefixes[i]) - 1 : -1])
+        return logits.argmax(-1).tolist()
 
-    def encode(self, text):
-        out = []
-        for word in text.split():
-            parts = word.split(">")
-            for k, part in enumerate(parts):
-                if k:
-                    out.append(self.pieces.index(">"))
-                if part:
-                    piece = ("▁" if k == 0 else "") + part
-                    if piece not in self.pieces:
-                        return [-1]
-                    out.append(self.pieces.index(piece))
-        return out
-
-    def decode(self, ids):
-        return "".join(self.pieces[i] for i in ids).replace("▁", " ").strip()
-
-
-def test_line_first_spellings_map_word_pieces_to_their_spelling_after_the_line_start():
-    from types import SimpleNamespace
-
-    from espnet_tagspeech.model.espnet_model import ESPnetTagSpeechModel
-
-    tok = _WordTokenizer()
-    got = ESPnetTagSpeechModel._line_first_spellings(SimpleNamespace(llm=SimpleNamespace(tokenizer=tok)))
-    p = tok.pieces.index
-    # '▁demo' and '▁x' have no spelling of their own after '>' (not a piece): not mapped
-    assert got == {p("▁the"): p("the"), p("▁okay"): p("okay")}
+    gens = generate(hooked=True)
+    assert all(len(g) > 3 for g in gens)
+    for i, g in enumerate(gens):
+        assert teacher_forced_argmax(i, g) == g
+    # without the hook the generated tokens lack their line features: other answers
+    assert generate(hooked=False) != gens

@@ -33,6 +33,7 @@ def test_print_config_defaults(monkeypatch, capsys):
         "semantic_anchor_interval": 8, "speaker_anchor_interval": 8,
         "ctc_weight": 0.0, "ctc_embed": False, "ctc_compress": False, "ctc_order": "sot", "ctc_channels": 2,
         "input_token_noise": 0.0, "ctc_noise": 0.0, "copy_head_init": False, "ctc_line_embed": 0,
+        "answer_line_embed": 0,
         "frame_clock": False, "speaker_on_words": False, "time_anchors": True, "speaker_stream": True, "save_frozen": True,
     }
 
