@@ -182,18 +182,24 @@ def test_two_recipe_copies_decoding_at_once_give_what_one_gives(recipe, decoded_
             (c / shared).symlink_to(d / shared)
         shutil.copytree(d / "exp", c / "exp", ignore=shutil.ignore_patterns("decode_*", "images", "RESULTS.md"))
         copies.append(c)
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    procs = [subprocess.Popen(["./run.sh", "--size", "tiny", "--stage", "8", "--stop_stage", "9", "--systems", "llm"],
-                              cwd=c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for c in copies]  # fmt: skip
-    logs = [p.communicate(timeout=1500)[0] for p in procs]
-    for p, log in zip(procs, logs):
-        assert p.returncode == 0, log[-4000:]
+    logs = _run_at_once(copies, "--stage", "8", "--stop_stage", "9")
     # they did decode at the same time: each one's stage 8 began before the other finished
     spans = [(_logged_at(log, "Stage 8: decoding"), _logged_at(log, "Successfully finished")) for log in logs]
     assert max(start for start, _ in spans) < min(end for _, end in spans), spans
     for c in copies:
         assert _decoding(c) == decoded_alone
+
+
+def _run_at_once(dirs, *stages: str) -> list:
+    """``run.sh --size tiny <stages> --systems llm`` started in every dir at once; their logs
+    (each run must succeed).  Each run gets the threads of the run alone (the same float sums)."""
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    procs = [subprocess.Popen(["./run.sh", "--size", "tiny", *stages, "--systems", "llm"], cwd=d, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for d in dirs]
+    logs = [p.communicate(timeout=1500)[0] for p in procs]
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-4000:]
+    return logs
 
 
 def _logged_at(log: str, what: str) -> str:
@@ -205,13 +211,7 @@ def test_two_whole_recipes_at_once_give_what_one_gives(recipe, decoded_alone, tm
     """Two recipe dirs run stages 1-9 at the same time, each synthesizing its own data (own
     word-clip cache), pre-training, training and decoding: each ends where the recipe alone did."""
     copies = [_recipe_dir(tmp_path / name) for name in ("a", "b")]
-    env = dict(os.environ, OMP_NUM_THREADS="2")  # the threads of the run alone: the same sums
-    procs = [subprocess.Popen(["./run.sh", "--size", "tiny", "--stop_stage", "9", "--systems", "llm"],
-                              cwd=c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for c in copies]  # fmt: skip
-    logs = [p.communicate(timeout=1500)[0] for p in procs]
-    for p, log in zip(procs, logs):
-        assert p.returncode == 0, log[-4000:]
+    logs = _run_at_once(copies, "--stop_stage", "9")
     spans = [(_logged_at(log, "Stage 1:"), _logged_at(log, "Stage 8: decoding")) for log in logs]
     assert max(start for start, _ in spans) < min(end for _, end in spans), spans  # they overlapped
     got = [_decoding(c) for c in copies]
