@@ -1,19 +1,28 @@
-"""Search helpers for the LLM's own answer: a consistent speaker block, CTC word fusion.
+"""Search helpers for the LLM's own answer: a consistent speaker block, CTC word and time fusion.
 
-Two ``transformers`` logits processors that act on the LLM's scores while it
+Four ``transformers`` logits processors that act on the LLM's scores while it
 writes the whole answer; the LLM still chooses every token:
 
 * :class:`SpeakerBlockConstraint` keeps the answer self-consistent: inside a
   ``<spk ... t="...">`` list a range can only be one of the text block's
   line ranges (``s.ss-e.ee``, as written above it) not given to a speaker
-  yet, so every line belongs to exactly one speaker and the parser never has
-  to guess.  Which line goes to which speaker is the LLM's choice.
+  yet, so a line belongs to at most one speaker and the parser never has to
+  guess; with ``every_line``, ``</speaker>`` cannot close the block while a
+  line has no speaker.  Which line goes to which speaker is the LLM's choice.
 * :class:`CtcWordBias` is shallow fusion of the semantic stream's CTC head:
   while the LLM writes the words of a line whose times it has written, the
   tokens the CTC head emitted in that stretch of audio (widened by
   ``margin`` seconds) get ``weight`` added to their scores (contextual
   biasing), so that the LLM prefers the words that were said there to the
   ones its language model expects.
+
+* :class:`CtcTimeBias` is shallow fusion of the CTC head's line times: while
+  the LLM writes a line's start, the digits that continue the start of a
+  line the CTC head transcribed (none nearer to a start written already, not
+  before the previous line) get ``weight`` added; while it writes the end, those that continue
+  the end of the CTC line starting there; once a line that starts where a
+  CTC line starts has as many words as that line, the line break.  When no
+  CTC line is left, ``</text>`` gets it.  The LLM may still write anything.
 
 * :class:`RepeatedWordBlock` stops a line from looping: while the LLM
   writes a line's words, a token that would repeat an n-gram of that line's
@@ -61,12 +70,13 @@ class SpeakerBlockConstraint:
             ``t="`` as single tokens, as the sentencepiece models of
             ``bin/train_tokenizer.py`` keep them).
         num_beams: Beams per input.
+        every_line: The block may not close while a text line has no speaker.
 
     Raises:
         ValueError: a tokenizer that splits one of those symbols.
     """
 
-    def __init__(self, tokenizer, num_beams: int = 1) -> None:
+    def __init__(self, tokenizer, num_beams: int = 1, every_line: bool = False) -> None:
         def single(s: str) -> int:
             ids = tokenizer.encode(s)
             if len(ids) != 1:
@@ -76,7 +86,26 @@ class SpeakerBlockConstraint:
         self.tokenizer = tokenizer
         self.char_ids = {c: single(c) for c in "0123456789.-,\""}
         self.open_t = single('t="')
+        self.close_block = single("</speaker>")
         self.num_beams = num_beams
+        self.every_line = every_line
+
+    def banned(self, ids: Sequence[int]) -> List[int]:
+        """Token ids not allowed next: ``</speaker>`` while a text line has no speaker
+        (with ``every_line``)."""
+        from collections import Counter
+
+        if not self.every_line:
+            return []
+        text = self.tokenizer.decode(list(ids))
+        if "<speaker>" not in text:
+            return []
+        block = text.split("<speaker>", 1)[1]
+        if "</speaker>" in block:
+            return []
+        ranges, _ = _split_answer(text)
+        used = Counter(r for lst in re.findall(r't="([^"]*)"', block) for r in lst.split(","))
+        return [self.close_block] if Counter(ranges) - used else []
 
     def allowed(self, ids: Sequence[int]) -> Optional[List[int]]:
         """Token ids allowed next after the answer tokens ``ids`` (``None``: no constraint)."""
@@ -109,8 +138,12 @@ class SpeakerBlockConstraint:
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Mask the scores of every token a row may not write next."""
         for row in range(scores.shape[0]):
-            ok = self.allowed(input_ids[row].tolist())
+            ids = input_ids[row].tolist()
+            ok = self.allowed(ids)
             if ok is None:
+                ban = self.banned(ids)
+                if ban:
+                    scores[row, ban] = NEG
                 continue
             keep = scores[row, ok].clone()
             scores[row] = NEG
@@ -151,6 +184,112 @@ class CtcWordBias:
                 continue
             m = _LINE.match(current)
             toks = self.heard(row // self.num_beams, float(m.group(1)), float(m.group(2)))
+            if toks:
+                scores[row, toks] += self.weight
+        return scores
+
+
+def _line_times(text: str) -> Optional[Tuple[List[str], str, Optional[str]]]:
+    """Where an answer is while it writes a text-block line's times.
+
+    Returns:
+        ``None`` outside a line's times; else the starts of the lines written
+        before, the start (complete, or the part written so far) and, once the
+        ``-`` is written, the part of the end written so far (else ``None``).
+    """
+    if "<text>" not in text:
+        return None
+    body = text.split("<text>", 1)[1]
+    if "</text>" in body:
+        return None
+    rows = body.split("\n")
+    current = rows[-1]
+    if len(rows) < 2 or ">" in current:
+        return None
+    starts = [m.group(1) for m in (_LINE.match(r) for r in rows[1:-1]) if m]
+    if "-" in current:
+        start, end = current.split("-", 1)
+        return starts, start, end
+    return starts, current, None
+
+
+class CtcTimeBias:
+    """Add ``weight`` to the tokens that spell the CTC head's line times (see the module docstring).
+
+    Args:
+        lines: Per input, ``(start, end, words)`` of each line the CTC head
+            transcribed (seconds, number of words).
+        tokenizer: The LLM's tokenizer (digits, ``.``, ``-``, ``>``, the line
+            break and ``</text>`` as single tokens).
+        weight: Score added to a token that continues a CTC line's time.
+        num_beams: Beams per input.
+
+    Raises:
+        ValueError: a tokenizer that splits one of those symbols.
+    """
+
+    def __init__(self, lines: Sequence[Sequence[Tuple[float, float, int]]], tokenizer, weight: float,
+                 num_beams: int = 1) -> None:
+        def single(s: str) -> int:
+            ids = tokenizer.encode(s)
+            if len(ids) != 1:
+                raise ValueError(f"CTC time bias: the tokenizer splits {s!r} into {ids}")
+            return ids[0]
+
+        self.lines = [sorted((f"{s:.2f}", f"{e:.2f}", int(n)) for s, e, n in item) for item in lines]
+        self.tokenizer = tokenizer
+        self.weight = float(weight)
+        self.num_beams = num_beams
+        self.char_ids = {c: single(c) for c in "0123456789.->"}
+        self.close = single("</text>")
+        self.line_break = single("\n")
+
+    def matching(self, item: int, start: str) -> List[Tuple[str, str, int]]:
+        """The CTC lines of input ``item`` that start at ``start``, else the ones
+        that start nearest to it (none for a start that is not a time)."""
+        lines = self.lines[item]
+        exact = [ln for ln in lines if ln[0] == start]
+        if exact or not lines or not re.fullmatch(r"\d+\.\d\d", start):
+            return exact
+        near = min(abs(float(s) - float(start)) for s, _, _ in lines)
+        return [ln for ln in lines if abs(float(ln[0]) - float(start)) == near]
+
+    def favoured(self, item: int, ids: Sequence[int]) -> List[int]:
+        """Tokens of input ``item`` that continue a CTC line's time after the answer ``ids``."""
+        from collections import Counter
+
+        text = self.tokenizer.decode(list(ids))
+        state = _line_times(text)
+        if state is None:  # a line's words: the break once it is as long as its CTC line
+            _, current = _split_answer(text)
+            m = _LINE.match(current) if current is not None else None
+            sizes = [n for _, _, n in self.matching(item, m.group(1))] if m else []
+            if sizes and len(current[m.end():].split()) >= min(sizes):
+                return [self.line_break]
+            return []
+        written, start, end = state
+        lines = self.lines[item]
+        if end is None:  # the start: CTC lines not written yet, none before the last line written
+            # a start written off every CTC line's takes the nearest one
+            taken = [m[0][0] for m in (self.matching(item, w) for w in written) if m]
+            left = Counter(s for s, _, _ in lines) - Counter(taken)
+            floor = float(written[-1]) if written else 0.0
+            options = [s for s in left if float(s) >= floor - 1e-6]
+            if not options:
+                return [self.close] if start == "" else []
+            part, after = start, "-"
+        else:
+            options = [e for _, e, _ in self.matching(item, start)]
+            part, after = end, ">"
+        out = {self.char_ids[o[len(part)]] for o in options if o.startswith(part) and len(o) > len(part)}
+        if part in options:
+            out.add(self.char_ids[after])
+        return sorted(out)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Raise the favoured tokens' scores while a row writes a line's times."""
+        for row in range(scores.shape[0]):
+            toks = self.favoured(row // self.num_beams, input_ids[row].tolist())
             if toks:
                 scores[row, toks] += self.weight
         return scores

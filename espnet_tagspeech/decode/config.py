@@ -10,7 +10,9 @@ belong together are refused with the key (and the yaml file) named.
 Two modes write the ``<text>`` block (``text_from``):
 
 * ``llm``: TagSpeech itself, the LLM writes the whole answer (options
-  ``speaker_constraint``, ``ctc_word_bias``, ``ctc_bias_margin``, ``no_repeat_words``);
+  ``speaker_constraint``, ``speaker_every_line``, ``ctc_word_bias``, ``ctc_bias_margin``, ``ctc_time_bias``,
+  ``no_repeat_words``; with ``ctc_time_bias`` the CTC head's lines are cut as
+  the cascade cuts them: ``max_word_gap``, ``ctc_start_pad``, ``ctc_end_pad``);
 * ``ctc``: the cascade baseline, the semantic stream's CTC head writes the
   lines (options ``ctc_beam_size``, ``lm_weight``, ``token_bonus``,
   ``max_word_gap``, ``voice_split``, ``ctc_start_pad``, ``ctc_end_pad``) and
@@ -51,8 +53,12 @@ class DecodeConfig:
                                      "(cascade; the LLM then writes the speaker block)", TEXT_FROM)
     speaker_constraint: bool = _setting(False, "text_from llm: the speaker block may list only the text "
                                                "block's line ranges, each once")
+    speaker_every_line: bool = _setting(False, "text_from llm, with speaker_constraint: the speaker block "
+                                               "may not close while a text line has no speaker")
     ctc_word_bias: float = _setting(0.0, "text_from llm: score added to the tokens the CTC head emitted "
                                          "within the span of the line being written (0: off)")
+    ctc_time_bias: float = _setting(0.0, "text_from llm: score added to the digits that spell the CTC head's "
+                                         "line times while the LLM writes a line's times (0: off)")
     no_repeat_words: int = _setting(0, "text_from llm: an n-gram of a line's word tokens may not repeat "
                                     "within the line (0: off); times and markup are never blocked")
     ctc_bias_margin: float = _setting(0.5, "seconds a line's span is widened by for ctc_word_bias")
@@ -61,13 +67,13 @@ class DecodeConfig:
                                                "for the CTC beam search")
     lm_weight: float = _setting(0.0, "text_from ctc: weight of the n-gram LM in the CTC beam search")
     token_bonus: float = _setting(0.0, "text_from ctc: score added per CTC label in the beam search")
-    max_word_gap: Optional[float] = _setting(None, "text_from ctc: split a line where its words pause "
+    max_word_gap: Optional[float] = _setting(None, "CTC lines (text_from ctc, ctc_time_bias): split a line where its words pause "
                                                    "longer than this (seconds; none: never)")
     voice_split: Optional[float] = _setting(None, "text_from ctc: split a line where the speaker stream's "
                                                   "voice changes by more than this cosine distance")
-    ctc_start_pad: float = _setting(0.0, "text_from ctc: seconds a line starts before its first word's "
+    ctc_start_pad: float = _setting(0.0, "CTC lines (text_from ctc, ctc_time_bias): seconds a line starts before its first word's "
                                          "CTC frame")
-    ctc_end_pad: float = _setting(0.0, "text_from ctc: seconds a line ends after its last word's CTC frame")
+    ctc_end_pad: float = _setting(0.0, "CTC lines (text_from ctc, ctc_time_bias): seconds a line ends after its last word's CTC frame")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -88,7 +94,7 @@ class DecodeConfig:
         for name in ("batch_size", "max_new_tokens", "beam_size", "ctc_beam_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("ctc_word_bias", "ctc_bias_margin", "ctc_start_pad", "ctc_end_pad"):
+        for name in ("ctc_word_bias", "ctc_bias_margin", "ctc_time_bias", "ctc_start_pad", "ctc_end_pad"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("max_word_gap", "voice_split"):
@@ -96,11 +102,15 @@ class DecodeConfig:
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive (or none), got {value}")
         other = CTC_TEXT_SETTINGS if self.text_from == "llm" else LLM_TEXT_SETTINGS
+        if self.text_from == "llm" and self.ctc_time_bias > 0:
+            other = tuple(n for n in other if n not in CTC_LINE_SETTINGS)
         defaults = DecodeConfig.defaults()
         for name in other:
             if getattr(self, name) != defaults[name]:
                 raise ValueError(f"{name} applies only with text_from {'ctc' if self.text_from == 'llm' else 'llm'}"
                                  f" (text_from is {self.text_from!r}); leave it out")
+        if self.speaker_every_line and not self.speaker_constraint:
+            raise ValueError("speaker_every_line needs speaker_constraint: true")
         if self.lm_weight != 0 and not self.ngram_file:
             raise ValueError(f"lm_weight {self.lm_weight} needs ngram_file (stage 4's ngram.json)")
 
@@ -221,9 +231,11 @@ class DecodeConfig:
 
 
 # settings that only one text_from mode reads (the other must leave them at their defaults)
-LLM_TEXT_SETTINGS = ("speaker_constraint", "ctc_word_bias", "no_repeat_words")
+LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "ctc_word_bias", "ctc_time_bias", "no_repeat_words")
 CTC_TEXT_SETTINGS = ("ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")
+# how the CTC head's lines are cut: read by text_from ctc, and by text_from llm with ctc_time_bias
+CTC_LINE_SETTINGS = ("ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "ctc_start_pad", "ctc_end_pad")
 
 
 def _optional(name: str) -> bool:

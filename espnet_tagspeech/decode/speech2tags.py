@@ -126,7 +126,8 @@ class Speech2Tags:
         if not isinstance(config, DecodeConfig):
             raise TypeError(f"decode_config must be a DecodeConfig, got {type(config).__name__}")
         needs_ctc = [k for k, on in (("text_from 'ctc'", config.text_from == "ctc"),
-                                     ("ctc_word_bias", config.ctc_word_bias > 0)) if on]
+                                     ("ctc_word_bias", config.ctc_word_bias > 0),
+                                     ("ctc_time_bias", config.ctc_time_bias > 0)) if on]
         if needs_ctc and self.model.ctc_head is None:
             raise ValueError(f"{needs_ctc[0]}: the model has no CTC head")
         if config.beam_size > 1 and getattr(self.model, "answer_lines", None) is not None:
@@ -264,7 +265,7 @@ class Speech2Tags:
         tok = self.model.llm.tokenizer
         conf = self.decode_config
         log_posteriors = None
-        if conf.text_from == "ctc" or conf.ctc_word_bias:
+        if conf.text_from == "ctc" or conf.ctc_word_bias or conf.ctc_time_bias:
             log_posteriors = ctc_log_posteriors(self.model, speech, lengths)
         if conf.text_from == "ctc":
             return self._decode_after_ctc(speech, lengths, log_posteriors)
@@ -276,6 +277,17 @@ class Speech2Tags:
             skip = [i for s in ("\n", "<cc>") for i in tok.encode(s)]
             emitted = [ctc_emissions(lp, shift, lp.shape[-1] - 1, skip) for lp in log_posteriors]
             processors.append(CtcWordBias(emitted, tok, conf.ctc_word_bias, conf.ctc_bias_margin, conf.beam_size))
+        if conf.ctc_time_bias:
+            from espnet_tagspeech.decode.answer_search import CtcTimeBias
+            from espnet_tagspeech.decode.ctc.alignment import ctc_lines
+
+            shift = self.model.semantic_encoder.frame_shift
+            channels = self.model.ctc_channels if self.model.ctc_order == "time" else 1
+            lines = [[(t.start, t.end, len(t.words)) for t in ctc_lines(lp, tok, shift, channels, conf.ctc_start_pad, conf.ctc_end_pad,
+                                                          labels=self._search(lp, channels),
+                                                          max_word_gap=conf.max_word_gap)]
+                     for lp in log_posteriors]
+            processors.append(CtcTimeBias(lines, tok, conf.ctc_time_bias, conf.beam_size))
         if conf.no_repeat_words:
             from espnet_tagspeech.decode.answer_search import RepeatedWordBlock
 
@@ -283,7 +295,7 @@ class Speech2Tags:
         if conf.speaker_constraint:
             from espnet_tagspeech.decode.answer_search import SpeakerBlockConstraint
 
-            processors.append(SpeakerBlockConstraint(tok, conf.beam_size))
+            processors.append(SpeakerBlockConstraint(tok, conf.beam_size, conf.speaker_every_line))
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(speech, lengths)
             with self.model.generating(None, len(wavs)):

@@ -1,10 +1,11 @@
-"""The LLM answer's search helpers: the speaker-block constraint, CTC word fusion, loop blocking."""
+"""The LLM answer's search helpers: the speaker-block constraint, CTC word and time fusion, loop blocking."""
 
 import numpy as np
 import pytest
 import torch
 
 from espnet_tagspeech.decode.answer_search import (
+    CtcTimeBias,
     CtcWordBias,
     RepeatedWordBlock,
     SpeakerBlockConstraint,
@@ -91,3 +92,57 @@ def test_repeated_word_block_stops_a_line_looping_and_leaves_times_alone(tok):
     assert block.banned(tok.encode("<text>\n")) == []
     with pytest.raises(ValueError, match="n must be >= 1"):
         RepeatedWordBlock(tok, n=0)
+
+
+def test_every_line_keeps_the_speaker_block_open_until_each_line_has_a_speaker(tok):
+    close = tok.encode("</speaker>")[0]
+    one = TEXT + '<spk id="1" g="m" t="0.00-4.81,3.85-10.17"/>\n'
+    assert SpeakerBlockConstraint(tok).banned(tok.encode(one)) == []  # default: may close
+    con = SpeakerBlockConstraint(tok, every_line=True)
+    assert con.banned(tok.encode(one)) == [close]  # 3.03-3.65 has no speaker yet
+    scores = con(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
+    assert scores[0, close] == float("-inf") and int(torch.isinf(scores).sum()) == 1
+    done = one + '<spk id="2" g="f" t="3.03-3.65"/>\n'
+    assert con.banned(tok.encode(done)) == []
+    assert con.banned(tok.encode(TEXT)) == [close]  # an empty block may not close either
+    assert con.banned(tok.encode("<text>\n0.00-4.81>we\n")) == []  # no speaker block yet
+
+
+def _favoured(tok, bias, text):
+    return sorted(tok.decode([i]) for i in bias.favoured(0, tok.encode(text)))
+
+
+def test_ctc_time_bias_spells_the_ctc_lines_times(tok):
+    # CTC lines: 0.10-1.50 (3 words), 1.20-2.35 (1 word), 12.40-13.00 (2 words)
+    bias = CtcTimeBias([[(1.2, 2.35, 1), (0.1, 1.5, 3), (12.4, 13.0, 2)]], tok, weight=2.5)
+    assert _favoured(tok, bias, "<text>\n") == ["0", "1"]  # 0.10, 1.20 or 12.40
+    assert _favoured(tok, bias, "<text>\n1") == [".", "2"]
+    assert _favoured(tok, bias, "<text>\n0.1") == ["0"]
+    assert _favoured(tok, bias, "<text>\n0.10") == ["-"]
+    assert _favoured(tok, bias, "<text>\n0.10-") == ["1"]  # the end of the line starting there
+    assert _favoured(tok, bias, "<text>\n0.10-1.50") == [">"]
+    # a start off the CTC lines takes the nearest one's end, and that line is then used
+    assert _favoured(tok, bias, "<text>\n0.00-1.") == ["5"]
+    # words: the line break once the line has as many words as its CTC line
+    assert _favoured(tok, bias, "<text>\n0.00-1.50>we should") == []
+    assert _favoured(tok, bias, "<text>\n0.00-1.50>we should start") == ["\n"]
+    # the next start: lines not taken, none before the previous line's start
+    assert _favoured(tok, bias, "<text>\n0.00-1.50>a b c\n") == ["1"]
+    after = "<text>\n0.10-1.50>a b c\n1.20-2.35>d\n12.40-13.00>e f\n"
+    assert _favoured(tok, bias, after) == ["</text>"]  # every CTC line written
+    assert _favoured(tok, bias, "<text>\n12.40-13.00>e f\n") == ["</text>"]  # nothing after 12.40
+    assert _favoured(tok, bias, after + "</text>\n<speaker>\n") == []  # outside the text block
+    ids = tok.encode("<text>\n1")
+    two_beams = CtcTimeBias([[(1.2, 2.35, 1), (0.1, 1.5, 3), (12.4, 13.0, 2)]], tok, 2.5, num_beams=2)
+    scores = two_beams(torch.tensor([ids, ids]), torch.zeros(2, 400))
+    dot, two = tok.encode(".")[0], tok.encode("2")[0]
+    assert scores[0, dot] == scores[0, two] == 2.5 and float(scores.sum()) == 10.0
+
+
+def test_ctc_time_bias_needs_single_token_symbols(tok):
+    class Splitting:
+        def encode(self, text):
+            return [1, 2] if text == ">" else [1]
+
+    with pytest.raises(ValueError, match="CTC time bias: the tokenizer splits '>'"):
+        CtcTimeBias([[]], Splitting(), 1.0)

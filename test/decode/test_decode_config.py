@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from espnet_tagspeech.decode.config import CTC_TEXT_SETTINGS, LLM_TEXT_SETTINGS, DecodeConfig
+from espnet_tagspeech.decode.config import CTC_LINE_SETTINGS, CTC_TEXT_SETTINGS, LLM_TEXT_SETTINGS, DecodeConfig
 
 REPO = Path(__file__).resolve().parents[2]
 DECODE_YAMLS = sorted([*REPO.glob("conf/decode_*.yaml"), *REPO.glob("egs2/*/tagspeech1/conf/decode*.yaml")])
@@ -95,9 +95,28 @@ def test_cascade_settings_are_refused_when_the_llm_writes_the_text(name):
 
 @pytest.mark.parametrize("name", LLM_TEXT_SETTINGS)
 def test_answer_search_settings_are_refused_when_the_ctc_head_writes_the_text(name):
-    value = {"speaker_constraint": True, "no_repeat_words": 3}.get(name, 3.0)
+    value = {"speaker_constraint": True, "speaker_every_line": True, "no_repeat_words": 3}.get(name, 3.0)
     with pytest.raises(ValueError, match=f"{name} applies only with text_from llm"):
         DecodeConfig(text_from="ctc", **{name: value})
+
+
+@pytest.mark.parametrize("name", CTC_LINE_SETTINGS)
+def test_ctc_time_bias_reads_how_the_ctc_lines_are_cut(name):
+    value = {"ctc_beam_size": 4}.get(name, 1.0)
+    conf = DecodeConfig(ctc_time_bias=4.0, ngram_file="lm.json", **{name: value})
+    assert getattr(conf, name) == value and conf.text_from == "llm"
+    with pytest.raises(ValueError, match=f"{name} applies only with text_from ctc"):
+        DecodeConfig(ngram_file="lm.json", **{name: value})  # no time bias: not read
+
+
+def test_time_bias_and_every_line_are_checked():
+    with pytest.raises(ValueError, match="ctc_time_bias must be >= 0"):
+        DecodeConfig(ctc_time_bias=-1.0)
+    with pytest.raises(ValueError, match="voice_split applies only with text_from ctc"):
+        DecodeConfig(ctc_time_bias=4.0, voice_split=0.1)  # lines are cut by the CTC head alone
+    with pytest.raises(ValueError, match="speaker_every_line needs speaker_constraint"):
+        DecodeConfig(speaker_every_line=True)
+    assert DecodeConfig(speaker_constraint=True, speaker_every_line=True).speaker_every_line
 
 
 def test_no_repeat_words_must_not_be_negative():

@@ -185,6 +185,8 @@ def test_settings_the_model_cannot_do_are_refused_by_key(packed, tmp_path):
         Speech2Tags(cfg, model, decode_config={"text_from": "ctc"})
     with pytest.raises(ValueError, match="ctc_word_bias: the model has no CTC head"):
         Speech2Tags(cfg, model, decode_config={"ctc_word_bias": 3.0})
+    with pytest.raises(ValueError, match="ctc_time_bias: the model has no CTC head"):
+        Speech2Tags(cfg, model, decode_config={"ctc_time_bias": 3.0})
     TokenNgramLM.train([[1, 2]], 2, vocab_size=5).save(tmp_path / "lm.json")
     with pytest.raises(ValueError, match="ngram_file .*lm.json: LM of 5 tokens"):
         Speech2Tags(cfg, model, decode_config={"ngram_file": str(tmp_path / "lm.json")})
@@ -208,6 +210,50 @@ def test_time_ordered_head_writes_the_text_block(packed, tmp_path):
             text_from="ctc", max_new_tokens=5, voice_split=split, ctc_beam_size=3))
         res = _one(s2t, wav)
         assert res.text.startswith("<text>\n") and "</text>\n" in res.text  # CTC block, then the LLM
+
+
+def test_ctc_time_bias_gives_the_llm_search_the_ctc_lines(packed, tmp_path, monkeypatch):
+    import yaml
+
+    from espnet_tagspeech.decode.answer_search import CtcTimeBias, SpeakerBlockConstraint
+    from espnet_tagspeech.decode.ctc.alignment import ctc_lines
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags, ctc_log_posteriors
+    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+    work, _, cfg = packed
+    conf = yaml.safe_load(Path(cfg).read_text())
+    conf["model_conf"] = {**(conf.get("model_conf") or {}), "ctc_order": "time", "ctc_embed": True}
+    tcfg = tmp_path / "time.yaml"
+    tcfg.write_text(yaml.safe_dump(conf))
+    torch.manual_seed(1)
+    torch.save(TagSpeechTask.build_model(args_from_config(str(tcfg))).state_dict(), tmp_path / "m.pth")
+    s2t = Speech2Tags(tcfg, tmp_path / "m.pth", decode_config=dict(
+        max_new_tokens=6, ctc_time_bias=4.0, speaker_constraint=True, speaker_every_line=True,
+        ctc_end_pad=0.2))
+    seen = []
+    real = s2t.model.llm.generate
+
+    def spy(*args, logits_processor=None, **kw):
+        seen.extend(logits_processor or [])
+        return real(*args, logits_processor=logits_processor, **kw)
+
+    monkeypatch.setattr(s2t.model.llm, "generate", spy)
+    head = s2t.model.ctc_head  # the CTC head hears one word all along: one line
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(-5.0)
+        head.bias[s2t.model.llm.tokenizer.encode("okay")[0]] = 5.0
+    wav = (0.3 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    _one(s2t, wav)
+    (bias,) = [p for p in seen if isinstance(p, CtcTimeBias)]
+    (con,) = [p for p in seen if isinstance(p, SpeakerBlockConstraint)]
+    assert bias.weight == 4.0 and con.every_line
+    # the lines are the CTC head's own, cut with the config's pads
+    model = s2t.model
+    lp = ctc_log_posteriors(model, torch.from_numpy(wav)[None], torch.tensor([len(wav)]))[0]
+    turns = ctc_lines(lp, model.llm.tokenizer, model.semantic_encoder.frame_shift,
+                      model.ctc_channels, 0.0, 0.2)
+    assert turns and bias.lines == [sorted((f"{t.start:.2f}", f"{t.end:.2f}", len(t.words)) for t in turns)]
 
 
 def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypatch, tmp_path):
