@@ -216,3 +216,37 @@ def test_two_whole_recipes_at_once_give_what_one_gives(recipe, decoded_alone, tm
     assert max(start for start, _ in spans) < min(end for _, end in spans), spans  # they overlapped
     got = [_decoding(c) for c in copies]
     assert got[0] == got[1] == decoded_alone
+
+
+def _rows(exp: Path) -> list:
+    """``(set, system, decode dir name)`` of each row of the experiment's RESULTS.md, in order."""
+    text = (exp / "RESULTS.md").read_text()
+    rows = [tuple(c.strip() for c in line.strip("|").split("|")[:2])
+            for line in text.splitlines() if line.startswith("| ") and not line.startswith("| dataset")]
+    where = {}
+    for line in text.splitlines():  # "- <set> / <system>: segmentation <s>; `<dir>/<set>`"
+        if line.startswith("- ") and ": segmentation " in line:
+            key, rest = line[2:].split(": segmentation ", 1)
+            where[tuple(key.split(" / ", 1))] = rest.split("`")[1].split("/")[-2]
+    return [(s, name, where[(s, name)]) for s, name in rows]
+
+
+def test_a_tuning_decoding_replaces_its_own_row_only(recipe):
+    """Stage 9's table for the experiment keeps one row per data set and system, the latest
+    decoding's: a decoding with another config under the same system label replaces that row,
+    a decoding of another set adds rows, and the other rows stay."""
+    d, _ = recipe
+    exp = d / "exp" / "tagspeech_tiny"
+    conf = yaml.safe_load((RECIPE / "conf" / "decode_tiny.yaml").read_text())
+    conf["max_new_tokens"] = int(conf.get("max_new_tokens", 800)) - 1
+    tuned = d / "decode_tiny_tuned.yaml"
+    tuned.write_text(yaml.safe_dump(conf))
+    _run(d, "--stage", "8", "--stop_stage", "9", "--systems", "llm", "--inference_config", str(tuned))
+    rows = _rows(exp)
+    assert [(s, name) for s, name, _ in rows] == [("test", "cascade (CTC + clustering)"), ("test", "TagSpeech (LLM)")]
+    assert rows[1][2].startswith("decode_tiny_tuned_") and rows[0][2].startswith("decode_tiny_cascade_")
+    # another set, decoded alone (oracle cuts of dev): its row joins, the test rows stay
+    _run(d, "--stage", "8", "--stop_stage", "9", "--systems", "llm", "--test_sets", "dev",
+         "--test_segmentation", "oracle")
+    assert [(s, name) for s, name, _ in _rows(exp)] == [
+        ("test", "cascade (CTC + clustering)"), ("test", "TagSpeech (LLM)"), ("dev", "TagSpeech (LLM)")]

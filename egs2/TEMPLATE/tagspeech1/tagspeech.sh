@@ -379,15 +379,22 @@ if run_stage 9; then
     py plot_timeline --ref "${raw}/${x}/rttm" --hyp "${dir}/rttm" --out_dir "${exp}/images/${inf_tag}/${x}" \
       --recordings $(cut -d' ' -f1 "${raw}/${x}/wav.scp" | head -n "${max_plots}")
   done
-  # One table for the experiment: a row per test set and decoding (system) scored so far,
-  # in the order they were decoded (this decoding's rows last).
-  dec_dirs=(); ref_dirs=(); sets=(); systems=()
+  # One table for the experiment: a row per data set and system scored so far, whichever
+  # sets this run scored; of several decodings of one set by one system (a tuning run under
+  # the same --system) the latest; in the order they were decoded (this decoding's last).
+  scored=(); declare -A latest=()
   for d in $(ls -dtr "${exp}"/decode_* | grep -vxF "${exp}/${inf_tag}") "${exp}/${inf_tag}"; do
-    for x in ${test_sets}; do
-      [ -f "${d}/${x}/RESULTS.md" ] && [ -f "${d}/${x}/system" ] || continue
-      dec_dirs+=("${d}/${x}"); ref_dirs+=("${raw}/${x}"); sets+=("${x}")
-      systems+=("$(cat "${d}/${x}/system")")
+    for r in "${d}"/*/RESULTS.md; do
+      sub=$(dirname "${r}")
+      [ -f "${r}" ] && [ -f "${sub}/system" ] && [ -d "${raw}/$(basename "${sub}")" ] || continue
+      scored+=("${sub}"); latest["$(basename "${sub}")|$(cat "${sub}/system")"]=${sub}
     done
+  done
+  dec_dirs=(); ref_dirs=(); sets=(); systems=()
+  for sub in "${scored[@]}"; do
+    x=$(basename "${sub}"); name=$(cat "${sub}/system")
+    [ "${latest["${x}|${name}"]}" = "${sub}" ] || continue
+    dec_dirs+=("${sub}"); ref_dirs+=("${raw}/${x}"); sets+=("${x}"); systems+=("${name}")
   done
   py tagspeech_results --decode_dir "${dec_dirs[@]}" --ref_dir "${ref_dirs[@]}" \
     --dataset "${sets[@]}" --system "${systems[@]}" --config "${exp}/config.yaml" \
