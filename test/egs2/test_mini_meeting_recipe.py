@@ -232,9 +232,10 @@ def _rows(exp: Path) -> list:
 
 
 def test_a_tuning_decoding_replaces_its_own_row_only(recipe):
-    """Stage 9's table for the experiment keeps one row per data set and system, the latest
-    decoding's: a decoding with another config under the same system label replaces that row,
-    a decoding of another set adds rows, and the other rows stay."""
+    """Stage 9's table for the experiment keeps one row per data set and system, from the
+    decoding scored last: a decoding with another config under the same system label replaces
+    that row until the recipe's own is scored again, a decoding of another set adds rows, and
+    the other rows stay."""
     d, _ = recipe
     exp = d / "exp" / "tagspeech_tiny"
     conf = yaml.safe_load((RECIPE / "conf" / "decode_tiny.yaml").read_text())
@@ -250,3 +251,8 @@ def test_a_tuning_decoding_replaces_its_own_row_only(recipe):
          "--test_segmentation", "oracle")
     assert [(s, name) for s, name, _ in _rows(exp)] == [
         ("test", "cascade (CTC + clustering)"), ("test", "TagSpeech (LLM)"), ("dev", "TagSpeech (LLM)")]
+    # the recipe's own decoding scored again (stage 9 alone) takes its row back
+    _run(d, "--stage", "9", "--stop_stage", "9", "--systems", "llm")
+    rows = _rows(exp)
+    assert [(s, name) for s, name, _ in rows][-1] == ("test", "TagSpeech (LLM)") and len(rows) == 3
+    assert rows[-1][2].startswith("decode_tiny_link_speakers_vad_")

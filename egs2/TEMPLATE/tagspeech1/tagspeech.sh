@@ -379,16 +379,14 @@ if run_stage 9; then
     py plot_timeline --ref "${raw}/${x}/rttm" --hyp "${dir}/rttm" --out_dir "${exp}/images/${inf_tag}/${x}" \
       --recordings $(cut -d' ' -f1 "${raw}/${x}/wav.scp" | head -n "${max_plots}")
   done
-  # One table for the experiment: a row per data set and system scored so far, whichever
-  # sets this run scored; of several decodings of one set by one system (a tuning run under
-  # the same --system) the latest; in the order they were decoded (this decoding's last).
+  # One table for the experiment: a row per data set and system, whichever sets this run
+  # scored, each from the decoding of it scored last (a tuning run under the same --system
+  # holds the row until the recipe's own decoding is scored again); in the order scored.
   scored=(); declare -A latest=()
-  for d in $(ls -dtr "${exp}"/decode_* | grep -vxF "${exp}/${inf_tag}") "${exp}/${inf_tag}"; do
-    for r in "${d}"/*/RESULTS.md; do
-      sub=$(dirname "${r}")
-      [ -f "${r}" ] && [ -f "${sub}/system" ] && [ -d "${raw}/$(basename "${sub}")" ] || continue
-      scored+=("${sub}"); latest["$(basename "${sub}")|$(cat "${sub}/system")"]=${sub}
-    done
+  for r in $(ls -1tr "${exp}"/decode_*/*/RESULTS.md); do
+    sub=$(dirname "${r}")
+    [ -f "${sub}/system" ] && [ -d "${raw}/$(basename "${sub}")" ] || continue
+    scored+=("${sub}"); latest["$(basename "${sub}")|$(cat "${sub}/system")"]=${sub}
   done
   dec_dirs=(); ref_dirs=(); sets=(); systems=()
   for sub in "${scored[@]}"; do
