@@ -19,8 +19,8 @@ writes the whole answer; the LLM still chooses every token:
 * :class:`CtcTimeBias` is shallow fusion of the CTC head's line times: while
   the LLM writes a line's start, the digits that continue the start of a
   line the CTC head transcribed (none nearer to a start written already, not
-  before the previous line) get ``weight`` added; while it writes the end, those that continue
-  the end of the CTC line starting there; once a line that starts where a
+  before the previous line) get ``weight`` added; while it writes the end,
+  those that continue the end of the CTC line starting there; once a line that starts where a
   CTC line starts has as many words as that line, the line break.  When no
   CTC line is left, ``</text>`` gets it.  The LLM may still write anything.
 
@@ -41,6 +41,18 @@ import torch
 
 NEG = float("-inf")
 _LINE = re.compile(r"^(\d+\.\d\d)-(\d+\.\d\d)>")
+
+
+def _single_token(tokenizer, symbol: str, who: str) -> int:
+    """The one token id of ``symbol``.
+
+    Raises:
+        ValueError: the tokenizer splits it (naming ``who`` needs it).
+    """
+    ids = tokenizer.encode(symbol)
+    if len(ids) != 1:
+        raise ValueError(f"{who}: the tokenizer splits {symbol!r} into {ids}")
+    return ids[0]
 
 
 def _split_answer(text: str) -> Tuple[List[str], Optional[str]]:
@@ -78,10 +90,7 @@ class SpeakerBlockConstraint:
 
     def __init__(self, tokenizer, num_beams: int = 1, every_line: bool = False) -> None:
         def single(s: str) -> int:
-            ids = tokenizer.encode(s)
-            if len(ids) != 1:
-                raise ValueError(f"speaker-block constraint: the tokenizer splits {s!r} into {ids}")
-            return ids[0]
+            return _single_token(tokenizer, s, "speaker-block constraint")
 
         self.tokenizer = tokenizer
         self.char_ids = {c: single(c) for c in "0123456789.-,\""}
@@ -231,10 +240,7 @@ class CtcTimeBias:
     def __init__(self, lines: Sequence[Sequence[Tuple[float, float, int]]], tokenizer, weight: float,
                  num_beams: int = 1) -> None:
         def single(s: str) -> int:
-            ids = tokenizer.encode(s)
-            if len(ids) != 1:
-                raise ValueError(f"CTC time bias: the tokenizer splits {s!r} into {ids}")
-            return ids[0]
+            return _single_token(tokenizer, s, "CTC time bias")
 
         self.lines = [sorted((f"{s:.2f}", f"{e:.2f}", int(n)) for s, e, n in item) for item in lines]
         self.tokenizer = tokenizer
@@ -304,13 +310,10 @@ class RepeatedWordBlock:
     """
 
     def __init__(self, tokenizer, n: int = 3) -> None:
-        ids = tokenizer.encode(">")
-        if len(ids) != 1:
-            raise ValueError(f"repeated-word block: the tokenizer splits '>' into {ids}")
         if n < 1:
             raise ValueError(f"repeated-word block: n must be >= 1, got {n}")
         self.tokenizer = tokenizer
-        self.gt = ids[0]
+        self.gt = _single_token(tokenizer, ">", "repeated-word block")
         self.n = int(n)
 
     def banned(self, ids: Sequence[int]) -> List[int]:

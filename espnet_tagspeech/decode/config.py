@@ -10,9 +10,10 @@ belong together are refused with the key (and the yaml file) named.
 Two modes write the ``<text>`` block (``text_from``):
 
 * ``llm``: TagSpeech itself, the LLM writes the whole answer (options
-  ``speaker_constraint``, ``speaker_every_line``, ``ctc_word_bias``, ``ctc_bias_margin``, ``ctc_time_bias``,
-  ``no_repeat_words``; with ``ctc_time_bias`` the CTC head's lines are cut as
-  the cascade cuts them: ``max_word_gap``, ``ctc_start_pad``, ``ctc_end_pad``);
+  ``speaker_constraint``, ``speaker_every_line``, ``ctc_word_bias``,
+  ``ctc_bias_margin``, ``ctc_time_bias``, ``no_repeat_words``; with
+  ``ctc_time_bias`` the CTC head's lines are searched and cut as the cascade's:
+  the settings of ``CTC_LINE_SETTINGS``);
 * ``ctc``: the cascade baseline, the semantic stream's CTC head writes the
   lines (options ``ctc_beam_size``, ``lm_weight``, ``token_bonus``,
   ``max_word_gap``, ``voice_split``, ``ctc_start_pad``, ``ctc_end_pad``) and
@@ -62,18 +63,18 @@ class DecodeConfig:
     no_repeat_words: int = _setting(0, "text_from llm: an n-gram of a line's word tokens may not repeat "
                                     "within the line (0: off); times and markup are never blocked")
     ctc_bias_margin: float = _setting(0.5, "seconds a line's span is widened by for ctc_word_bias")
-    ctc_beam_size: int = _setting(1, "text_from ctc: CTC prefix beam search width (1: the greedy path)")
+    ctc_beam_size: int = _setting(1, "CTC lines (text_from ctc, ctc_time_bias): CTC prefix beam search "
+                                     "width (1: the greedy path)")
     ngram_file: Optional[str] = _setting(None, "token n-gram LM of the text lines (stage 4's ngram.json) "
                                                "for the CTC beam search")
-    lm_weight: float = _setting(0.0, "text_from ctc: weight of the n-gram LM in the CTC beam search")
-    token_bonus: float = _setting(0.0, "text_from ctc: score added per CTC label in the beam search")
-    max_word_gap: Optional[float] = _setting(None, "CTC lines (text_from ctc, ctc_time_bias): split a line where its words pause "
-                                                   "longer than this (seconds; none: never)")
+    lm_weight: float = _setting(0.0, "CTC lines: weight of the n-gram LM in the CTC beam search")
+    token_bonus: float = _setting(0.0, "CTC lines: score added per CTC label in the beam search")
+    max_word_gap: Optional[float] = _setting(None, "CTC lines: split a line where its words pause longer "
+                                                   "than this (seconds; none: never)")
     voice_split: Optional[float] = _setting(None, "text_from ctc: split a line where the speaker stream's "
                                                   "voice changes by more than this cosine distance")
-    ctc_start_pad: float = _setting(0.0, "CTC lines (text_from ctc, ctc_time_bias): seconds a line starts before its first word's "
-                                         "CTC frame")
-    ctc_end_pad: float = _setting(0.0, "CTC lines (text_from ctc, ctc_time_bias): seconds a line ends after its last word's CTC frame")
+    ctc_start_pad: float = _setting(0.0, "CTC lines: seconds a line starts before its first word's CTC frame")
+    ctc_end_pad: float = _setting(0.0, "CTC lines: seconds a line ends after its last word's CTC frame")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
