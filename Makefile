@@ -24,7 +24,7 @@ $(PY):
 # Re-run pip only when the requirements or setup.py change.
 $(STAMP): requirements.txt requirements-test.txt setup.py | $(PY)
 	$(PY) -m pip install -q "pip==$(PIP_VERSION)"
-	$(PY) -m pip install -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install --no-cache-dir -r requirements.txt -r requirements-test.txt
 	$(PY) -m pip install --no-deps -e .
 	touch $(STAMP)
 

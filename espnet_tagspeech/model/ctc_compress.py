@@ -28,7 +28,7 @@ Used by the mini recipe, where no pre-trained LLM can do the reading; the
 paper's configuration leaves it off.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -124,6 +124,10 @@ class CtcCompressor(torch.nn.Module):
             words (``>``), fed as the previous token in place of the channel's
             line end, so that a line's first words have the same predecessors in
             the frames as in the answer (``None``: the line end, as it is).
+        line_first_ids: Token -> the piece the answer writes for it right after
+            ``>`` (a line's first word is fed as that piece).
+        tenths: Add the tenths-of-a-second feature (off when the frames must
+            carry no digit embeddings: :mod:`~espnet_tagspeech.model.line_times`).
     """
 
     def __init__(
@@ -139,6 +143,7 @@ class CtcCompressor(torch.nn.Module):
         prev_context: int = 1,
         line_start_id: Optional[int] = None,
         line_first_ids: Optional[Dict[int, int]] = None,
+        tenths: bool = True,
     ) -> None:
         super().__init__()
         if tuple(digit_embeddings.shape) != (10, d_model):
@@ -150,9 +155,11 @@ class CtcCompressor(torch.nn.Module):
         self.anchor_spacing = anchor_spacing
         self.prev_proj = torch.nn.Linear(d_model, d_model, bias=False)
         torch.nn.init.zeros_(self.prev_proj.weight)
-        self.tenths = torch.nn.Embedding(10, d_model)
-        with torch.no_grad():
-            self.tenths.weight.copy_(digit_embeddings.detach().float())
+        self.tenths = None
+        if tenths:
+            self.tenths = torch.nn.Embedding(10, d_model)
+            with torch.no_grad():
+                self.tenths.weight.copy_(digit_embeddings.detach().float())
         if (channels or line_embed) and symbol_ids is None:
             raise ValueError("channel-aware CTC features need the <cc> and newline token ids")
         if line_embed and not channels:
@@ -189,6 +196,7 @@ class CtcCompressor(torch.nn.Module):
         num_out: int,
         blank: int,
         embed_table: torch.Tensor,
+        first_prev2: Optional[List[List[int]]] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Keep mask and additive features per projected frame.
 
@@ -198,6 +206,10 @@ class CtcCompressor(torch.nn.Module):
             num_out: Projected frames per item (padded length).
             blank: Index of the blank.
             embed_table: The LLM's input embedding matrix.
+            first_prev2: Per item and line (in start order), the token fed as the
+                one before the previous of the line's first word (with
+                ``channels``; :mod:`~espnet_tagspeech.model.line_times`: the last
+                digit of the line's end time, as in the answer).
 
         Returns:
             ``keep`` ``(B, num_out)`` booleans and ``extra`` ``(B, num_out, D)``
@@ -222,11 +234,12 @@ class CtcCompressor(torch.nn.Module):
         prev_tok = torch.where(has_prev, prev_tok, torch.full_like(prev_tok, blank))
         line, prev2_tok = None, None
         if self.channels:
-            prev_tok, prev2_tok, line = self.channel_features(greedy, starts, num_out, blank)
+            prev_tok, prev2_tok, line = self.channel_features(greedy, starts, num_out, blank, first_prev2)
         extra = self.prev_proj(self._embed(prev_tok, blank, embed_table))
         if self.prev2_proj is not None:
             extra = extra + self.prev2_proj(self._embed(prev2_tok, blank, embed_table))
-        extra = extra + self.tenths(self.frame_tenths(num_out, greedy.device))[None]
+        if self.tenths is not None:
+            extra = extra + self.tenths(self.frame_tenths(num_out, greedy.device))[None]
         if self.line_embed is not None and line is not None:
             size = self.line_embed.num_embeddings
             has_line = line >= 0
@@ -243,7 +256,8 @@ class CtcCompressor(torch.nn.Module):
         return out
 
     def channel_features(
-        self, greedy: torch.Tensor, starts: torch.Tensor, num_out: int, blank: int
+        self, greedy: torch.Tensor, starts: torch.Tensor, num_out: int, blank: int,
+        first_prev2: Optional[List[List[int]]] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per projected frame, from its first token start: the previous token on
         that token's t-SOT channel, the one before it, and the index of the line
@@ -254,6 +268,7 @@ class CtcCompressor(torch.nn.Module):
             starts: ``(B, num_out * k)`` token run starts.
             num_out: Projected frames.
             blank: Index of the blank.
+            first_prev2: See :meth:`forward`.
 
         Returns:
             ``prev`` ``(B, num_out)`` token ids (``blank``: none, the first token
@@ -286,6 +301,9 @@ class CtcCompressor(torch.nn.Module):
                 if open_line[ch] < 0 and tok != nl:
                     open_line[ch], lines = lines, lines + 1
                     spelled = self.line_first_ids.get(tok, tok)
+                    ends = first_prev2[b] if first_prev2 is not None else ()
+                    if open_line[ch] < len(ends):  # the answer's "<end time>>" before the word
+                        last2[ch], last[ch] = ends[open_line[ch]], start
                 if first:
                     prev[b, frame] = last[ch]
                     prev2[b, frame] = last2[ch]

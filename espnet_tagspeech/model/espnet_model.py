@@ -15,11 +15,11 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_tagspeech.model.abs_stream import AbsStream
 from espnet_tagspeech.model.anchors import AnchorInserter, FrameClock, check_anchor_spacing
-from espnet_tagspeech.model.ctc_compress import CtcCompressor, corrupt_ctc_posteriors
+from espnet_tagspeech.model.ctc_compress import corrupt_ctc_posteriors
+from espnet_tagspeech.model.ctc_features import build_ctc_features
 from espnet_tagspeech.model.llm import HFCausalLM, log_parameters
 from espnet_tagspeech.model.projector import AbsProjector
 from espnet_tagspeech.model.stream_cache import StreamFeatures
-from espnet_tagspeech.tsot import CHANNEL_CHANGE
 
 IGNORE = -100
 
@@ -99,6 +99,11 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             whose frame line indices it mirrors; greedy decoding only;
             :mod:`~espnet_tagspeech.model.answer_lines`).  With
             ``copy_head_init: 2`` the copy head also keys on it.
+        ctc_line_times: Append to the semantic block the CTC head's greedy
+            lines' times spelled as the answer writes them, chained for the
+            two-token copy head (:mod:`~espnet_tagspeech.model.line_times`;
+            needs ``copy_head_init: 2``; the frames then carry no digit
+            features: ``frame_clock`` off).
         save_frozen: Keep the weights of frozen pretrained parts in
             ``state_dict()`` (checkpoints).  ``False`` leaves them out (a 7B
             LLM would otherwise be copied into every checkpoint); they are
@@ -130,6 +135,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         ctc_line_embed: int = 0,
         answer_line_embed: int = 0,
         frame_clock: bool = False,
+        ctc_line_times: bool = False,
         speaker_on_words: bool = False,
         time_anchors: bool = True,
         speaker_stream: bool = True,
@@ -187,58 +193,14 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             self.ctc_head = torch.nn.Linear(
                 semantic_encoder.output_size(), llm.tokenizer.vocab_size + 1
             )
-        self.ctc_compressor = None
+        parts = build_ctc_features(
+            llm, semantic_encoder, semantic_projector, self.anchor_spacing, ctc_compress, ctc_order,
+            ctc_channels, copy_head_init, ctc_line_embed, answer_line_embed, ctc_line_times, frame_clock,
+        )
+        self.ctc_compressor = parts.compressor
+        self.answer_lines = parts.answer_lines
+        self.line_speller = parts.line_speller
         digits = llm.embed_tokens.weight.detach()[torch.tensor(llm.digit_ids)]
-        if ctc_line_embed and not (ctc_compress and ctc_order == "time"):
-            raise ValueError("model_conf ctc_line_embed needs ctc_compress and ctc_order 'time'")
-        if copy_head_init not in (0, 1, 2):  # False / True are 0 / 1
-            raise ValueError(f"model_conf copy_head_init must be false, true (1) or 2, got {copy_head_init!r}")
-        copy_context = int(copy_head_init)
-        if copy_context == 2 and not (ctc_compress and ctc_order == "time"):
-            raise ValueError("model_conf copy_head_init 2 keys on t-SOT channels: set ctc_compress and ctc_order 'time'")
-        if ctc_compress:
-            from espnet_tagspeech.model.answer_lines import line_first_spellings
-
-            symbols = None
-            if ctc_order == "time":
-                symbols = (self._single_id(CHANNEL_CHANGE), self._single_id("\n"))
-            self.ctc_compressor = CtcCompressor(
-                d,
-                semantic_projector.ds_rate,
-                semantic_encoder.frame_shift,
-                self.anchor_spacing,
-                digits,
-                channels=self.ctc_channels if (ctc_line_embed or copy_context == 2) else 0,
-                symbol_ids=symbols,
-                line_embed=int(ctc_line_embed),
-                prev_context=2 if copy_context == 2 else 1,
-                line_start_id=self._single_id(">") if copy_context == 2 else None,
-                line_first_ids=line_first_spellings(llm.tokenizer) if copy_context == 2 else None,
-            )
-        self.answer_lines = None
-        if answer_line_embed:
-            if not ctc_line_embed:
-                raise ValueError("model_conf answer_line_embed mirrors the frames' line indices: set ctc_line_embed")
-            from espnet_tagspeech.model.answer_lines import AnswerLineEmbedding
-            from espnet_tagspeech.serialization import TEXT_CLOSE, TEXT_OPEN
-
-            self.answer_lines = AnswerLineEmbedding(
-                int(answer_line_embed), d, self._single_id(TEXT_OPEN), self._single_id(TEXT_CLOSE),
-                self._single_id("\n"),
-            )
-        if copy_context:
-            if self.ctc_compressor is None:
-                raise ValueError("model_conf copy_head_init wires the LLM to ctc_compress's frames: set ctc_compress")
-            from espnet_tagspeech.model.copy_init import init_copy_head, init_two_token_copy
-
-            comp = self.ctc_compressor
-            if copy_context == 2:
-                lines = None
-                if self.answer_lines is not None:
-                    lines = (comp.line_embed, self.answer_lines.table)
-                init_two_token_copy(llm.model, comp.prev_proj, comp.prev2_proj, llm.digit_ids, lines=lines)
-            else:
-                init_copy_head(llm.model, comp.prev_proj, llm.digit_ids)
         self.frame_clock = FrameClock(digits) if frame_clock else None
         if not speaker_stream and speaker_on_words:
             raise ValueError("model_conf speaker_on_words needs speaker_stream: true")
@@ -259,13 +221,6 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 "model": self,
             }
         )
-
-    def _single_id(self, text: str) -> int:
-        ids = self.llm.tokenizer.encode(text)
-        if len(ids) != 1:
-            raise ValueError(f"the tokenizer encodes {text!r} as {len(ids)} tokens; t-SOT "
-                             "features need it as one (train it with bin/train_tokenizer.py)")
-        return int(ids[0])
 
     def _frozen_prefixes(self) -> List[str]:
         out = []
@@ -330,9 +285,9 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         The trainable half of the model: projectors, CTC features, anchors, prompt.
         """
         sem, sem_len = self.semantic_projector(feats.semantic, feats.semantic_lengths)
-        keep = None
+        keep, block = None, None
         if feats.ctc_post is not None and self.ctc_labels is not None:
-            sem, keep = self.add_ctc_features(sem, feats.ctc_post, feats.semantic_lengths)
+            sem, keep, block = self.add_ctc_features(sem, feats.ctc_post, feats.semantic_lengths)
         spk, spk_len = self.speaker_projector(feats.speaker, feats.speaker_lengths)
         if self.speaker_to_words is not None:
             sem = sem + self._speaker_at(spk, spk_len, sem.shape[1]).to(sem.dtype)
@@ -343,7 +298,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             spk = spk + self.frame_clock(
                 spk.shape[1], self.speaker_projector.ds_rate * self.speaker_encoder.frame_shift, spk.device
             ).to(spk.dtype)
-        return self.assemble_prompts(sem, sem_len, spk, spk_len, keep)
+        return self.assemble_prompts(sem, sem_len, spk, spk_len, keep, block)
 
     def _speaker_at(self, spk: torch.Tensor, spk_len: torch.Tensor, num_sem: int) -> torch.Tensor:
         """``(B, num_sem, D)``: the projected speaker frame of each semantic frame's start
@@ -361,7 +316,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
 
     def add_ctc_features(
         self, sem: torch.Tensor, post: torch.Tensor, enc_len: torch.Tensor
-    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[List[torch.Tensor]]]:
         """Add the CTC-derived features to projected semantic frames.
 
         Args:
@@ -370,10 +325,11 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             enc_len: ``(B,)`` valid encoder frames.
 
         Returns:
-            The frames with ``ctc_embed`` / ``ctc_compress`` features added, and the
-            keep mask ``(B, T')`` of ``ctc_compress`` (``None`` without it).
+            The frames with ``ctc_embed`` / ``ctc_compress`` features added, the
+            keep mask ``(B, T')`` of ``ctc_compress`` and the line-time block of
+            each item (``ctc_line_times``) (``None`` without them).
         """
-        keep = None
+        keep, block = None, None
         if self.training and self.ctc_noise > 0:
             keep_ids = self.ctc_compressor.symbol_ids or () if self.ctc_compressor is not None else ()
             post = corrupt_ctc_posteriors(post, enc_len, self.ctc_noise, tuple(keep_ids))
@@ -381,11 +337,23 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             sem = sem + self._posterior_embeddings(post, enc_len, sem.shape[1]).to(sem.dtype)
         if self.ctc_compressor is not None:
             blank = post.shape[-1] - 1
-            keep, extra = self.ctc_compressor(
-                post.argmax(-1), enc_len, sem.shape[1], blank, self.llm.embed_tokens.weight
-            )
+            comp = self.ctc_compressor
+            greedy = post.argmax(-1)
+            spelled, ends = None, None
+            if self.line_speller is not None:
+                spelled = self.line_speller.spell_batch(
+                    greedy, enc_len, blank, comp.symbol_ids, comp.channels, comp.line_first_ids
+                )
+                ends = [self.line_speller.line_ends(x) for x in spelled]
+            keep, extra = comp(greedy, enc_len, sem.shape[1], blank, self.llm.embed_tokens.weight, ends)
             sem = sem + extra.to(sem.dtype)
-        return sem, keep
+            if spelled is not None:
+                from espnet_tagspeech.model.line_times import line_time_block
+
+                block = line_time_block(
+                    spelled, self.llm.embed_tokens.weight, comp.prev_proj, comp.prev2_proj, comp.line_embed
+                )
+        return sem, keep, block
 
     def assemble_prompts(
         self,
@@ -394,8 +362,10 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         spk: torch.Tensor,
         spk_len: torch.Tensor,
         keep: Optional[torch.Tensor] = None,
+        block: Optional[List[torch.Tensor]] = None,
     ) -> List[torch.Tensor]:
-        """Anchor both projected streams and wrap them in the chat prompt, per item."""
+        """Anchor both projected streams and wrap them in the chat prompt, per item
+        (``block``: the line-time block appended to each item's semantic block)."""
         embed = self.llm.embed_tokens
         dtype = embed.weight.dtype
         dev = sem.device
@@ -410,6 +380,8 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
                 a_sem, _ = self.semantic_anchors(frames, embed, None if keep is None else keep[i, :n])
             else:  # ablation: the frames alone
                 a_sem = frames if keep is None else frames[keep[i, :n]]
+            if block is not None:
+                a_sem = torch.cat([a_sem, block[i].to(dtype)], dim=0)
             a_spk = spk[i, : int(spk_len[i])].to(dtype)
             if not self.speaker_stream:  # ablation: no speaker frames in the prompt
                 a_spk = a_spk[:0]

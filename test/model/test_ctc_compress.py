@@ -110,6 +110,10 @@ def test_line_start_token_stands_for_the_line_end_and_prev2_is_added():
     _, extra = comp(g, torch.tensor([len(seq)]), len(seq), B, table)
     torch.testing.assert_close(extra[0, 4], table[LS] + comp.tenths.weight[0])  # prev_proj is zero
     torch.testing.assert_close(extra[0, 0], comp.tenths.weight[0])  # nothing before the first token
+    # with line times each line's first word follows its end digit and '>', the first line's too
+    prev, prev2, _ = comp.channel_features(g, st, len(seq), B, first_prev2=[[7, 8]])
+    assert prev[0, :5].tolist() == [LS, 1, 2, LS, 5] and prev2[0, :5].tolist() == [7, LS, 1, 8, LS]
+    assert CtcCompressor(4, 1, 0.05, 1.0, digits, tenths=False).tenths is None
     with pytest.raises(ValueError, match="prev_context must be 1 or 2"):
         CtcCompressor(4, 1, 0.05, 1.0, digits, channels=2, symbol_ids=(CC, NL), prev_context=3)
     with pytest.raises(ValueError, match="set channels"):

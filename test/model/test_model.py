@@ -430,3 +430,41 @@ def test_answer_line_features_are_the_same_in_generation_as_in_training(tiny):
         assert teacher_forced_argmax(i, g) == g
     # without the hook the generated tokens lack their line features: other answers
     assert generate(hooked=False) != gens
+
+
+def test_line_times_append_the_ctc_lines_times_to_the_semantic_block(tiny):
+    from espnet_tagspeech.model.line_times import greedy_lines
+    from espnet_tagspeech.model.stream_cache import StreamFeatures
+
+    cuts, args = tiny
+    conf = {"ctc_compress": True, "ctc_order": "time", "copy_head_init": 2}
+    with pytest.raises(ValueError, match="ctc_line_times needs copy_head_init 2"):
+        _build(args, model_conf={"ctc_compress": True, "ctc_order": "time", "ctc_line_times": True})
+    with pytest.raises(ValueError, match="frame_clock false"):
+        _build(args, model_conf={**conf, "ctc_line_times": True, "frame_clock": True})
+    plain = _build(args, model_conf=conf).eval()
+    model = _build(args, model_conf={**conf, "ctc_line_times": True}).eval()
+    assert model.ctc_compressor.tenths is None and plain.ctc_compressor.tenths is not None
+    tok = model.llm.tokenizer
+    speech, lens, text, tlen = _batch(model, cuts, ["cut1"])
+    with torch.no_grad():
+        feats = model.encode_streams(speech, lens)
+        # a CTC path of two lines: "a b" then, on the same channel, "c" 1 s later
+        post = torch.zeros_like(feats.ctc_post)
+        blank = post.shape[-1] - 1
+        path = torch.full((post.shape[1],), blank)
+        a, b, c = (tok.encode(" " + w)[0] for w in ("a", "b", "c"))
+        path[2], path[4], path[5], path[25] = a, b, tok.encode("\n")[0], c
+        post[0, torch.arange(len(path)), path] = 1.0
+        feats = StreamFeatures(feats.semantic, feats.semantic_lengths, feats.speaker, feats.speaker_lengths, post)
+        with_block = model.stream_prompts(feats)[0]
+        without = plain.stream_prompts(feats)[0]
+    lines = greedy_lines(path.tolist(), blank, model.ctc_compressor.symbol_ids, 2)
+    shift = model.semantic_encoder.frame_shift
+    spelled = "".join(f"{max(0, ln.start * shift - 0.1):.2f}-{ln.end * shift + 0.35:.2f}>" for ln in lines)
+    assert len(lines) == 2 and with_block.shape[0] == without.shape[0] + len(spelled)
+    # trains end to end, the copy head's maps included
+    model.train()
+    loss, _, _ = model(speech, lens, text, tlen)
+    loss.backward()
+    assert torch.isfinite(loss) and model.ctc_compressor.prev2_proj.weight.grad is not None
