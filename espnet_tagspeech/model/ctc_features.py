@@ -50,6 +50,7 @@ def build_ctc_features(
     answer_line_embed: int,
     ctc_line_times: bool,
     frame_clock: bool,
+    ctc_line_gap: float = 0.0,
 ) -> CtcFeatures:
     """The compressor, answer-line embedding and line-time speller the switches ask for,
     with the LLM's copy head wired to them (arguments: the model's, see its docstring).
@@ -68,6 +69,8 @@ def build_ctc_features(
     if ctc_line_times and (copy_context != 2 or frame_clock):
         raise ValueError("model_conf ctc_line_times needs copy_head_init 2 and frame_clock false "
                          "(the copy head then copies digits, which the frames must not carry)")
+    if ctc_line_gap and not ctc_line_times:
+        raise ValueError("model_conf ctc_line_gap splits the lines of ctc_line_times: set ctc_line_times")
     if answer_line_embed and not ctc_line_embed:
         raise ValueError("model_conf answer_line_embed mirrors the frames' line indices: set ctc_line_embed")
     if copy_context and not ctc_compress:
@@ -102,7 +105,7 @@ def build_ctc_features(
 
         out.line_speller = LineTimeSpeller(
             {c: single_id(tok, c) for c in TIME_CHARS}, single_id(tok, TEXT_OPEN), single_id(tok, "\n"),
-            semantic_encoder.frame_shift,
+            semantic_encoder.frame_shift, float(ctc_line_gap),
         )
     if answer_line_embed:
         from espnet_tagspeech.model.answer_lines import AnswerLineEmbedding

@@ -104,6 +104,9 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
             two-token copy head (:mod:`~espnet_tagspeech.model.line_times`;
             needs ``copy_head_init: 2``; the frames then carry no digit
             features: ``frame_clock`` off).
+        ctc_line_gap: With ``ctc_line_times``: a pause (s) of a t-SOT channel
+            that ends its line in the greedy path (0: none), as the cascade
+            splits its lines.
         save_frozen: Keep the weights of frozen pretrained parts in
             ``state_dict()`` (checkpoints).  ``False`` leaves them out (a 7B
             LLM would otherwise be copied into every checkpoint); they are
@@ -136,6 +139,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         answer_line_embed: int = 0,
         frame_clock: bool = False,
         ctc_line_times: bool = False,
+        ctc_line_gap: float = 0.0,
         speaker_on_words: bool = False,
         time_anchors: bool = True,
         speaker_stream: bool = True,
@@ -196,6 +200,7 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         parts = build_ctc_features(
             llm, semantic_encoder, semantic_projector, self.anchor_spacing, ctc_compress, ctc_order,
             ctc_channels, copy_head_init, ctc_line_embed, answer_line_embed, ctc_line_times, frame_clock,
+            ctc_line_gap,
         )
         self.ctc_compressor = parts.compressor
         self.answer_lines = parts.answer_lines
@@ -333,6 +338,12 @@ class ESPnetTagSpeechModel(AbsESPnetModel):
         if self.training and self.ctc_noise > 0:
             keep_ids = self.ctc_compressor.symbol_ids or () if self.ctc_compressor is not None else ()
             post = corrupt_ctc_posteriors(post, enc_len, self.ctc_noise, tuple(keep_ids))
+        speller = self.line_speller
+        if speller is not None and speller.gap_frames:
+            from espnet_tagspeech.model.line_times import end_lines_at_pauses
+
+            comp = self.ctc_compressor
+            post = end_lines_at_pauses(post, enc_len, comp.symbol_ids, comp.channels, speller.gap_frames)
         if self.ctc_embed:
             sem = sem + self._posterior_embeddings(post, enc_len, sem.shape[1]).to(sem.dtype)
         if self.ctc_compressor is not None:

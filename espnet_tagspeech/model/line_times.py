@@ -20,7 +20,8 @@ prompt, made by the model's own semantic stream like the frames it follows.
 
 A line starts :data:`START_PAD` before its first token's CTC frame and ends
 :data:`END_PAD` after its last token's last frame (CTC fires early in a word),
-the cascade's pads.
+the cascade's pads; with ``line_gap`` a channel's pause longer than that many
+seconds ends its line first (:func:`end_lines_at_pauses`).
 """
 
 from dataclasses import dataclass
@@ -101,6 +102,63 @@ def greedy_lines(
     return lines
 
 
+def end_lines_at_pauses(
+    post: torch.Tensor,
+    enc_len: torch.Tensor,
+    symbol_ids: Tuple[int, int],
+    channels: int,
+    gap_frames: int,
+) -> torch.Tensor:
+    """CTC posteriors with a line end put where a channel's words pause longer than
+    ``gap_frames`` on the greedy path (a missed line end; the cascade splits its
+    lines at pauses too).
+
+    The line end goes on the first frame after the earlier word, which must be
+    blank on the greedy path (so the channel there is still the word's), as a
+    certain line end: the compressed frames, their CTC embeddings and the
+    line-time block then all see two lines.
+
+    Args:
+        post: ``(B, T, V + 1)`` CTC posteriors (blank last).
+        enc_len: ``(B,)`` valid frames.
+        symbol_ids: ``(channel change, line end)`` token ids.
+        channels: Virtual channels of the t-SOT head.
+        gap_frames: Longest pause kept inside a line, in frames.
+
+    Returns:
+        The posteriors (a copy where a line end was put).
+    """
+    cc, nl = symbol_ids
+    blank = post.shape[-1] - 1
+    cuts = []
+    for b, row in enumerate(post.argmax(-1).cpu().tolist()):
+        n = int(enc_len[b])
+        ch, pos = 0, 0
+        last_end = [-1] * channels  # end of the channel's last word in an open line
+        while pos < n:
+            tok = row[pos]
+            end = pos + 1
+            while end < n and row[end] == tok:
+                end += 1
+            if tok == cc:
+                ch = (ch + 1) % channels
+            elif tok == nl:
+                last_end[ch] = -1
+            elif tok != blank:
+                prev = last_end[ch]
+                if prev >= 0 and pos - prev > gap_frames and row[prev] == blank:
+                    cuts.append((b, prev))
+                last_end[ch] = end
+            pos = end
+    if not cuts:
+        return post
+    out = post.clone()
+    idx = torch.tensor(cuts, device=post.device)
+    out[idx[:, 0], idx[:, 1]] = 0.0
+    out[idx[:, 0], idx[:, 1], nl] = 1.0
+    return out
+
+
 def line_time_text(line: GreedyLine, frame_shift: float, duration: float) -> str:
     """``s.ss-e.ee>`` of a line, padded and kept within the audio."""
     start = max(0.0, line.start * frame_shift - START_PAD)
@@ -117,15 +175,24 @@ class LineTimeSpeller:
         text_open_id: Token id of ``<text>``.
         newline_id: Token id of the newline.
         frame_shift: Seconds per CTC frame.
+        line_gap: A channel's pause (s) that ends its line (0: none;
+            :func:`end_lines_at_pauses`, applied by the model to the posteriors
+            before the CTC features, so that the frames see the same lines).
 
     Raises:
-        ValueError: a character of :data:`TIME_CHARS` without an id.
+        ValueError: a character of :data:`TIME_CHARS` without an id, or a
+            negative ``line_gap``.
     """
 
-    def __init__(self, char_ids: Dict[str, int], text_open_id: int, newline_id: int, frame_shift: float) -> None:
+    def __init__(
+        self, char_ids: Dict[str, int], text_open_id: int, newline_id: int, frame_shift: float, line_gap: float = 0.0
+    ) -> None:
         missing = [c for c in TIME_CHARS if c not in char_ids]
         if missing:
             raise ValueError(f"line times need a token id for each of {missing}")
+        if line_gap < 0:
+            raise ValueError(f"model_conf ctc_line_gap must be >= 0, got {line_gap}")
+        self.gap_frames = int(round(line_gap / frame_shift))
         self.char_ids = dict(char_ids)
         self.text_open_id = int(text_open_id)
         self.newline_id = int(newline_id)

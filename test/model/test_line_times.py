@@ -78,3 +78,30 @@ def test_block_embeds_token_and_both_previous_tokens():
     assert torch.allclose(blocks[0][-1], want, atol=1e-6)
     # each line's end digit, fed before its first word
     assert speller.line_ends(spelled[0]) == [CHARS["0"], CHARS["0"]]  # 0.10-0.60>, 1.90-2.40>
+
+
+def test_a_long_pause_of_a_channel_ends_its_line():
+    from espnet_tagspeech.model.line_times import end_lines_at_pauses
+
+    # ch0: A, then C 7 frames after A's end; ch1's D in between does not end ch0's line
+    path = _path((B, 1), (A, 2), (B, 1), (CC, 1), (D, 1), (CC, 1), (B, 3), (C, 1), (B, 2))
+    post = torch.nn.functional.one_hot(torch.tensor([path]), num_classes=B + 1).float()
+    lens = torch.tensor([len(path)])
+    kept = end_lines_at_pauses(post, lens, (CC, NL), 2, gap_frames=7)
+    assert kept is post  # a pause of 7 frames is kept
+    split = end_lines_at_pauses(post, lens, (CC, NL), 2, gap_frames=6)
+    greedy = split.argmax(-1)[0].tolist()
+    assert greedy[3] == NL and greedy[:3] + greedy[4:] == path[:3] + path[4:]
+    assert post.argmax(-1)[0].tolist() == path  # the input is left as it was
+    lines = greedy_lines(greedy, B, (CC, NL), 2)
+    assert [(ln.start, ln.last) for ln in lines] == [(1, A), (5, D), (10, C)]
+    # no blank right after the word (a channel change there): no place to end the line
+    busy = _path((A, 1), (CC, 1), (D, 1), (CC, 1), (B, 8), (C, 1))
+    post2 = torch.nn.functional.one_hot(torch.tensor([busy]), num_classes=B + 1).float()
+    assert end_lines_at_pauses(post2, torch.tensor([len(busy)]), (CC, NL), 2, gap_frames=2) is post2
+
+
+def test_line_gap_must_not_be_negative():
+    with pytest.raises(ValueError, match="ctc_line_gap must be >= 0"):
+        LineTimeSpeller(CHARS, OPEN, NL, 0.05, line_gap=-1.0)
+    assert LineTimeSpeller(CHARS, OPEN, NL, 0.05, line_gap=1.0).gap_frames == 20

@@ -442,6 +442,8 @@ def test_line_times_append_the_ctc_lines_times_to_the_semantic_block(tiny):
         _build(args, model_conf={"ctc_compress": True, "ctc_order": "time", "ctc_line_times": True})
     with pytest.raises(ValueError, match="frame_clock false"):
         _build(args, model_conf={**conf, "ctc_line_times": True, "frame_clock": True})
+    with pytest.raises(ValueError, match="ctc_line_gap splits the lines of ctc_line_times"):
+        _build(args, model_conf={**conf, "ctc_line_gap": 1.0})
     plain = _build(args, model_conf=conf).eval()
     model = _build(args, model_conf={**conf, "ctc_line_times": True}).eval()
     assert model.ctc_compressor.tenths is None and plain.ctc_compressor.tenths is not None

@@ -34,7 +34,8 @@ def test_print_config_defaults(monkeypatch, capsys):
         "ctc_weight": 0.0, "ctc_embed": False, "ctc_compress": False, "ctc_order": "sot", "ctc_channels": 2,
         "input_token_noise": 0.0, "ctc_noise": 0.0, "copy_head_init": False, "ctc_line_embed": 0,
         "answer_line_embed": 0,
-        "frame_clock": False, "speaker_on_words": False, "time_anchors": True, "speaker_stream": True, "save_frozen": True,
+        "frame_clock": False, "ctc_line_times": False, "ctc_line_gap": 0.0,
+        "speaker_on_words": False, "time_anchors": True, "speaker_stream": True, "save_frozen": True,
     }
 
 
