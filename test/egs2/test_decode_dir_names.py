@@ -60,3 +60,20 @@ def test_a_missing_config_file_is_named(recipe):
          "--link_config", "conf/link_speakres.yaml"],
         cwd=recipe, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "no such config file: conf/link_speakres.yaml" in proc.stderr
+
+
+def test_a_test_set_without_cuts_names_the_stage_3_command(recipe):
+    """Decoding a set that stage 3 was not given (``--test_sets dev`` after a run on test) says
+    how to make its cuts, before anything is decoded."""
+    model = recipe / "exp" / "tagspeech_tiny" / "valid.acc.ave.pth"
+    model.parent.mkdir(parents=True)
+    model.touch()
+    proc = subprocess.run(
+        ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "dev",
+         "--train_config", "conf/train_tiny.yaml", "--tag", "tiny", "--stage", "8", "--stop_stage", "8",
+         "--inference_config", "conf/decode_tiny.yaml"],
+        cwd=recipe, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "missing dump/raw/dev_vad_cuts/wav.scp: run stage 3 first" in proc.stderr
+    assert '--stage 3 --stop_stage 3 --test_sets "dev"' in proc.stderr
+    assert not list((recipe / "exp" / "tagspeech_tiny").glob("decode_*"))

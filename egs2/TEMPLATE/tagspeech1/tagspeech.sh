@@ -126,8 +126,8 @@ run_stage() {  # run_stage N -> true when stage N is selected
   return 0
 }
 
-need() {  # need <file> <stage that makes it>
-  [ -e "$1" ] || die "missing $1: run stage $2 first (--stage $2)"
+need() {  # need <file> <stage that makes it> [hint]
+  [ -e "$1" ] || die "missing $1: run stage $2 first (--stage $2)${3:+; $3}"
 }
 
 py() { ${python} -m "espnet_tagspeech.bin.$1" "${@:2}"; }
@@ -324,7 +324,7 @@ if run_stage 8; then
     dir=${exp}/${inf_tag}/${x}
     cuts=${raw}/${x}${cuts_suffix}
     log "Stage 8: decoding ${x} (${test_segmentation} cuts) with ${inference_nj} jobs -> ${dir}"
-    need "${cuts}/wav.scp" 3
+    need "${cuts}/wav.scp" 3 "stage 3 cuts the sets --test_sets names: --stage 3 --stop_stage 3 --test_sets \"${x}\""
     mkdir -p "${dir}/logdir"
     n=$(wc -l < "${cuts}/wav.scp")
     _nj=$(( inference_nj < n ? inference_nj : n ))
