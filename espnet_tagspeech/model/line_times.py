@@ -25,7 +25,7 @@ seconds ends its line first (:func:`end_lines_at_pauses`).
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -48,6 +48,17 @@ class GreedyLine:
     start: int
     end: int
     last: int
+
+
+def _runs(path: Sequence[int]) -> Iterator[Tuple[int, int, int]]:
+    """``(token, first frame, one past the last)`` of each run of equal tokens."""
+    pos, n = 0, len(path)
+    while pos < n:
+        tok, end = int(path[pos]), pos + 1
+        while end < n and int(path[end]) == tok:
+            end += 1
+        yield tok, pos, end
+        pos = end
 
 
 def greedy_lines(
@@ -76,15 +87,8 @@ def greedy_lines(
     open_line = [-1] * channels
     count = [0] * channels
     ch = 0
-    n = len(greedy)
-    pos = 0
-    while pos < n:
-        tok = int(greedy[pos])
-        end = pos + 1
-        while end < n and int(greedy[end]) == tok:
-            end += 1
+    for tok, pos, end in _runs(greedy):
         if tok == blank:
-            pos = end
             continue
         if tok == cc:
             ch = (ch + 1) % channels
@@ -98,7 +102,6 @@ def greedy_lines(
             count[ch] += 1
             line.end = end
             line.last = first_spellings.get(tok, tok) if count[ch] == 1 else tok
-        pos = end
     return lines
 
 
@@ -132,14 +135,9 @@ def end_lines_at_pauses(
     blank = post.shape[-1] - 1
     cuts = []
     for b, row in enumerate(post.argmax(-1).cpu().tolist()):
-        n = int(enc_len[b])
-        ch, pos = 0, 0
+        ch = 0
         last_end = [-1] * channels  # end of the channel's last word in an open line
-        while pos < n:
-            tok = row[pos]
-            end = pos + 1
-            while end < n and row[end] == tok:
-                end += 1
+        for tok, pos, end in _runs(row[: int(enc_len[b])]):
             if tok == cc:
                 ch = (ch + 1) % channels
             elif tok == nl:
@@ -149,7 +147,6 @@ def end_lines_at_pauses(
                 if prev >= 0 and pos - prev > gap_frames and row[prev] == blank:
                     cuts.append((b, prev))
                 last_end[ch] = end
-            pos = end
     if not cuts:
         return post
     out = post.clone()
