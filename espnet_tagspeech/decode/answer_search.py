@@ -1,6 +1,6 @@
 """Search helpers for the LLM's own answer: a consistent speaker block, CTC word and time fusion.
 
-Four ``transformers`` logits processors that act on the LLM's scores while it
+Six ``transformers`` logits processors that act on the LLM's scores while it
 writes the whole answer; the LLM still chooses every token:
 
 * :class:`SpeakerBlockConstraint` keeps the answer self-consistent: inside a
@@ -23,6 +23,17 @@ writes the whole answer; the LLM still chooses every token:
   those that continue the end of the CTC line starting there; once a line that starts where a
   CTC line starts has as many words as that line, the line break.  When no
   CTC line is left, ``</text>`` gets it.  The LLM may still write anything.
+
+* :class:`CtcWordOrderBias` is the same fusion in order: while the LLM writes
+  the words of a line that starts at (or nearest to) a CTC line's start, the
+  next token of that CTC line not written yet (its tokens followed through the
+  line's tokens so far, one skipped token allowed) gets ``weight``.
+
+* :class:`TimeRangeConstraint` keeps each text-block line's times well formed:
+  ``s.ss`` with no leading zero, a start not before the previous line's and
+  inside the input, an end after its start and not after the input's end.
+  Without it a greedy answer reverses a line's range ("2.77-1.77") and the
+  parser has to drop the whole line, words included.
 
 * :class:`RepeatedWordBlock` stops a line from looping: while the LLM
   writes a line's words, a token that would repeat an n-gram of that line's
@@ -83,12 +94,16 @@ class SpeakerBlockConstraint:
             ``bin/train_tokenizer.py`` keep them).
         num_beams: Beams per input.
         every_line: The block may not close while a text line has no speaker.
+        merge_bias: Score added to ``,`` after a whole range while a line is
+            left (another line for the same speaker rather than a new one): a
+            prior against splitting one person into several speakers, whom
+            linking then has to keep apart.
 
     Raises:
         ValueError: a tokenizer that splits one of those symbols.
     """
 
-    def __init__(self, tokenizer, num_beams: int = 1, every_line: bool = False) -> None:
+    def __init__(self, tokenizer, num_beams: int = 1, every_line: bool = False, merge_bias: float = 0.0) -> None:
         def single(s: str) -> int:
             return _single_token(tokenizer, s, "speaker-block constraint")
 
@@ -98,6 +113,7 @@ class SpeakerBlockConstraint:
         self.close_block = single("</speaker>")
         self.num_beams = num_beams
         self.every_line = every_line
+        self.merge_bias = float(merge_bias)
 
     def banned(self, ids: Sequence[int]) -> List[int]:
         """Token ids not allowed next: ``</speaker>`` while a text line has no speaker
@@ -157,6 +173,8 @@ class SpeakerBlockConstraint:
             keep = scores[row, ok].clone()
             scores[row] = NEG
             scores[row, ok] = keep
+            if self.merge_bias and self.char_ids[","] in ok:
+                scores[row, self.char_ids[","]] += self.merge_bias
         return scores
 
 
@@ -298,6 +316,147 @@ class CtcTimeBias:
             toks = self.favoured(row // self.num_beams, input_ids[row].tolist())
             if toks:
                 scores[row, toks] += self.weight
+        return scores
+
+
+class CtcWordOrderBias:
+    """Add ``weight`` to the next token of the CTC line being written (see the module docstring).
+
+    Args:
+        lines: Per input, ``(start, token ids)`` of each line the CTC head
+            transcribed (the ids its words get in the answer).
+        tokenizer: The LLM's tokenizer (``>`` as one token).
+        weight: Score added to the next token.
+        num_beams: Beams per input.
+
+    Raises:
+        ValueError: a tokenizer that splits ``>``.
+    """
+
+    def __init__(self, lines: Sequence[Sequence[Tuple[float, Sequence[int]]]], tokenizer, weight: float,
+                 num_beams: int = 1) -> None:
+        self.lines = [[(float(s), [int(t) for t in toks]) for s, toks in item] for item in lines]
+        self.tokenizer = tokenizer
+        self.gt = _single_token(tokenizer, ">", "CTC word-order bias")
+        self.weight = float(weight)
+        self.num_beams = num_beams
+
+    def expected(self, item: int, ids: Sequence[int]) -> Optional[int]:
+        """The next token of input ``item``'s matching CTC line after the answer ``ids``
+        (``None``: not in a line's words, no CTC line, or the line written out)."""
+        _, current = _split_answer(self.tokenizer.decode(list(ids)))
+        if current is None or not self.lines[item] or self.gt not in ids:
+            return None
+        start = float(_LINE.match(current).group(1))
+        _, toks = min(self.lines[item], key=lambda ln: abs(ln[0] - start))
+        pos = len(ids) - 1 - list(ids)[::-1].index(self.gt)
+        p = 0
+        for tok in ids[pos + 1:]:
+            if p < len(toks) and tok == toks[p]:
+                p += 1
+            elif p + 1 < len(toks) and tok == toks[p + 1]:
+                p += 2
+        return toks[p] if p < len(toks) else None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Raise each row's expected token."""
+        for row in range(scores.shape[0]):
+            tok = self.expected(row // self.num_beams, input_ids[row].tolist())
+            if tok is not None:
+                scores[row, tok] += self.weight
+        return scores
+
+
+def _feasible(part: str, lo: int, hi: int) -> bool:
+    """Whether a time spelled ``s.ss`` (no leading zero) that starts with ``part``
+    can lie in ``[lo, hi]`` hundredths of a second."""
+    if part.count(".") > 1 or not all(c.isdigit() or c == "." for c in part):
+        return False
+    whole, _, dec = part.partition(".")
+    if part.startswith(".") or (len(whole) > 1 and whole[0] == "0") or len(dec) > 2:
+        return False
+    if not whole:
+        return lo <= hi
+    base = int(whole) * 100
+    if "." in part:
+        first = base + (int(dec.ljust(2, "0")) if dec else 0)
+        last = base + (int(dec.ljust(2, "9")) if dec else 99)
+        return first <= hi and last >= lo
+    spans = [(base, base + 99)]
+    if whole != "0":  # more digits of the whole seconds may follow
+        for extra in range(1, len(str(max(hi, 0) // 100)) - len(whole) + 1):
+            n = int(whole) * 10**extra
+            spans.append((n * 100, (n + 10**extra - 1) * 100 + 99))
+    return any(a <= hi and b >= lo for a, b in spans)
+
+
+class TimeRangeConstraint:
+    """Well-formed line times in the text block (see the module docstring).
+
+    While a row writes a line's start, only the digits and ``.`` that can still
+    spell a time from the previous line's start to the input's end (less
+    0.01 s) are allowed, then ``-``; at a line's very beginning also
+    ``</text>``. While it writes the end, only those that can spell a time
+    after the start and not after the input's end, then ``>``.  Which time
+    within those bounds is the LLM's choice.
+
+    Args:
+        durations: Seconds of each input.
+        tokenizer: The LLM's tokenizer (digits, ``.``, ``-``, ``>`` and
+            ``</text>`` as single tokens).
+        num_beams: Beams per input.
+
+    Raises:
+        ValueError: a tokenizer that splits one of those symbols.
+    """
+
+    def __init__(self, durations: Sequence[float], tokenizer, num_beams: int = 1) -> None:
+        def single(s: str) -> int:
+            return _single_token(tokenizer, s, "time range constraint")
+
+        self.limits = [int(round(float(d) * 100)) for d in durations]
+        self.tokenizer = tokenizer
+        self.num_beams = num_beams
+        self.char_ids = {c: single(c) for c in "0123456789.->"}
+        self.close = single("</text>")
+
+    def allowed(self, item: int, ids: Sequence[int]) -> Optional[List[int]]:
+        """Token ids input ``item``'s row may write next (``None``: no constraint)."""
+        state = _line_times(self.tokenizer.decode(list(ids)))
+        if state is None:
+            return None
+        written, start, end = state
+        limit = self.limits[item]
+        if end is None:
+            try:
+                lo = int(round(float(written[-1]) * 100)) if written else 0
+            except ValueError:
+                lo = 0
+            part, hi, after = start, limit - 1, "-"
+        else:
+            try:
+                lo = int(round(float(start) * 100)) + 1
+            except ValueError:
+                return None  # a start the constraint did not shape: leave the row alone
+            part, hi, after = end, limit, ">"
+        if lo > hi or not _feasible(part, lo, hi):
+            return None
+        out = [self.char_ids[c] for c in "0123456789." if _feasible(part + c, lo, hi)]
+        if re.fullmatch(r"\d+\.\d\d", part) and lo <= int(round(float(part) * 100)) <= hi:
+            out.append(self.char_ids[after])
+        if end is None and part == "":
+            out.append(self.close)
+        return sorted(out)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Mask every token a row may not write next."""
+        for row in range(scores.shape[0]):
+            ok = self.allowed(row // self.num_beams, input_ids[row].tolist())
+            if ok is None:
+                continue
+            keep = scores[row, ok].clone()
+            scores[row] = NEG
+            scores[row, ok] = keep
         return scores
 
 

@@ -10,8 +10,8 @@ belong together are refused with the key (and the yaml file) named.
 Two modes write the ``<text>`` block (``text_from``):
 
 * ``llm``: TagSpeech itself, the LLM writes the whole answer (options
-  ``speaker_constraint``, ``speaker_every_line``, ``ctc_word_bias``,
-  ``ctc_bias_margin``, ``ctc_time_bias``, ``no_repeat_words``; with
+  ``speaker_constraint``, ``speaker_every_line``, ``speaker_merge_bias``, ``ctc_word_bias``,
+  ``ctc_bias_margin``, ``ctc_time_bias``, ``ctc_order_bias``, ``time_constraint``, ``no_repeat_words``; with
   ``ctc_time_bias`` the CTC head's lines are searched and cut as the cascade's:
   the settings of ``CTC_LINE_SETTINGS``);
 * ``ctc``: the cascade baseline, the semantic stream's CTC head writes the
@@ -56,10 +56,16 @@ class DecodeConfig:
                                                "block's line ranges, each once")
     speaker_every_line: bool = _setting(False, "text_from llm, with speaker_constraint: the speaker block "
                                                "may not close while a text line has no speaker")
+    speaker_merge_bias: float = _setting(0.0, "text_from llm, with speaker_constraint: score added to another "
+                                              "range for the speaker being written while lines are left (0: off)")
     ctc_word_bias: float = _setting(0.0, "text_from llm: score added to the tokens the CTC head emitted "
                                          "within the span of the line being written (0: off)")
     ctc_time_bias: float = _setting(0.0, "text_from llm: score added to the digits that spell the CTC head's "
                                          "line times while the LLM writes a line's times (0: off)")
+    ctc_order_bias: float = _setting(0.0, "text_from llm, with ctc_time_bias: score added to the next token, "
+                                          "in order, of the CTC line the line being written starts at (0: off)")
+    time_constraint: bool = _setting(False, "text_from llm: a line's start may not precede the previous "
+                                            "line's nor its end its start, both inside the input")
     no_repeat_words: int = _setting(0, "text_from llm: an n-gram of a line's word tokens may not repeat "
                                     "within the line (0: off); times and markup are never blocked")
     ctc_bias_margin: float = _setting(0.5, "seconds a line's span is widened by for ctc_word_bias")
@@ -95,7 +101,8 @@ class DecodeConfig:
         for name in ("batch_size", "max_new_tokens", "beam_size", "ctc_beam_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("ctc_word_bias", "ctc_bias_margin", "ctc_time_bias", "ctc_start_pad", "ctc_end_pad"):
+        for name in ("speaker_merge_bias", "ctc_word_bias", "ctc_bias_margin", "ctc_time_bias", "ctc_order_bias",
+                     "ctc_start_pad", "ctc_end_pad"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("max_word_gap", "voice_split"):
@@ -110,8 +117,11 @@ class DecodeConfig:
             if getattr(self, name) != defaults[name]:
                 raise ValueError(f"{name} applies only with text_from {'ctc' if self.text_from == 'llm' else 'llm'}"
                                  f" (text_from is {self.text_from!r}); leave it out")
-        if self.speaker_every_line and not self.speaker_constraint:
-            raise ValueError("speaker_every_line needs speaker_constraint: true")
+        if self.ctc_order_bias and not self.ctc_time_bias:
+            raise ValueError("ctc_order_bias follows the CTC lines of ctc_time_bias: set ctc_time_bias > 0")
+        for name in ("speaker_every_line", "speaker_merge_bias"):
+            if getattr(self, name) and not self.speaker_constraint:
+                raise ValueError(f"{name} needs speaker_constraint: true")
         if self.lm_weight != 0 and not self.ngram_file:
             raise ValueError(f"lm_weight {self.lm_weight} needs ngram_file (stage 4's ngram.json)")
 
@@ -232,7 +242,8 @@ class DecodeConfig:
 
 
 # settings that only one text_from mode reads (the other must leave them at their defaults)
-LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "ctc_word_bias", "ctc_time_bias", "no_repeat_words")
+LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "ctc_word_bias",
+                     "ctc_time_bias", "ctc_order_bias", "time_constraint", "no_repeat_words")
 CTC_TEXT_SETTINGS = ("ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")
 # how the CTC head's lines are cut: read by text_from ctc, and by text_from llm with ctc_time_bias

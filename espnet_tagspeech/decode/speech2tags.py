@@ -283,11 +283,21 @@ class Speech2Tags:
 
             shift = self.model.semantic_encoder.frame_shift
             channels = self.model.ctc_channels if self.model.ctc_order == "time" else 1
-            lines = [[(t.start, t.end, len(t.words)) for t in ctc_lines(lp, tok, shift, channels, conf.ctc_start_pad, conf.ctc_end_pad,
-                                                          labels=self._search(lp, channels),
-                                                          max_word_gap=conf.max_word_gap)]
+            turns = [ctc_lines(lp, tok, shift, channels, conf.ctc_start_pad, conf.ctc_end_pad,
+                               labels=self._search(lp, channels), max_word_gap=conf.max_word_gap)
                      for lp in log_posteriors]
+            lines = [[(t.start, t.end, len(t.words)) for t in item] for item in turns]
             processors.append(CtcTimeBias(lines, tok, conf.ctc_time_bias, conf.beam_size))
+            if conf.ctc_order_bias:
+                from espnet_tagspeech.decode.answer_search import CtcWordOrderBias
+
+                spelled = [[(t.start, tok.encode(" ".join(w.text for w in t.words))) for t in item] for item in turns]
+                processors.append(CtcWordOrderBias(spelled, tok, conf.ctc_order_bias, conf.beam_size))
+        if conf.time_constraint:
+            from espnet_tagspeech.decode.answer_search import TimeRangeConstraint
+
+            seconds = [len(w) / self.sample_rate for w in wavs]
+            processors.append(TimeRangeConstraint(seconds, tok, conf.beam_size))
         if conf.no_repeat_words:
             from espnet_tagspeech.decode.answer_search import RepeatedWordBlock
 
@@ -295,7 +305,8 @@ class Speech2Tags:
         if conf.speaker_constraint:
             from espnet_tagspeech.decode.answer_search import SpeakerBlockConstraint
 
-            processors.append(SpeakerBlockConstraint(tok, conf.beam_size, conf.speaker_every_line))
+            processors.append(SpeakerBlockConstraint(tok, conf.beam_size, conf.speaker_every_line,
+                                                     conf.speaker_merge_bias))
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(speech, lengths)
             with self.model.generating(None, len(wavs)):

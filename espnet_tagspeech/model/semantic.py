@@ -27,6 +27,10 @@ class FbankStackFrontend(torch.nn.Module):
         hop_length: Mel frame shift in samples.
         stack: Consecutive mel frames per output frame.
         sample_rate: Input sample rate.
+        mean_norm: Subtract each item's mean log-mel spectrum (over its frames
+            within 52 dB of its loudest, so padding and digital silence are
+            left out): the voice's average spectral envelope, as cepstral mean
+            normalisation removes it.
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class FbankStackFrontend(torch.nn.Module):
         hop_length: int = 160,
         stack: int = 4,
         sample_rate: int = 16000,
+        mean_norm: bool = False,
     ) -> None:
         super().__init__()
         import torchaudio
@@ -51,6 +56,7 @@ class FbankStackFrontend(torch.nn.Module):
         self.stack = stack
         self.kernel = n_fft + hop_length * (stack - 1)
         self.stride = hop_length * stack
+        self.mean_norm = bool(mean_norm)
         # per-item warp factors of the mel axis for the next forward (training augmentation)
         self.warp: Optional[torch.Tensor] = None
 
@@ -65,10 +71,20 @@ class FbankStackFrontend(torch.nn.Module):
         feats = torch.log(self.mel(wav.float()) + 1e-6)  # (B, n_mels, N)
         if self.warp is not None:
             feats = warp_mel_axis(feats, self.warp.to(feats.device))
+        if self.mean_norm:
+            feats = feats - speech_mean(feats)
         bsz, n_mels, n = feats.shape
         t = n // self.stack
         feats = feats[..., : t * self.stack].reshape(bsz, n_mels, t, self.stack)
         return feats.permute(0, 3, 1, 2).reshape(bsz, self.stack * n_mels, t).to(wav.dtype)
+
+
+def speech_mean(feats: torch.Tensor, floor: float = 12.0) -> torch.Tensor:
+    """``(B, n_mels, 1)`` mean log-mel spectrum of each item's frames whose mean
+    log energy is within ``floor`` (natural log units) of the item's loudest."""
+    level = feats.mean(1, keepdim=True)  # (B, 1, N)
+    keep = (level >= level.amax(2, keepdim=True) - floor).to(feats.dtype)
+    return (feats * keep).sum(2, keepdim=True) / keep.sum(2, keepdim=True)
 
 
 def warp_mel_axis(feats: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,11 @@ import torch
 from espnet_tagspeech.decode.answer_search import (
     CtcTimeBias,
     CtcWordBias,
+    CtcWordOrderBias,
     RepeatedWordBlock,
     SpeakerBlockConstraint,
+    TimeRangeConstraint,
+    _feasible,
     _split_answer,
     ctc_emissions,
 )
@@ -108,6 +111,21 @@ def test_every_line_keeps_the_speaker_block_open_until_each_line_has_a_speaker(t
     assert con.banned(tok.encode("<text>\n0.00-4.81>we\n")) == []  # no speaker block yet
 
 
+def test_merge_bias_favours_another_range_for_the_same_speaker_while_lines_are_left(tok):
+    comma, quote = tok.encode(",")[0], tok.encode('"')[0]
+    con = SpeakerBlockConstraint(tok, merge_bias=2.0)
+    one = TEXT + '<spk id="1" g="m" t="0.00-4.81'
+    scores = con(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
+    assert scores[0, comma] == 2.0 and scores[0, quote] == 0.0
+    # the last line given: no other range to add, the list closes unbiased
+    last = TEXT + '<spk id="1" g="m" t="0.00-4.81,3.03-3.65,3.85-10.17'
+    scores = con(torch.tensor([tok.encode(last)]), torch.zeros(1, 400))
+    assert torch.isfinite(scores[0]).nonzero().flatten().tolist() == [quote] and scores[0, quote] == 0.0
+    # off by default
+    scores = SpeakerBlockConstraint(tok)(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
+    assert scores[0, comma] == 0.0
+
+
 def _favoured(tok, bias, text):
     return sorted(tok.decode([i]) for i in bias.favoured(0, tok.encode(text)))
 
@@ -146,3 +164,67 @@ def test_ctc_time_bias_needs_single_token_symbols(tok):
 
     with pytest.raises(ValueError, match="CTC time bias: the tokenizer splits '>'"):
         CtcTimeBias([[]], Splitting(), 1.0)
+
+
+def test_feasible_prefixes_of_a_time_range():
+    assert _feasible("", 0, 500) and not _feasible("", 10, 5)
+    assert _feasible("1", 150, 1234)  # 1.xx or 10.xx-12.34
+    assert not _feasible("2", 300, 1234)  # 2.xx too early, 20.xx too late
+    assert _feasible("1", 1000, 1234) and not _feasible("13", 1000, 1234)
+    assert not _feasible("05", 0, 1000) and not _feasible(".5", 0, 1000) and not _feasible("1.234", 0, 1000)
+    assert _feasible("2.7", 278, 500) and not _feasible("2.7", 280, 500)
+    assert _feasible("2.78", 278, 278) and not _feasible("2.77", 278, 500)
+    assert not _feasible("2.7a", 0, 1000)
+
+
+def _ok(tok, con, text, item=0):
+    allowed = con.allowed(item, tok.encode(text))
+    return None if allowed is None else sorted(tok.decode([i]) for i in allowed)
+
+
+def test_time_range_constraint_keeps_line_times_ordered_and_inside_the_input(tok):
+    con = TimeRangeConstraint([6.5, 12.0], tok)
+    # a line's first token: a time from 0 to 6.49, or the end of the block
+    assert _ok(tok, con, "<text>\n") == ["0", "1", "2", "3", "4", "5", "6", "</text>"]
+    assert _ok(tok, con, "<text>\n6.") == ["0", "1", "2", "3", "4"]
+    assert _ok(tok, con, "<text>\n6.4") == [str(d) for d in range(10)]
+    assert _ok(tok, con, "<text>\n0") == ["."]  # no leading zero
+    assert _ok(tok, con, "<text>\n2.77") == ["-"]
+    # the end: after the start, not after the input (6.50)
+    assert _ok(tok, con, "<text>\n2.77-") == ["2", "3", "4", "5", "6"]
+    assert _ok(tok, con, "<text>\n2.77-2.7") == ["8", "9"]
+    assert _ok(tok, con, "<text>\n2.77-6.5") == ["0"]
+    assert _ok(tok, con, "<text>\n2.77-6.50") == [">"]
+    # the next start: not before the previous line's
+    assert _ok(tok, con, "<text>\n2.77-6.50>we agree\n") == ["2", "3", "4", "5", "6", "</text>"]
+    # a second input of 12 s: two-digit seconds are possible
+    assert "." in _ok(tok, con, "<text>\n1", item=1) and "1" in _ok(tok, con, "<text>\n1", item=1)
+    assert _ok(tok, con, "<text>\n1", item=0) == ["."]
+    # words, markup and the speaker block are not touched
+    assert con.allowed(0, tok.encode("<text>\n2.77-6.50>we")) is None
+    assert con.allowed(0, tok.encode("<text>\n2.77-6.50>we\n</text>\n<speaker>\n")) is None
+    ids = tok.encode("<text>\n2.77-2.7")
+    scores = con(torch.tensor([ids]), torch.zeros(1, 400))
+    assert sorted(torch.isfinite(scores[0]).nonzero().flatten().tolist()) == sorted(tok.encode("8") + tok.encode("9"))
+
+
+def test_ctc_word_order_bias_follows_the_ctc_line_in_order(tok):
+    we, share, the, notes = (tok.encode(w)[0] for w in ("we", " share", " the", " notes"))
+    bias = CtcWordOrderBias([[(0.1, [we, share, the, notes]), (3.2, [notes])]], tok, weight=5.0)
+    head = "<text>\n0.10-2.00>"
+    assert bias.expected(0, tok.encode(head)) == we
+    assert bias.expected(0, tok.encode(head + "we share")) == the
+    # an inserted token is passed over, a skipped one is allowed
+    assert bias.expected(0, tok.encode(head + "we agree share")) == the
+    assert bias.expected(0, tok.encode(head + "we the")) == notes
+    assert bias.expected(0, tok.encode(head + "we share the notes")) is None  # written out
+    # a line starting off every CTC line follows the nearest one
+    assert bias.expected(0, tok.encode("<text>\n0.10-2.00>we share the notes\n3.00-4.00>")) == notes
+    # times, markup and the speaker block are left alone
+    assert bias.expected(0, tok.encode("<text>\n0.10-2.0")) is None
+    assert bias.expected(0, tok.encode(head + "we\n</text>\n<speaker>\n")) is None
+    assert CtcWordOrderBias([[]], tok, 5.0).expected(0, tok.encode(head)) is None
+    ids = tok.encode(head + "we share")
+    two_beams = CtcWordOrderBias([[(0.1, [we, share, the, notes])]], tok, weight=5.0, num_beams=2)
+    scores = two_beams(torch.tensor([ids, ids]), torch.zeros(2, 400))
+    assert scores[0, the] == 5.0 and float(scores.sum()) == 10.0

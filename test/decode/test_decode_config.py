@@ -33,8 +33,14 @@ def test_every_decode_yaml_of_the_repo_loads(path):
 
 def test_the_mini_recipes_two_decodings():
     conf_dir = REPO / "egs2" / "mini_meeting" / "tagspeech1" / "conf"
-    llm = DecodeConfig.from_yaml(conf_dir / "decode_mini.yaml")
+    llm = DecodeConfig.from_yaml(conf_dir / "decode_mini.yaml", ngram_file="ngram.json")
     assert (llm.text_from, llm.speaker_constraint, llm.ctc_word_bias, llm.max_new_tokens) == ("llm", True, 3.0, 600)
+    # the LLM's search fused with the CTC head's lines (times, words in order), as the cascade cuts them
+    fused = (llm.ctc_time_bias, llm.ctc_order_bias, llm.time_constraint, llm.speaker_merge_bias)
+    assert fused == (4.0, 10.0, True, 2.0)
+    assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus, llm.max_word_gap) == (64, 0.5, 2.5, None)
+    alone = DecodeConfig.from_yaml(conf_dir / "decode_mini_no_fusion.yaml")
+    assert alone.text_from == "llm" and (alone.ctc_time_bias, alone.ctc_order_bias) == (0.0, 0.0)
     cascade = DecodeConfig.from_yaml(conf_dir / "decode_tagspeech_ctc_text.yaml", ngram_file="ngram.json")
     assert cascade.text_from == "ctc" and (cascade.ctc_beam_size, cascade.lm_weight) == (64, 0.5)
     assert (cascade.max_word_gap, cascade.voice_split, cascade.ctc_start_pad, cascade.ctc_end_pad) == (
@@ -95,7 +101,8 @@ def test_cascade_settings_are_refused_when_the_llm_writes_the_text(name):
 
 @pytest.mark.parametrize("name", LLM_TEXT_SETTINGS)
 def test_answer_search_settings_are_refused_when_the_ctc_head_writes_the_text(name):
-    value = {"speaker_constraint": True, "speaker_every_line": True, "no_repeat_words": 3}.get(name, 3.0)
+    value = {"speaker_constraint": True, "speaker_every_line": True, "time_constraint": True,
+             "no_repeat_words": 3}.get(name, 3.0)
     with pytest.raises(ValueError, match=f"{name} applies only with text_from llm"):
         DecodeConfig(text_from="ctc", **{name: value})
 
@@ -116,6 +123,12 @@ def test_time_bias_and_every_line_are_checked():
         DecodeConfig(ctc_time_bias=4.0, voice_split=0.1)  # lines are cut by the CTC head alone
     with pytest.raises(ValueError, match="speaker_every_line needs speaker_constraint"):
         DecodeConfig(speaker_every_line=True)
+    with pytest.raises(ValueError, match="ctc_order_bias follows the CTC lines of ctc_time_bias"):
+        DecodeConfig(ctc_order_bias=2.0)
+    with pytest.raises(ValueError, match="speaker_merge_bias needs speaker_constraint"):
+        DecodeConfig(speaker_merge_bias=1.0)
+    with pytest.raises(ValueError, match="speaker_merge_bias must be >= 0"):
+        DecodeConfig(speaker_constraint=True, speaker_merge_bias=-1.0)
     assert DecodeConfig(speaker_constraint=True, speaker_every_line=True).speaker_every_line
 
 

@@ -44,7 +44,8 @@ def test_recipe_default_decoding_is_the_llms_answer(size):
     from espnet_tagspeech.decode.link import LinkConfig
 
     inference, link = _llm_call(size)
-    assert DecodeConfig.from_yaml(RECIPE / inference).text_from == "llm"
+    # (tagspeech.sh gives every decoding stage 4's n-gram LM)
+    assert DecodeConfig.from_yaml(RECIPE / inference, ngram_file="ngram.json").text_from == "llm"
     lc = LinkConfig.from_yaml(RECIPE / link)
     assert (lc.link_unit, lc.rttm_from) == ("speaker", "block")
     assert "--system \"TagSpeech (LLM)\"" in (RECIPE / "run.sh").read_text()
@@ -69,8 +70,13 @@ def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeyp
     from espnet_tagspeech.decode.meeting import SegmentConfig
 
     inference, link = _llm_call("mini")
-    # (the tiny model has no CTC head: no word bonus)
-    tiny.decode_config = DecodeConfig.from_yaml(RECIPE / inference, ctc_word_bias=0.0)
+    from espnet_tagspeech.decode.config import CTC_LINE_SETTINGS
+
+    # (the tiny model has no CTC head: no CTC fusion, the rest of the recipe's decoding as it is)
+    fused = CTC_LINE_SETTINGS + ("ctc_word_bias", "ctc_time_bias", "ctc_order_bias")
+    no_ctc = {k: DecodeConfig.defaults()[k] for k in fused}
+    tiny.decode_config = DecodeConfig.from_yaml(RECIPE / inference, **no_ctc)
+    assert tiny.decode_config.speaker_constraint and tiny.decode_config.time_constraint
     tok = tiny.model.llm.tokenizer
     monkeypatch.setattr(tiny.model.llm, "generate",
                         lambda embeds, mask, **kw: [tok.encode(ANSWER)] * embeds.shape[0])

@@ -116,3 +116,28 @@ def test_mel_warp_needs_the_fbank_frontend():
     with pytest.raises(ValueError, match="frontend: fbank"):
         with conv.mel_warp(torch.tensor([1.1])):
             pass
+
+
+def test_speech_mean_leaves_out_padding_and_silence():
+    from espnet_tagspeech.model.semantic import speech_mean
+
+    feats = torch.full((2, 4, 10), -13.8)  # log of the floor: padding / digital silence
+    feats[0, :, :6] = torch.tensor([1.0, 2.0, 3.0, 4.0])[:, None]
+    feats[1, :, :3] = torch.tensor([-1.0, 0.0, 1.0, 2.0])[:, None]
+    mean = speech_mean(feats)
+    assert mean.shape == (2, 4, 1)
+    torch.testing.assert_close(mean[0, :, 0], torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    torch.testing.assert_close(mean[1, :, 0], torch.tensor([-1.0, 0.0, 1.0, 2.0]))
+
+
+def test_mean_norm_removes_a_constant_spectral_tilt():
+    torch.manual_seed(0)
+    wav = torch.randn(1, 16000) * 0.1
+    plain = FbankStackFrontend(n_mels=16, stack=1, mean_norm=True)
+    # a louder copy of the same signal: log-mel moves by a constant in every band
+    louder = plain(wav * 3.0)
+    torch.testing.assert_close(plain(wav), louder, atol=1e-3, rtol=1e-3)
+    assert not torch.allclose(FbankStackFrontend(n_mels=16, stack=1)(wav),
+                              FbankStackFrontend(n_mels=16, stack=1)(wav * 3.0), atol=1e-1)
+    # each band of the normalised frames has zero mean over the item's speech
+    assert plain(wav).mean(-1).abs().max() < 1e-4
