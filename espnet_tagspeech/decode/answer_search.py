@@ -85,6 +85,13 @@ def _split_answer(text: str) -> Tuple[List[str], Optional[str]]:
     return ranges, current
 
 
+def _keep_only(scores: torch.FloatTensor, row: int, ok: Sequence[int]) -> None:
+    """Mask every score of ``row`` but those of the tokens ``ok``."""
+    keep = scores[row, ok].clone()
+    scores[row] = NEG
+    scores[row, ok] = keep
+
+
 class SpeakerBlockConstraint:
     """Only the text block's line ranges, each once, inside the speaker block's ``t="..."``.
 
@@ -170,9 +177,7 @@ class SpeakerBlockConstraint:
                 if ban:
                     scores[row, ban] = NEG
                 continue
-            keep = scores[row, ok].clone()
-            scores[row] = NEG
-            scores[row, ok] = keep
+            _keep_only(scores, row, ok)
             if self.merge_bias and self.char_ids[","] in ok:
                 scores[row, self.char_ids[","]] += self.merge_bias
         return scores
@@ -452,11 +457,8 @@ class TimeRangeConstraint:
         """Mask every token a row may not write next."""
         for row in range(scores.shape[0]):
             ok = self.allowed(row // self.num_beams, input_ids[row].tolist())
-            if ok is None:
-                continue
-            keep = scores[row, ok].clone()
-            scores[row] = NEG
-            scores[row, ok] = keep
+            if ok is not None:
+                _keep_only(scores, row, ok)
         return scores
 
 
