@@ -3,7 +3,8 @@
 * :mod:`.speech2tags` — :class:`Speech2Tags` (per-cut batches, whole meetings,
   ``from_pretrained(zip)``) and :class:`TagResult`;
 * :mod:`.config` — :class:`DecodeConfig`, every decoding setting declared once;
-* :mod:`.answer_search` — logits processors acting on the LLM's own answer;
+* :mod:`.answer_search`, :mod:`.speaker_block` — logits processors acting on
+  the LLM's own answer (its text block; its speaker block);
 * :mod:`.ctc` — the CTC head's side: prefix beam search, n-gram LM, alignment;
 * :mod:`.meeting`, :mod:`.link`, :mod:`.voices`, :mod:`.clustering` — whole
   recordings: windows, linking of their speakers, voice prints, clustering;

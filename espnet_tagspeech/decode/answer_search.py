@@ -1,14 +1,9 @@
-"""Search helpers for the LLM's own answer: a consistent speaker block, CTC word and time fusion.
+"""Search helpers for the LLM's own answer: CTC word and time fusion, well-formed lines.
 
-Six ``transformers`` logits processors that act on the LLM's scores while it
-writes the whole answer; the LLM still chooses every token:
+Five ``transformers`` logits processors that act on the LLM's scores while it
+writes the whole answer; the LLM still chooses every token (those of the
+speaker block are in :mod:`.speaker_block`):
 
-* :class:`SpeakerBlockConstraint` keeps the answer self-consistent: inside a
-  ``<spk ... t="...">`` list a range can only be one of the text block's
-  line ranges (``s.ss-e.ee``, as written above it) not given to a speaker
-  yet, so a line belongs to at most one speaker and the parser never has to
-  guess; with ``every_line``, ``</speaker>`` cannot close the block while a
-  line has no speaker.  Which line goes to which speaker is the LLM's choice.
 * :class:`CtcWordBias` is shallow fusion of the semantic stream's CTC head:
   while the LLM writes the words of a line whose times it has written, the
   tokens the CTC head emitted in that stretch of audio (widened by
@@ -45,7 +40,7 @@ greedy and beam search, rows input-major).
 """
 
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -90,97 +85,6 @@ def _keep_only(scores: torch.FloatTensor, row: int, ok: Sequence[int]) -> None:
     keep = scores[row, ok].clone()
     scores[row] = NEG
     scores[row, ok] = keep
-
-
-class SpeakerBlockConstraint:
-    """Only the text block's line ranges, each once, inside the speaker block's ``t="..."``.
-
-    Args:
-        tokenizer: The LLM's tokenizer (digits, ``.``, ``-``, ``,``, ``"`` and
-            ``t="`` as single tokens, as the sentencepiece models of
-            ``bin/train_tokenizer.py`` keep them).
-        num_beams: Beams per input.
-        every_line: The block may not close while a text line has no speaker.
-        merge_bias: Score added to ``,`` after a whole range while a line is
-            left (another line for the same speaker rather than a new one): a
-            prior against splitting one person into several speakers, whom
-            linking then has to keep apart.
-
-    Raises:
-        ValueError: a tokenizer that splits one of those symbols.
-    """
-
-    def __init__(self, tokenizer, num_beams: int = 1, every_line: bool = False, merge_bias: float = 0.0) -> None:
-        def single(s: str) -> int:
-            return _single_token(tokenizer, s, "speaker-block constraint")
-
-        self.tokenizer = tokenizer
-        self.char_ids = {c: single(c) for c in "0123456789.-,\""}
-        self.open_t = single('t="')
-        self.close_block = single("</speaker>")
-        self.num_beams = num_beams
-        self.every_line = every_line
-        self.merge_bias = float(merge_bias)
-
-    def banned(self, ids: Sequence[int]) -> List[int]:
-        """Token ids not allowed next: ``</speaker>`` while a text line has no speaker
-        (with ``every_line``)."""
-        from collections import Counter
-
-        if not self.every_line:
-            return []
-        text = self.tokenizer.decode(list(ids))
-        if "<speaker>" not in text:
-            return []
-        block = text.split("<speaker>", 1)[1]
-        if "</speaker>" in block:
-            return []
-        ranges, _ = _split_answer(text)
-        used = Counter(r for lst in re.findall(r't="([^"]*)"', block) for r in lst.split(","))
-        return [self.close_block] if Counter(ranges) - used else []
-
-    def allowed(self, ids: Sequence[int]) -> Optional[List[int]]:
-        """Token ids allowed next after the answer tokens ``ids`` (``None``: no constraint)."""
-        from collections import Counter
-
-        if self.open_t not in ids:
-            return None
-        text = self.tokenizer.decode(list(ids))
-        if "<speaker>" not in text:
-            return None
-        block = text.split("<speaker>", 1)[1]
-        pos = block.rfind('t="')
-        if pos < 0 or '"' in block[pos + 3:]:
-            return None  # not inside a range list
-        ranges, _ = _split_answer(text)
-        used = Counter(r for lst in re.findall(r't="([^"]*)"', block) for r in lst.split(","))
-        items = block[pos + 3:].split(",")
-        used.update(items[:-1])
-        part = items[-1]
-        left = Counter(ranges) - used
-        nxt = {self.char_ids[r[len(part)]] for r in left if r.startswith(part) and len(r) > len(part)}
-        if left[part] > 0:  # a whole range written: another one, or the end of the list
-            if sum(left.values()) > 1:
-                nxt.add(self.char_ids[","])
-            nxt.add(self.char_ids['"'])
-        if not nxt:  # nothing fits any more: close the list
-            nxt.add(self.char_ids['"'])
-        return sorted(nxt)
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """Mask the scores of every token a row may not write next."""
-        for row in range(scores.shape[0]):
-            ids = input_ids[row].tolist()
-            ok = self.allowed(ids)
-            if ok is None:
-                ban = self.banned(ids)
-                if ban:
-                    scores[row, ban] = NEG
-                continue
-            _keep_only(scores, row, ok)
-            if self.merge_bias and self.char_ids[","] in ok:
-                scores[row, self.char_ids[","]] += self.merge_bias
-        return scores
 
 
 class CtcWordBias:

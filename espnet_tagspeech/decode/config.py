@@ -10,7 +10,8 @@ belong together are refused with the key (and the yaml file) named.
 Two modes write the ``<text>`` block (``text_from``):
 
 * ``llm``: TagSpeech itself, the LLM writes the whole answer (options
-  ``speaker_constraint``, ``speaker_every_line``, ``speaker_merge_bias``, ``ctc_word_bias``,
+  ``speaker_constraint``, ``speaker_every_line``, ``speaker_merge_bias``, ``speaker_voice_bias``,
+  ``speaker_voice_threshold``, ``ctc_word_bias``,
   ``ctc_bias_margin``, ``ctc_time_bias``, ``ctc_order_bias``, ``time_constraint``, ``no_repeat_words``; with
   ``ctc_time_bias`` the CTC head's lines are searched and cut as the cascade's:
   the settings of ``CTC_LINE_SETTINGS``);
@@ -58,6 +59,11 @@ class DecodeConfig:
                                                "may not close while a text line has no speaker")
     speaker_merge_bias: float = _setting(0.0, "text_from llm, with speaker_constraint: score added to another "
                                               "range for the speaker being written while lines are left (0: off)")
+    speaker_voice_bias: float = _setting(0.0, "text_from llm, with speaker_constraint: score per unit of cosine "
+                                              "similarity (above speaker_voice_threshold) between a line's voice in "
+                                              "the speaker stream and the speaker being listed (0: off)")
+    speaker_voice_threshold: float = _setting(0.9, "similarity at which speaker_voice_bias neither favours "
+                                                   "nor penalises a line")
     ctc_word_bias: float = _setting(0.0, "text_from llm: score added to the tokens the CTC head emitted "
                                          "within the span of the line being written (0: off)")
     ctc_time_bias: float = _setting(0.0, "text_from llm: score added to the digits that spell the CTC head's "
@@ -101,7 +107,7 @@ class DecodeConfig:
         for name in ("batch_size", "max_new_tokens", "beam_size", "ctc_beam_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("speaker_merge_bias", "ctc_word_bias", "ctc_bias_margin", "ctc_time_bias", "ctc_order_bias",
+        for name in ("speaker_merge_bias", "speaker_voice_bias", "ctc_word_bias", "ctc_bias_margin", "ctc_time_bias", "ctc_order_bias",
                      "ctc_start_pad", "ctc_end_pad"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -119,7 +125,9 @@ class DecodeConfig:
                                  f" (text_from is {self.text_from!r}); leave it out")
         if self.ctc_order_bias and not self.ctc_time_bias:
             raise ValueError("ctc_order_bias follows the CTC lines of ctc_time_bias: set ctc_time_bias > 0")
-        for name in ("speaker_every_line", "speaker_merge_bias"):
+        if not -1.0 <= self.speaker_voice_threshold <= 1.0:
+            raise ValueError(f"speaker_voice_threshold is a cosine similarity in [-1, 1], got {self.speaker_voice_threshold}")
+        for name in ("speaker_every_line", "speaker_merge_bias", "speaker_voice_bias"):
             if getattr(self, name) and not self.speaker_constraint:
                 raise ValueError(f"{name} needs speaker_constraint: true")
         if self.lm_weight != 0 and not self.ngram_file:
@@ -242,7 +250,8 @@ class DecodeConfig:
 
 
 # settings that only one text_from mode reads (the other must leave them at their defaults)
-LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "ctc_word_bias",
+LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "speaker_voice_bias",
+                     "speaker_voice_threshold", "ctc_word_bias",
                      "ctc_time_bias", "ctc_order_bias", "time_constraint", "no_repeat_words")
 CTC_TEXT_SETTINGS = ("ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")

@@ -42,8 +42,9 @@ class LinkConfig:
             share a speaker.
         max_line_overlap_frac: ``line``: nor when they overlap by more than
             this fraction of the shorter one.
-        min_speaker_sec: ``line``: a speaker with less speech of its own joins
-            its closest allowed speaker.
+        min_speaker_sec: A linked speaker with less speech of its own joins
+            its closest allowed speaker (``speaker``: one holding no speaker of
+            the same cut).
         min_line_sec: ``line``: shorter lines are clustered last.
         voice_trim: ``line``: seconds left out at both ends of a line's voice print.
         window_sec: Items are clustered within windows of this many seconds
@@ -185,6 +186,7 @@ def link_recording(
     return link_speakers(
         turns.diarization, turns.lines, turns.cut_of, audio, sample_rate, embed,
         config.linking_threshold, num_speakers, window_sec=config.window_sec,
+        min_speaker_sec=config.min_speaker_sec,
     )
 
 

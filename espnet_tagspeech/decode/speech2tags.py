@@ -303,10 +303,19 @@ class Speech2Tags:
 
             processors.append(RepeatedWordBlock(tok, conf.no_repeat_words))
         if conf.speaker_constraint:
-            from espnet_tagspeech.decode.answer_search import SpeakerBlockConstraint
+            from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint
 
             processors.append(SpeakerBlockConstraint(tok, conf.beam_size, conf.speaker_every_line,
                                                      conf.speaker_merge_bias))
+        if conf.speaker_voice_bias:
+            from espnet_tagspeech.decode.speaker_block import SpeakerVoiceBias
+
+            with torch.no_grad():
+                feats, feat_len = self.model.speaker_encoder(speech, lengths)
+            frames = [feats[i, : int(feat_len[i])].float().cpu().numpy() for i in range(len(wavs))]
+            processors.append(SpeakerVoiceBias(frames, self.model.speaker_encoder.frame_shift, tok,
+                                               conf.speaker_voice_bias, conf.speaker_voice_threshold,
+                                               conf.beam_size))
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(speech, lengths)
             with self.model.generating(None, len(wavs)):

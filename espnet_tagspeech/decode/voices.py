@@ -201,6 +201,7 @@ def link_speakers(
     threshold: float = 0.3,
     num_speakers: Optional[int] = None,
     window_sec: Optional[float] = 300.0,
+    min_speaker_sec: float = 0.0,
 ) -> Tuple[List[Turn], List[Turn]]:
     """Relabel the local speakers of one recording's cuts with global labels.
 
@@ -217,6 +218,11 @@ def link_speakers(
             windows of this many seconds first, then the windows' clusters, so
             long recordings cost time in proportion to their length; a recording
             shorter than one window is clustered at once (``None``: always).
+        min_speaker_sec: A linked speaker with less speech than this (where no
+            other speaker of the same cut talks) is not kept: each of its local
+            speakers joins the closest other linked speaker holding no speaker
+            of its cut (a cut's speakers still stay apart); one that has no
+            such speaker stays.  Off with ``num_speakers``.
 
     Returns:
         ``(speaker_turns, text_turns)`` relabelled ``spk1``, ``spk2``... (by
@@ -243,6 +249,13 @@ def link_speakers(
         emb, [cut_of[k] for k in labels], threshold, num_speakers,
         times=[first[k] for k in labels], window_sec=window_sec,
     )
+    if min_speaker_sec > 0 and num_speakers is None:
+        index = {lab: i for i, lab in enumerate(labels)}
+        pairs = np.asarray([(index[a], index[b]) for mates in in_cut.values()
+                            for j, a in enumerate(mates) for b in mates[j + 1:]], dtype=np.int64).reshape(-1, 2)
+        alone = [sum(e - s for s, e in _subtract(merge_intervals(by_label[lab]), merge_intervals(
+            [sp for other in in_cut[cut_of[lab]] if other != lab for sp in by_label[other]]))) for lab in labels]
+        assign = _absorb_small(assign, emb, alone, pairs, min_speaker_sec)
     new = {lab: f"spk{c + 1}" for lab, c in zip(labels, assign)}
     logger.debug("linked %d local speakers into %d", len(labels), len(set(assign)))
     return (

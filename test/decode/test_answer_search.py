@@ -1,4 +1,4 @@
-"""The LLM answer's search helpers: the speaker-block constraint, CTC word and time fusion, loop blocking."""
+"""The LLM answer's search helpers: CTC word and time fusion, well-formed times, loop blocking."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,6 @@ from espnet_tagspeech.decode.answer_search import (
     CtcWordBias,
     CtcWordOrderBias,
     RepeatedWordBlock,
-    SpeakerBlockConstraint,
     TimeRangeConstraint,
     _feasible,
     _split_answer,
@@ -17,40 +16,6 @@ from espnet_tagspeech.decode.answer_search import (
 )
 
 TEXT = "<text>\n0.00-4.81>we should\n3.03-3.65>exactly\n3.85-10.17>we need\n</text>\n<speaker>\n"
-
-
-@pytest.fixture(scope="module")
-def tok(tmp_path_factory):
-    from espnet_tagspeech.model.tiny import setup_tiny
-    from espnet_tagspeech.model.tokenizer import SentencePieceTokenizer
-
-    work = tmp_path_factory.mktemp("tok")
-    setup_tiny(str(work), num_cuts=3)
-    return SentencePieceTokenizer(str(work / "token" / "tokenizer.model"))
-
-
-def _next(tok, con, text):
-    return sorted(tok.decode([i]) for i in con.allowed(tok.encode(text)))
-
-
-def test_ranges_are_the_text_lines_each_once(tok):
-    con = SpeakerBlockConstraint(tok)
-    assert con.allowed(tok.encode(TEXT + '<spk id="1" g="m" ')) is None  # not in a range list
-    first = TEXT + '<spk id="1" g="m" t="'
-    assert _next(tok, con, first) == ["0", "3"]
-    assert _next(tok, con, first + "3.") == ["0", "8"]
-    # a whole range: another one or the end of the list
-    assert _next(tok, con, first + "3.03-3.65") == ['"', ","]
-    # a range already given to speaker 1 is not offered to speaker 2
-    second = TEXT + '<spk id="1" g="m" t="0.00-4.81"/>\n<spk id="2" g="m" t="'
-    assert _next(tok, con, second) == ["3"]
-    # the last line: only the end of the list follows
-    assert _next(tok, con, second + "3.03-3.65,3.85-10.17") == ['"']
-    with torch.no_grad():
-        ids = tok.encode(second + "3.03-3.65,")
-        scores = torch.zeros(1, 400)
-        out = con(torch.tensor([ids]), scores)
-    assert torch.isfinite(out[0]).nonzero().flatten().tolist() == [tok.encode("3")[0]]
 
 
 def test_split_answer_finds_the_line_being_written():
@@ -95,35 +60,6 @@ def test_repeated_word_block_stops_a_line_looping_and_leaves_times_alone(tok):
     assert block.banned(tok.encode("<text>\n")) == []
     with pytest.raises(ValueError, match="n must be >= 1"):
         RepeatedWordBlock(tok, n=0)
-
-
-def test_every_line_keeps_the_speaker_block_open_until_each_line_has_a_speaker(tok):
-    close = tok.encode("</speaker>")[0]
-    one = TEXT + '<spk id="1" g="m" t="0.00-4.81,3.85-10.17"/>\n'
-    assert SpeakerBlockConstraint(tok).banned(tok.encode(one)) == []  # default: may close
-    con = SpeakerBlockConstraint(tok, every_line=True)
-    assert con.banned(tok.encode(one)) == [close]  # 3.03-3.65 has no speaker yet
-    scores = con(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
-    assert scores[0, close] == float("-inf") and int(torch.isinf(scores).sum()) == 1
-    done = one + '<spk id="2" g="f" t="3.03-3.65"/>\n'
-    assert con.banned(tok.encode(done)) == []
-    assert con.banned(tok.encode(TEXT)) == [close]  # an empty block may not close either
-    assert con.banned(tok.encode("<text>\n0.00-4.81>we\n")) == []  # no speaker block yet
-
-
-def test_merge_bias_favours_another_range_for_the_same_speaker_while_lines_are_left(tok):
-    comma, quote = tok.encode(",")[0], tok.encode('"')[0]
-    con = SpeakerBlockConstraint(tok, merge_bias=2.0)
-    one = TEXT + '<spk id="1" g="m" t="0.00-4.81'
-    scores = con(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
-    assert scores[0, comma] == 2.0 and scores[0, quote] == 0.0
-    # the last line given: no other range to add, the list closes unbiased
-    last = TEXT + '<spk id="1" g="m" t="0.00-4.81,3.03-3.65,3.85-10.17'
-    scores = con(torch.tensor([tok.encode(last)]), torch.zeros(1, 400))
-    assert torch.isfinite(scores[0]).nonzero().flatten().tolist() == [quote] and scores[0, quote] == 0.0
-    # off by default
-    scores = SpeakerBlockConstraint(tok)(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
-    assert scores[0, comma] == 0.0
 
 
 def _favoured(tok, bias, text):

@@ -38,6 +38,7 @@ def test_the_mini_recipes_two_decodings():
     # the LLM's search fused with the CTC head's lines (times, words in order), as the cascade cuts them
     fused = (llm.ctc_time_bias, llm.ctc_order_bias, llm.time_constraint, llm.speaker_merge_bias)
     assert fused == (4.0, 10.0, True, 2.0)
+    assert (llm.speaker_voice_bias, llm.speaker_voice_threshold) == (30.0, 0.93)  # the voice fused in the block
     assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus, llm.max_word_gap) == (64, 0.5, 2.5, None)
     alone = DecodeConfig.from_yaml(conf_dir / "decode_mini_no_fusion.yaml")
     assert alone.text_from == "llm" and (alone.ctc_time_bias, alone.ctc_order_bias) == (0.0, 0.0)
@@ -130,6 +131,12 @@ def test_time_bias_and_every_line_are_checked():
     with pytest.raises(ValueError, match="speaker_merge_bias must be >= 0"):
         DecodeConfig(speaker_constraint=True, speaker_merge_bias=-1.0)
     assert DecodeConfig(speaker_constraint=True, speaker_every_line=True).speaker_every_line
+    with pytest.raises(ValueError, match="speaker_voice_bias needs speaker_constraint"):
+        DecodeConfig(speaker_voice_bias=10.0)
+    with pytest.raises(ValueError, match="speaker_voice_threshold is a cosine similarity"):
+        DecodeConfig(speaker_constraint=True, speaker_voice_bias=10.0, speaker_voice_threshold=1.5)
+    with pytest.raises(ValueError, match="speaker_voice_bias applies only with text_from llm"):
+        DecodeConfig(text_from="ctc", speaker_voice_bias=10.0)
 
 
 def test_no_repeat_words_must_not_be_negative():

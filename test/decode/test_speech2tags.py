@@ -46,6 +46,19 @@ def _one(s2t, wav, key="utt"):
     return s2t.batch([wav], keys=[key])[0]
 
 
+def _spy_processors(s2t, monkeypatch):
+    """The list the logits processors of every later ``generate`` call are added to."""
+    seen = []
+    real = s2t.model.llm.generate
+
+    def spy(*args, logits_processor=None, **kw):
+        seen.extend(logits_processor or [])
+        return real(*args, logits_processor=logits_processor, **kw)
+
+    monkeypatch.setattr(s2t.model.llm, "generate", spy)
+    return seen
+
+
 def test_batch_equals_one_by_one(packed, s2t):
     _, cuts, _ = packed
     keys = list(cuts)
@@ -215,7 +228,8 @@ def test_time_ordered_head_writes_the_text_block(packed, tmp_path):
 def test_ctc_time_bias_gives_the_llm_search_the_ctc_lines(packed, tmp_path, monkeypatch):
     import yaml
 
-    from espnet_tagspeech.decode.answer_search import CtcTimeBias, SpeakerBlockConstraint
+    from espnet_tagspeech.decode.answer_search import CtcTimeBias
+    from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint
     from espnet_tagspeech.decode.ctc.alignment import ctc_lines
     from espnet_tagspeech.decode.speech2tags import Speech2Tags, ctc_log_posteriors
     from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
@@ -230,14 +244,7 @@ def test_ctc_time_bias_gives_the_llm_search_the_ctc_lines(packed, tmp_path, monk
     s2t = Speech2Tags(tcfg, tmp_path / "m.pth", decode_config=dict(
         max_new_tokens=6, ctc_time_bias=4.0, speaker_constraint=True, speaker_every_line=True,
         ctc_end_pad=0.2))
-    seen = []
-    real = s2t.model.llm.generate
-
-    def spy(*args, logits_processor=None, **kw):
-        seen.extend(logits_processor or [])
-        return real(*args, logits_processor=logits_processor, **kw)
-
-    monkeypatch.setattr(s2t.model.llm, "generate", spy)
+    seen = _spy_processors(s2t, monkeypatch)
     head = s2t.model.ctc_head  # the CTC head hears one word all along: one line
     with torch.no_grad():
         head.weight.zero_()
@@ -254,6 +261,29 @@ def test_ctc_time_bias_gives_the_llm_search_the_ctc_lines(packed, tmp_path, monk
     turns = ctc_lines(lp, model.llm.tokenizer, model.semantic_encoder.frame_shift,
                       model.ctc_channels, 0.0, 0.2)
     assert turns and bias.lines == [sorted((f"{t.start:.2f}", f"{t.end:.2f}", len(t.words)) for t in turns)]
+
+
+def test_speaker_voice_bias_reads_each_inputs_speaker_stream(packed, monkeypatch):
+    from espnet_tagspeech.decode.speaker_block import SpeakerVoiceBias
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+
+    work, _, cfg = packed
+    s2t = Speech2Tags(cfg, work / "exp" / "model.pth", decode_config=dict(
+        max_new_tokens=4, batch_size=2, speaker_constraint=True, speaker_voice_bias=30.0,
+        speaker_voice_threshold=0.9))
+    seen = _spy_processors(s2t, monkeypatch)
+    rng = np.random.default_rng(0)
+    wavs = [(0.3 * rng.standard_normal(n)).astype(np.float32) for n in (16000, 24000)]
+    s2t.batch(wavs, keys=["a", "b"])
+    (bias,) = [p for p in seen if isinstance(p, SpeakerVoiceBias)]
+    assert (bias.weight, bias.threshold) == (30.0, 0.9)
+    enc = s2t.model.speaker_encoder
+    assert bias.frame_shift == enc.frame_shift
+    for wav, frames in zip(wavs, bias.frames):  # each input's own frames, padding cut off
+        with torch.no_grad():
+            own, _ = enc(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
+        assert frames.shape == tuple(own[0].shape)
+        np.testing.assert_allclose(frames, own[0].numpy(), atol=1e-4)
 
 
 def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypatch, tmp_path):

@@ -154,6 +154,31 @@ def test_min_speaker_sec_folds_tiny_speakers_into_their_closest():
     assert len({t.speaker for t in counted}) == 3
 
 
+def test_link_speakers_min_speaker_sec_folds_a_stray_speaker_but_keeps_a_cuts_speakers_apart():
+    rng = np.random.default_rng(3)
+    audio = np.zeros(SR * 30, np.float32)
+    # (cut, local id, f0, start, end): cut1's second speaker is a 0.5-s stray of a third voice
+    plan = [("c0", "1", 110.0, 0.0, 4.0), ("c0", "2", 260.0, 4.5, 8.5),
+            ("c1", "1", 110.0, 10.0, 14.0), ("c1", "2", 180.0, 14.5, 15.0),
+            ("c2", "1", 260.0, 20.0, 24.0), ("c2", "2", 110.0, 24.5, 28.5)]
+    turns, cut_of = [], {}
+    for cut, local, f0, s, e in plan:
+        audio[int(s * SR): int(e * SR)] += _voice(rng, f0, e - s)
+        cut_of[f"{cut}|{local}"] = cut
+        turns.append(Turn("rec", f"{cut}|{local}", s, e))
+    free, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, threshold=0.2)
+    assert len({t.speaker for t in free}) == 3  # the stray is a speaker of its own
+    folded, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, threshold=0.2, min_speaker_sec=1.0)
+    got = [t.speaker for t in folded]
+    assert len(set(got)) == 2
+    assert got[3] != got[2]  # it may not join its cut-mate's speaker, even if closer
+    assert got[3] == got[1] and [got[0], got[1], got[2], got[4], got[5]] == [
+        t.speaker for i, t in enumerate(free) if i != 3]
+    # a known speaker count wins over the minimum
+    counted, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, num_speakers=3, min_speaker_sec=1.0)
+    assert len({t.speaker for t in counted}) == 3
+
+
 def _backchannel_recording(rng):
     """Voice A's turns each hold a 0.6-s backchannel of voice B (mixed in); B also has turns."""
     audio = np.zeros(SR * 40, np.float32)

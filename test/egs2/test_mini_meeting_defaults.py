@@ -48,6 +48,7 @@ def test_recipe_default_decoding_is_the_llms_answer(size):
     assert DecodeConfig.from_yaml(RECIPE / inference, ngram_file="ngram.json").text_from == "llm"
     lc = LinkConfig.from_yaml(RECIPE / link)
     assert (lc.link_unit, lc.rttm_from) == ("speaker", "block")
+    assert lc.min_speaker_sec > 0  # stray linked speakers fold into the closest allowed one
     assert "--system \"TagSpeech (LLM)\"" in (RECIPE / "run.sh").read_text()
 
 

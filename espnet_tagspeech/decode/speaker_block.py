@@ -1,0 +1,251 @@
+"""Search helpers for the LLM's speaker block: a consistent block, and the speaker stream's voice.
+
+Two ``transformers`` logits processors act while the LLM writes the
+``<speaker>`` block of its answer; the LLM still chooses every token:
+
+* :class:`SpeakerBlockConstraint` keeps the answer self-consistent: inside a
+  ``<spk ... t="...">`` list a range can only be one of the text block's
+  line ranges (``s.ss-e.ee``, as written above it) not given to a speaker
+  yet, so a line belongs to at most one speaker and the parser never has to
+  guess; with ``every_line``, ``</speaker>`` cannot close the block while a
+  line has no speaker.  Which line goes to which speaker is the LLM's choice.
+* :class:`SpeakerVoiceBias` is shallow fusion of the speaker stream's voice
+  prints into that choice: while the LLM lists a speaker's ranges, a line
+  whose voice (the stream's frames over the line, where it is the only line
+  talking) is close to the voice of the ranges listed so far gets a bonus,
+  one far from it a penalty, both on the ``,`` that asks for another range
+  and on the digits that pick which.  It is the speaker-side counterpart of
+  the CTC fusion of :mod:`.answer_search`: one person's lines kept together,
+  two people's kept apart, within a cut, where linking cannot undo a split.
+
+Both re-read each row's answer from its generated tokens (greedy and beam
+search, rows input-major).
+"""
+
+import re
+from collections import Counter
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from espnet_tagspeech.decode.answer_search import NEG, _keep_only, _single_token, _split_answer
+from espnet_tagspeech.decode.voices import _subtract
+
+_LISTS = re.compile(r't="([^"]*)"')
+
+
+class RangeList(NamedTuple):
+    """Where an answer is while it writes a speaker's ``t="..."`` list.
+
+    Attributes:
+        ranges: The text block's line ranges (``"s-e"``), in order.
+        listed: Every range given to a speaker already (earlier lists, and the
+            complete ranges of this one).
+        items: The complete ranges of the list being written.
+        part: What follows its last ``,`` (or ``t="``): a range being written,
+            or a whole one not yet followed by ``,`` or ``"``.
+    """
+
+    ranges: List[str]
+    listed: Counter
+    items: List[str]
+    part: str
+
+
+def range_list(text: str) -> Optional[RangeList]:
+    """The state of the ``t="..."`` list an answer is inside (``None``: not inside one)."""
+    if "<speaker>" not in text:
+        return None
+    block = text.split("<speaker>", 1)[1]
+    pos = block.rfind('t="')
+    if pos < 0 or '"' in block[pos + 3:]:
+        return None
+    ranges, _ = _split_answer(text)
+    listed = Counter(r for lst in _LISTS.findall(block) for r in lst.split(","))
+    *items, part = block[pos + 3:].split(",")
+    listed.update(items)
+    return RangeList(ranges, listed, items, part)
+
+
+class SpeakerBlockConstraint:
+    """Only the text block's line ranges, each once, inside the speaker block's ``t="..."``.
+
+    Args:
+        tokenizer: The LLM's tokenizer (digits, ``.``, ``-``, ``,``, ``"`` and
+            ``t="`` as single tokens, as the sentencepiece models of
+            ``bin/train_tokenizer.py`` keep them).
+        num_beams: Beams per input.
+        every_line: The block may not close while a text line has no speaker.
+        merge_bias: Score added to ``,`` after a whole range while a line is
+            left (another line for the same speaker rather than a new one): a
+            prior against splitting one person into several speakers, whom
+            linking then has to keep apart.
+
+    Raises:
+        ValueError: a tokenizer that splits one of those symbols.
+    """
+
+    def __init__(self, tokenizer, num_beams: int = 1, every_line: bool = False, merge_bias: float = 0.0) -> None:
+        def single(s: str) -> int:
+            return _single_token(tokenizer, s, "speaker-block constraint")
+
+        self.tokenizer = tokenizer
+        self.char_ids = {c: single(c) for c in "0123456789.-,\""}
+        self.open_t = single('t="')
+        self.close_block = single("</speaker>")
+        self.num_beams = num_beams
+        self.every_line = every_line
+        self.merge_bias = float(merge_bias)
+
+    def banned(self, ids: Sequence[int]) -> List[int]:
+        """Token ids not allowed next: ``</speaker>`` while a text line has no speaker
+        (with ``every_line``)."""
+        if not self.every_line:
+            return []
+        text = self.tokenizer.decode(list(ids))
+        if "<speaker>" not in text:
+            return []
+        block = text.split("<speaker>", 1)[1]
+        if "</speaker>" in block:
+            return []
+        ranges, _ = _split_answer(text)
+        used = Counter(r for lst in _LISTS.findall(block) for r in lst.split(","))
+        return [self.close_block] if Counter(ranges) - used else []
+
+    def allowed(self, ids: Sequence[int]) -> Optional[List[int]]:
+        """Token ids allowed next after the answer tokens ``ids`` (``None``: no constraint)."""
+        if self.open_t not in ids:
+            return None
+        state = range_list(self.tokenizer.decode(list(ids)))
+        if state is None:
+            return None
+        part = state.part
+        left = Counter(state.ranges) - state.listed
+        nxt = {self.char_ids[r[len(part)]] for r in left if r.startswith(part) and len(r) > len(part)}
+        if left[part] > 0:  # a whole range written: another one, or the end of the list
+            if sum(left.values()) > 1:
+                nxt.add(self.char_ids[","])
+            nxt.add(self.char_ids['"'])
+        if not nxt:  # nothing fits any more: close the list
+            nxt.add(self.char_ids['"'])
+        return sorted(nxt)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Mask the scores of every token a row may not write next."""
+        for row in range(scores.shape[0]):
+            ids = input_ids[row].tolist()
+            ok = self.allowed(ids)
+            if ok is None:
+                ban = self.banned(ids)
+                if ban:
+                    scores[row, ban] = NEG
+                continue
+            _keep_only(scores, row, ok)
+            if self.merge_bias and self.char_ids[","] in ok:
+                scores[row, self.char_ids[","]] += self.merge_bias
+        return scores
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+class SpeakerVoiceBias:
+    """Add ``weight * (similarity - threshold)`` for lines that sound like the speaker being listed.
+
+    A line's voice print is the mean and standard deviation of the speaker
+    stream's frames over the line's span where no other text line talks (all
+    of its span when that leaves under 0.3 s); a speaker's print is the mean
+    of its listed lines' unit prints; similarity is their cosine.  (Centring
+    the prints on the cut's speech separates pairs of lines better but splits
+    one-voice cuts, whose centred prints are noise: not done.)  After a whole
+    range, ``,`` gets the bonus of the closest line left; while a range's
+    digits are written, each digit gets that of the closest line it can still
+    spell.  The first range of a speaker gets nothing: which line opens a
+    speaker is the LLM's choice alone.
+
+    Args:
+        frames: Per input, its ``(T, C)`` speaker-stream frames.
+        frame_shift: Seconds per frame.
+        tokenizer: The LLM's tokenizer (digits, ``,``, ``"`` single tokens).
+        weight: Score per unit of cosine similarity above ``threshold``.
+        threshold: Similarity at which a line gets neither bonus nor penalty.
+        num_beams: Beams per input.
+
+    Raises:
+        ValueError: a tokenizer that splits one of those symbols.
+    """
+
+    def __init__(self, frames: Sequence[np.ndarray], frame_shift: float, tokenizer, weight: float,
+                 threshold: float, num_beams: int = 1) -> None:
+        def single(s: str) -> int:
+            return _single_token(tokenizer, s, "speaker voice bias")
+
+        self.frames = [np.asarray(f, dtype=np.float64) for f in frames]
+        self.frame_shift = float(frame_shift)
+        self.tokenizer = tokenizer
+        self.weight = float(weight)
+        self.threshold = float(threshold)
+        self.num_beams = num_beams
+        self.char_ids = {c: single(c) for c in "0123456789.-,"}
+        self._prints: Dict[Tuple[int, Tuple[str, ...]], Dict[str, np.ndarray]] = {}
+
+    def _print(self, item: int, spans: Sequence[Tuple[float, float]]) -> np.ndarray:
+        """Mean and standard deviation of input ``item``'s frames whose centre is inside ``spans``."""
+        frames = self.frames[item]
+        shift = self.frame_shift
+        idx = [j for s, e in spans for j in range(int(np.ceil(s / shift - 0.5)), int(np.ceil(e / shift - 0.5)))]
+        idx = np.clip(np.asarray(idx or [int(spans[0][0] / shift)]), 0, len(frames) - 1)
+        sel = frames[idx]
+        return np.concatenate([sel.mean(0), sel.std(0)])
+
+    def prints(self, item: int, ranges: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Unit voice print of each of input ``item``'s text-line ranges (cached per answer)."""
+        key = (item, tuple(ranges))
+        if key not in self._prints:
+            spans = [tuple(float(x) for x in r.split("-")) for r in ranges]
+            out = {}
+            for i, (r, span) in enumerate(zip(ranges, spans)):
+                alone = _subtract([span], spans[:i] + spans[i + 1:])
+                use = alone if sum(e - s for s, e in alone) >= 0.3 else [span]
+                out.setdefault(r, _unit(self._print(item, use)))
+            self._prints[key] = out
+        return self._prints[key]
+
+    def similarities(self, item: int, state: RangeList) -> Dict[str, float]:
+        """Cosine similarity of each line left to the speaker being listed (``{}``: no range listed)."""
+        own = list(state.items)
+        left = Counter(state.ranges) - state.listed
+        if left[state.part] > 0:  # the range just written is the speaker's too
+            own.append(state.part)
+            left[state.part] -= 1
+        if not own:
+            return {}
+        prints = self.prints(item, state.ranges)
+        voice = _unit(np.mean([prints[r] for r in own if r in prints], axis=0))
+        return {r: float(prints[r] @ voice) for r, n in left.items() if n > 0 and r in prints}
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Add each row's voice bonus to ``,`` and to the digits that pick the next range."""
+        for row in range(scores.shape[0]):
+            ids = input_ids[row].tolist()
+            state = range_list(self.tokenizer.decode(ids))
+            if state is None:
+                continue
+            sims = self.similarities(row // self.num_beams, state)
+            if not sims:
+                continue
+            part = state.part
+            if part in state.ranges and (Counter(state.ranges) - state.listed)[part] > 0:
+                best = max(sims.values())
+                scores[row, self.char_ids[","]] += self.weight * (best - self.threshold)
+                continue
+            after: Dict[str, float] = {}
+            for r, s in sims.items():
+                if r.startswith(part) and len(r) > len(part):
+                    c = r[len(part)]
+                    after[c] = max(after.get(c, -np.inf), s)
+            for c, s in after.items():
+                scores[row, self.char_ids[c]] += self.weight * (s - self.threshold)
+        return scores

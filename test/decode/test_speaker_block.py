@@ -1,0 +1,128 @@
+"""The speaker block's search helpers: the range-list constraint and the speaker stream's voice fusion."""
+
+from collections import Counter
+
+import numpy as np
+import torch
+
+from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint, SpeakerVoiceBias, range_list
+
+TEXT = "<text>\n0.00-4.81>we should\n3.03-3.65>exactly\n3.85-10.17>we need\n</text>\n<speaker>\n"
+
+
+def _next(tok, con, text):
+    return sorted(tok.decode([i]) for i in con.allowed(tok.encode(text)))
+
+
+def test_ranges_are_the_text_lines_each_once(tok):
+    con = SpeakerBlockConstraint(tok)
+    assert con.allowed(tok.encode(TEXT + '<spk id="1" g="m" ')) is None  # not in a range list
+    first = TEXT + '<spk id="1" g="m" t="'
+    assert _next(tok, con, first) == ["0", "3"]
+    assert _next(tok, con, first + "3.") == ["0", "8"]
+    # a whole range: another one or the end of the list
+    assert _next(tok, con, first + "3.03-3.65") == ['"', ","]
+    # a range already given to speaker 1 is not offered to speaker 2
+    second = TEXT + '<spk id="1" g="m" t="0.00-4.81"/>\n<spk id="2" g="m" t="'
+    assert _next(tok, con, second) == ["3"]
+    # the last line: only the end of the list follows
+    assert _next(tok, con, second + "3.03-3.65,3.85-10.17") == ['"']
+    with torch.no_grad():
+        ids = tok.encode(second + "3.03-3.65,")
+        scores = torch.zeros(1, 400)
+        out = con(torch.tensor([ids]), scores)
+    assert torch.isfinite(out[0]).nonzero().flatten().tolist() == [tok.encode("3")[0]]
+
+
+def test_every_line_keeps_the_speaker_block_open_until_each_line_has_a_speaker(tok):
+    close = tok.encode("</speaker>")[0]
+    one = TEXT + '<spk id="1" g="m" t="0.00-4.81,3.85-10.17"/>\n'
+    assert SpeakerBlockConstraint(tok).banned(tok.encode(one)) == []  # default: may close
+    con = SpeakerBlockConstraint(tok, every_line=True)
+    assert con.banned(tok.encode(one)) == [close]  # 3.03-3.65 has no speaker yet
+    scores = con(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
+    assert scores[0, close] == float("-inf") and int(torch.isinf(scores).sum()) == 1
+    done = one + '<spk id="2" g="f" t="3.03-3.65"/>\n'
+    assert con.banned(tok.encode(done)) == []
+    assert con.banned(tok.encode(TEXT)) == [close]  # an empty block may not close either
+    assert con.banned(tok.encode("<text>\n0.00-4.81>we\n")) == []  # no speaker block yet
+
+
+def test_merge_bias_favours_another_range_for_the_same_speaker_while_lines_are_left(tok):
+    comma, quote = tok.encode(",")[0], tok.encode('"')[0]
+    con = SpeakerBlockConstraint(tok, merge_bias=2.0)
+    one = TEXT + '<spk id="1" g="m" t="0.00-4.81'
+    scores = con(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
+    assert scores[0, comma] == 2.0 and scores[0, quote] == 0.0
+    # the last line given: no other range to add, the list closes unbiased
+    last = TEXT + '<spk id="1" g="m" t="0.00-4.81,3.03-3.65,3.85-10.17'
+    scores = con(torch.tensor([tok.encode(last)]), torch.zeros(1, 400))
+    assert torch.isfinite(scores[0]).nonzero().flatten().tolist() == [quote] and scores[0, quote] == 0.0
+    # off by default
+    scores = SpeakerBlockConstraint(tok)(torch.tensor([tok.encode(one)]), torch.zeros(1, 400))
+    assert scores[0, comma] == 0.0
+
+
+def test_range_list_reads_where_the_answer_is_in_a_speakers_list():
+    assert range_list(TEXT) is None  # no list opened
+    assert range_list(TEXT + '<spk id="1" g="m" t="0.00-4.81"/>\n') is None  # list closed
+    state = range_list(TEXT + '<spk id="1" g="m" t="0.00-4.81"/>\n<spk id="2" g="f" t="3.03-3.65,3.8')
+    assert state.ranges == ["0.00-4.81", "3.03-3.65", "3.85-10.17"]
+    assert state.items == ["3.03-3.65"] and state.part == "3.8"
+    assert state.listed == Counter({"0.00-4.81": 1, "3.03-3.65": 1})
+
+
+def _voices(shift=0.04):
+    """Frames of two voices: A over 0-3.03 s and 3.65-10.2 s, B over 3.03-3.65 s (line 2)."""
+    rng = np.random.default_rng(0)
+    t = (np.arange(int(10.2 / shift)) + 0.5) * shift  # frame centres
+    frames = np.tile([1.0, 0.0, 0.2, 0.0], (len(t), 1))
+    frames[(t >= 3.03) & (t < 3.65)] = [0.0, 1.0, 0.0, 0.2]
+    return frames + 0.01 * rng.standard_normal(frames.shape)
+
+
+def test_voice_bias_keeps_a_voice_s_lines_together_and_other_voices_apart(tok):
+    comma = tok.encode(",")[0]
+    bias = SpeakerVoiceBias([_voices()], 0.04, tok, weight=10.0, threshold=0.5)
+
+    def score(text):
+        return bias(torch.tensor([tok.encode(text)]), torch.zeros(1, 400))[0]
+
+    # speaker A has line 1: line 3 (A's voice, similarity ~1) is left: another range is favoured
+    a = score(TEXT + '<spk id="1" g="m" t="0.00-4.81')
+    assert a[comma] > 4.0
+    # which range: the digit that spells A's line 3 beats the one of B's line 2
+    s = score(TEXT + '<spk id="1" g="m" t="0.00-4.81,3.')
+    eight, zero = tok.encode("8")[0], tok.encode("0")[0]
+    assert s[eight] > 4.0 and s[zero] < s[eight] - 4.0
+    # speaker B has line 2: both lines left are A's, another range is penalised
+    b = score(TEXT + '<spk id="1" g="f" t="3.03-3.65')
+    assert b[comma] < -3.0
+    # a speaker's first range is the LLM's choice alone, and nothing outside a list moves
+    assert not score(TEXT + '<spk id="1" g="m" t="').any()
+    assert not score(TEXT + '<spk id="1" g="m" t="0.').any()
+    assert not score(TEXT).any()
+
+
+def test_voice_bias_uses_a_line_s_voice_where_it_talks_alone(tok):
+    bias = SpeakerVoiceBias([_voices()], 0.04, tok, weight=1.0, threshold=0.0)
+    prints = bias.prints(0, ["0.00-4.81", "3.03-3.65", "3.85-10.17"])
+    # line 1 spans B's 0.6 s too, but B's stretch is line 2's: line 1 sounds like line 3
+    assert prints["0.00-4.81"] @ prints["3.85-10.17"] > 0.99
+    assert prints["0.00-4.81"] @ prints["3.03-3.65"] < 0.5
+    # a line spoken over entirely (under 0.3 s alone) falls back to its whole span
+    prints = bias.prints(0, ["0.00-4.81", "3.03-3.65", "3.85-10.17", "5.00-5.20"])
+    assert prints["5.00-5.20"] @ prints["3.85-10.17"] > 0.99
+
+
+def test_voice_bias_rows_read_their_own_input(tok):
+    other = _voices()  # input 2: B from line 2 on, so line 3 sounds like line 2
+    other[int(3.03 / 0.04):] = other[int(3.2 / 0.04)]
+    bias = SpeakerVoiceBias([_voices(), other], 0.04, tok, weight=10.0, threshold=0.5, num_beams=2)
+    text = TEXT + '<spk id="1" g="f" t="3.03-3.65'
+    ids = torch.tensor([tok.encode(text)] * 4)
+    out = bias(ids, torch.zeros(4, 400))
+    comma = tok.encode(",")[0]
+    assert out[0, comma] < -3.0 and out[1, comma] < -3.0  # rows 0-1: input 0, line 2 is B
+    assert out[2, comma] > 4.0 and out[3, comma] > 4.0  # rows 2-3: input 1, line 3 is B too
+
