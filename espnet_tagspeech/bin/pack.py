@@ -46,6 +46,20 @@ def check_yaml(path: str) -> None:
         raise DataFormatError(path, None, f"expected a YAML mapping, got {type(conf).__name__}")
 
 
+def packed_images(images: Path) -> List[str]:
+    """The PNGs under ``images`` (the experiment's ``images/``) worth packing: the training
+    curves, and the plots of the decode dirs still in the experiment dir (the plots of a
+    decode dir moved away or deleted, ``images/<decode dir>/...``, are left out)."""
+    exp = images.parent
+    out = []
+    for x in sorted(images.rglob("*.png")):
+        parts = x.relative_to(images).parts
+        if len(parts) > 1 and parts[0].startswith("decode") and not (exp / parts[0]).is_dir():
+            continue
+        out.append(str(x))
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line tool; returns the exit code."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,7 +90,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         yaml_files["link_config"] = args.link_config
     option = [args.results] if args.results else []
     if args.images:
-        option += sorted(str(x) for x in Path(args.images).rglob("*.png"))
+        option += packed_images(Path(args.images))
     for f in list(files.values()) + list(yaml_files.values()) + option:
         if not Path(f).is_file():
             logging.error("no such file: %s", f)
