@@ -189,6 +189,7 @@ class SpeakerVoiceBias:
         self.threshold = float(threshold)
         self.num_beams = num_beams
         self.char_ids = {c: single(c) for c in "0123456789.-,"}
+        self.open_t = single('t="')
         self._prints: Dict[Tuple[int, Tuple[str, ...]], Dict[str, np.ndarray]] = {}
 
     def _print(self, item: int, spans: Sequence[Tuple[float, float]]) -> np.ndarray:
@@ -220,16 +221,19 @@ class SpeakerVoiceBias:
         if left[state.part] > 0:  # the range just written is the speaker's too
             own.append(state.part)
             left[state.part] -= 1
-        if not own:
-            return {}
         prints = self.prints(item, state.ranges)
-        voice = _unit(np.mean([prints[r] for r in own if r in prints], axis=0))
+        mine = [prints[r] for r in own if r in prints]
+        if not mine:
+            return {}
+        voice = _unit(np.mean(mine, axis=0))
         return {r: float(prints[r] @ voice) for r, n in left.items() if n > 0 and r in prints}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Add each row's voice bonus to ``,`` and to the digits that pick the next range."""
         for row in range(scores.shape[0]):
             ids = input_ids[row].tolist()
+            if self.open_t not in ids:  # no range list opened yet: nothing to read
+                continue
             state = range_list(self.tokenizer.decode(ids))
             if state is None:
                 continue
