@@ -310,10 +310,8 @@ class Speech2Tags:
         if conf.speaker_voice_bias:
             from espnet_tagspeech.decode.speaker_block import SpeakerVoiceBias
 
-            with torch.no_grad():
-                feats, feat_len = self.model.speaker_encoder(speech, lengths)
-            frames = [feats[i, : int(feat_len[i])].float().cpu().numpy() for i in range(len(wavs))]
-            processors.append(SpeakerVoiceBias(frames, self.model.speaker_encoder.frame_shift, tok,
+            processors.append(SpeakerVoiceBias(self._speaker_frames(speech, lengths),
+                                               self.model.speaker_encoder.frame_shift, tok,
                                                conf.speaker_voice_bias, conf.speaker_voice_threshold,
                                                conf.beam_size))
         with torch.no_grad():
@@ -331,6 +329,14 @@ class Speech2Tags:
             if len(x) >= conf.max_new_tokens:
                 logging.warning("output hit max_new_tokens=%d: %r...", conf.max_new_tokens, t[:60])
         return texts
+
+    def _speaker_frames(self, speech, lengths) -> List[np.ndarray]:
+        """Each input's ``(T_i, C)`` speaker-stream frames (padding cut off)."""
+        import torch
+
+        with torch.no_grad():
+            feats, feat_len = self.model.speaker_encoder(speech, lengths)
+        return [feats[i, : int(feat_len[i])].float().cpu().numpy() for i in range(feats.shape[0])]
 
     def _search(self, log_probs: np.ndarray, channels: int) -> Optional[List[int]]:
         """The CTC labels of the beam search (``None``: greedy)."""
@@ -365,9 +371,7 @@ class Speech2Tags:
         conf = self.decode_config
         voices = [None] * len(log_posteriors)
         if conf.voice_split is not None:
-            with torch.no_grad():
-                feats, feat_len = self.model.speaker_encoder(speech, lengths)
-            voices = [feats[i, : int(feat_len[i])].float().cpu().numpy() for i in range(len(voices))]
+            voices = self._speaker_frames(speech, lengths)
         blocks = []
         for lp, voice in zip(log_posteriors, voices):
             lines = ctc_line_words(lp, tok, frame_shift, channels, self._search(lp, channels),

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 import numpy as np
 
 from espnet_tagspeech.data.turn import Turn, merge_intervals
-from espnet_tagspeech.decode.clustering import cluster_items, cluster_with_constraints, unit_rows
+from espnet_tagspeech.decode.clustering import cluster_items, cluster_with_constraints, pairs_from_groups, unit_rows
 
 logger = logging.getLogger(__name__)
 Embedder = Callable[[np.ndarray, int], np.ndarray]
@@ -238,23 +238,16 @@ def link_speakers(
     in_cut: Dict[str, List[str]] = defaultdict(list)
     for lab in by_label:
         in_cut[cut_of[lab]].append(lab)
-    emb = _voice_prints(
-        [
-            (by_label[lab], [sp for other in in_cut[cut_of[lab]] if other != lab for sp in by_label[other]])
-            for lab in labels
-        ],
-        audio, sample_rate, embed,
-    )
+    mates = {lab: [sp for other in in_cut[cut_of[lab]] if other != lab for sp in by_label[other]] for lab in labels}
+    emb = _voice_prints([(by_label[lab], mates[lab]) for lab in labels], audio, sample_rate, embed)
     assign = cluster_with_constraints(
         emb, [cut_of[k] for k in labels], threshold, num_speakers,
         times=[first[k] for k in labels], window_sec=window_sec,
     )
     if min_speaker_sec > 0 and num_speakers is None:
-        index = {lab: i for i, lab in enumerate(labels)}
-        pairs = np.asarray([(index[a], index[b]) for mates in in_cut.values()
-                            for j, a in enumerate(mates) for b in mates[j + 1:]], dtype=np.int64).reshape(-1, 2)
-        alone = [sum(e - s for s, e in _subtract(merge_intervals(by_label[lab]), merge_intervals(
-            [sp for other in in_cut[cut_of[lab]] if other != lab for sp in by_label[other]]))) for lab in labels]
+        alone = [sum(e - s for s, e in _subtract(merge_intervals(by_label[lab]), merge_intervals(mates[lab])))
+                 for lab in labels]
+        pairs = pairs_from_groups([cut_of[lab] for lab in labels])
         assign = _absorb_small(assign, emb, alone, pairs, min_speaker_sec)
     new = {lab: f"spk{c + 1}" for lab, c in zip(labels, assign)}
     logger.debug("linked %d local speakers into %d", len(labels), len(set(assign)))
