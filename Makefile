@@ -22,9 +22,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Re-run pip only when the requirements or setup.py change.
-$(STAMP): requirements.txt requirements-test.txt setup.py | $(PY)
+$(STAMP): requirements.txt requirements-test.txt requirements-nodeps.txt setup.py | $(PY)
 	$(PY) -m pip install -q "pip==$(PIP_VERSION)"
 	$(PY) -m pip install --no-cache-dir -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install --no-cache-dir --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --no-deps -e .
 	touch $(STAMP)
 

@@ -19,7 +19,8 @@ Embedders (each skipped with a message when unavailable):
   (:class:`espnet_tagspeech.decode.voices.SpeakerStreamEmbedder`), from ``--model``
   (a packed zip) or ``--train_config`` / ``--model_file``;
 - ``fbank``: mean and std of log-mel filterbanks (linking's ``link: fbank``);
-- ``resemblyzer``: the pre-trained GE2E encoder of the ``resemblyzer`` package.
+- ``resemblyzer``: the pre-trained GE2E encoder of the ``resemblyzer`` package
+  (:class:`espnet_tagspeech.decode.voices.ResemblyzerEmbedder`, linking's ``link: resemblyzer``).
 
 With ``--center both`` (default) each embedder is scored twice: as is, and
 centred on the mean of its recording's segments (linking centres the voice
@@ -196,31 +197,16 @@ def load_embedders(args: argparse.Namespace) -> Dict[str, Tuple[EmbedFn, int]]:
                 from espnet_tagspeech.decode.voices import fbank_embedding
 
                 out[name] = (fbank_embedding, 16000)
-            elif name == "resemblyzer":
-                out[name] = _resemblyzer(args.device)
-        except ImportError as e:
+            elif name == "resemblyzer":  # the linking's own GE2E prints (link: resemblyzer)
+                from espnet_tagspeech.decode.voices import ResemblyzerEmbedder
+
+                emb = ResemblyzerEmbedder(args.device)
+                out[name] = (emb, emb.sample_rate)
+        except (ImportError, ValueError) as e:
             logger.warning("skipping %s: %s", name, e)
             continue
         logger.info("loaded %s in %.1f s", name, time.perf_counter() - t0)
     return out
-
-
-def _resemblyzer(device: str) -> Tuple[EmbedFn, int]:
-    """The GE2E encoder of ``resemblyzer`` (its bundled ``pretrained.pt``) at 16 kHz."""
-    from resemblyzer import VoiceEncoder
-    from resemblyzer.audio import normalize_volume, trim_long_silences
-    from resemblyzer.hparams import audio_norm_target_dBFS, sampling_rate
-
-    encoder = VoiceEncoder(device, verbose=False)
-
-    def embed(audio: np.ndarray, rate: int) -> np.ndarray:
-        if rate != sampling_rate:
-            raise ValueError(f"resemblyzer: audio at {rate} Hz, expects {sampling_rate}")
-        wav = normalize_volume(np.asarray(audio, dtype=np.float32), audio_norm_target_dBFS, increase_only=True)
-        trimmed = trim_long_silences(wav)  # as resemblyzer's preprocess_wav
-        return encoder.embed_utterance(trimmed if len(trimmed) >= 0.3 * sampling_rate else wav)
-
-    return embed, int(sampling_rate)
 
 
 def embed_segments(

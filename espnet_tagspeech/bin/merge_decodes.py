@@ -124,9 +124,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     embed = None
     if config.link != "none":
-        from espnet_tagspeech.decode.voices import SpeakerStreamEmbedder, fbank_embedding
+        from espnet_tagspeech.decode.voices import make_embedder
 
-        embed = SpeakerStreamEmbedder(args.train_config, args.model_file) if config.link == "model" else fbank_embedding
+        try:
+            embed = make_embedder(config.link, train_config=args.train_config, model_file=args.model_file)
+        except ValueError as e:
+            logger.error("%s", e)
+            return 1
     from tqdm import tqdm
 
     from espnet_tagspeech.data.kaldi import AudioReadError, load_audio

@@ -18,7 +18,8 @@ Two modes write the ``<text>`` block (``text_from``):
 * ``ctc``: the cascade baseline, the semantic stream's CTC head writes the
   lines (options ``ctc_beam_size``, ``lm_weight``, ``token_bonus``,
   ``max_word_gap``, ``voice_split``, ``ctc_start_pad``, ``ctc_end_pad``) and
-  the LLM writes the speaker block after them.
+  the LLM writes the speaker block after them, or with ``speaker_from: lines``
+  nobody does (each line its own speaker, for linking that clusters lines).
 """
 
 import argparse
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 TEXT_FROM = ("llm", "ctc")
+SPEAKER_FROM = ("llm", "lines")
 
 
 def _setting(default: Any, help: str, choices: Optional[tuple] = None) -> Any:
@@ -52,7 +54,10 @@ class DecodeConfig:
     max_new_tokens: int = _setting(800, "most tokens the LLM may write per input")
     beam_size: int = _setting(1, "LLM beam search width (1: greedy, as in the paper)")
     text_from: str = _setting("llm", "who writes the <text> block: the LLM (TagSpeech) or the CTC head "
-                                     "(cascade; the LLM then writes the speaker block)", TEXT_FROM)
+                                     "(cascade; the LLM, or nobody, then writes the speaker block)", TEXT_FROM)
+    speaker_from: str = _setting("llm", "text_from ctc: who writes the speaker block: the LLM, or nobody "
+                                        "(lines: each line its own speaker, for line clustering; the LLM is "
+                                        "not run)", SPEAKER_FROM)
     speaker_constraint: bool = _setting(False, "text_from llm: the speaker block may list only the text "
                                                "block's line ranges, each once")
     speaker_every_line: bool = _setting(False, "text_from llm, with speaker_constraint: the speaker block "
@@ -253,7 +258,7 @@ class DecodeConfig:
 LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "speaker_voice_bias",
                      "speaker_voice_threshold", "ctc_word_bias",
                      "ctc_time_bias", "ctc_order_bias", "time_constraint", "no_repeat_words")
-CTC_TEXT_SETTINGS = ("ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
+CTC_TEXT_SETTINGS = ("speaker_from", "ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")
 # how the CTC head's lines are cut: read by text_from ctc, and by text_from llm with ctc_time_bias
 CTC_LINE_SETTINGS = ("ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "ctc_start_pad", "ctc_end_pad")

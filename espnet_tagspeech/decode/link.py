@@ -17,7 +17,7 @@ import numpy as np
 
 from espnet_tagspeech.data.turn import Turn
 
-_LINKS = ("model", "fbank", "none")
+_LINKS = ("model", "fbank", "resemblyzer", "none")
 _UNITS = ("speaker", "line")
 _RTTM_FROM = ("block", "lines")
 
@@ -28,8 +28,9 @@ class LinkConfig:
 
     Attributes:
         link: Voice prints from the model's speaker stream (``model``), from
-            log-mel statistics (``fbank``), or no linking (``none``: every cut
-            keeps its own speakers).
+            log-mel statistics (``fbank``), from resemblyzer's pre-trained GE2E
+            encoder (``resemblyzer``), or no linking (``none``: every cut keeps
+            its own speakers).
         link_unit: ``speaker``: cluster the speakers of the answers' speaker
             blocks (two speakers of one cut stay apart); ``line``: cluster every
             text line on its own voice, ignoring the answers' speaker ids (the
@@ -68,7 +69,7 @@ class LinkConfig:
             if value not in allowed:
                 raise ValueError(f"link config {name} must be one of {list(allowed)}, got {value!r}")
         if self.link_unit == "line" and (self.rttm_from != "lines" or self.link == "none"):
-            raise ValueError("link config link_unit 'line' needs rttm_from 'lines' and link 'model' or 'fbank'")
+            raise ValueError("link config link_unit 'line' needs rttm_from 'lines' and a voice-print link (not 'none')")
         if self.linking_threshold <= 0:
             raise ValueError(f"link config linking_threshold must be > 0, got {self.linking_threshold}")
 

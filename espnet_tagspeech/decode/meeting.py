@@ -147,9 +147,9 @@ def decode_meeting(
         bar.update(len(part))
     bar.close()
     if link.link != "none" and embed is None:
-        from espnet_tagspeech.decode.voices import SpeakerStreamEmbedder, fbank_embedding
+        from espnet_tagspeech.decode.voices import make_embedder
 
-        embed = SpeakerStreamEmbedder.from_model(s2t.model, s2t.device) if link.link == "model" else fbank_embedding
+        embed = make_embedder(link.link, model=s2t.model, device=s2t.device)
     diarization, lines = link_recording(turns, wav, s2t.sample_rate, link, embed)
     return TagResult(key=key, text="\n".join(texts), turns=sorted(lines, key=lambda t: (t.start, t.end)),
                      speaker_turns=sorted(diarization, key=lambda t: (t.start, t.end)), warnings=warnings)

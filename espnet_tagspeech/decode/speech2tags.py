@@ -357,12 +357,18 @@ class Speech2Tags:
         )
 
     def _decode_after_ctc(self, speech, lengths, log_posteriors) -> List[str]:
-        """The CTC head's text block, then the LLM's answer after it (the speaker block)."""
+        """The CTC head's text block, then the LLM's answer after it (the speaker block).
+
+        With ``speaker_from: lines`` the LLM is not run: every line is its own
+        speaker in the answer (linking by line clustering decides who is who).
+        """
+        from dataclasses import replace
+
         import torch
 
         from espnet_tagspeech.decode.ctc.alignment import ctc_line_words
         from espnet_tagspeech.decode.voices import split_lines_by_voice
-        from espnet_tagspeech.serialization import text_block
+        from espnet_tagspeech.serialization import serialize, text_block
         from espnet_tagspeech.tsot import lines_to_turns
 
         tok = self.model.llm.tokenizer
@@ -380,7 +386,12 @@ class Speech2Tags:
                 lines = split_lines_by_voice(lines, voice, self.model.speaker_encoder.frame_shift,
                                              conf.voice_split)
             turns = lines_to_turns(lines, "cut", conf.ctc_start_pad, conf.ctc_end_pad, len(lp) * frame_shift)
-            blocks.append(text_block(turns) + "\n")
+            if conf.speaker_from == "lines":
+                blocks.append(serialize([replace(t, speaker=f"line{i}") for i, t in enumerate(turns)]))
+            else:
+                blocks.append(text_block(turns) + "\n")
+        if conf.speaker_from == "lines":
+            return blocks
         prefixes = [tok.encode(b) for b in blocks]
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(speech, lengths, prefixes)

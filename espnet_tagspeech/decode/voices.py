@@ -19,7 +19,8 @@ sorted sweep, so linking costs time in proportion to the recording's length.
 
 Embeddings come from a callable ``embed(audio, sample_rate) -> np.ndarray``;
 :func:`fbank_embedding` (log-mel statistics) needs no model,
-:class:`SpeakerStreamEmbedder` pools the TagSpeech model's own speaker stream.
+:class:`SpeakerStreamEmbedder` pools the TagSpeech model's own speaker stream,
+:class:`ResemblyzerEmbedder` is a pre-trained GE2E encoder (:func:`make_embedder` picks one).
 """
 
 import logging
@@ -93,6 +94,70 @@ class SpeakerStreamEmbedder:
             feats, _ = self.encoder(wav.to(self.device), torch.tensor([wav.shape[1]], device=self.device))
         f = feats[0].double().cpu()
         return torch.cat([f.mean(0), f.std(0, unbiased=False)]).numpy()
+
+
+class ResemblyzerEmbedder:
+    """Voice prints from the GE2E speaker encoder that the ``resemblyzer`` wheel ships.
+
+    A model trained on thousands of real speakers, usable offline: the linking
+    embeddings of ``link: resemblyzer`` (the TagSpeech model itself still reads
+    its own speaker stream).  Audio is brought to resemblyzer's loudness
+    (louder only) and 16 kHz; the print is its utterance embedding (unit norm).
+
+    Args:
+        device: Torch device.
+    """
+
+    def __init__(self, device: str = "cpu") -> None:
+        try:
+            from resemblyzer import VoiceEncoder
+        except ImportError as e:  # an optional dependency (requirements-extra.txt)
+            raise ValueError(f"link 'resemblyzer' needs the resemblyzer package: pip install resemblyzer ({e})") from None
+        from resemblyzer.hparams import audio_norm_target_dBFS, sampling_rate
+
+        self.encoder = VoiceEncoder(device, verbose=False)
+        self.sample_rate, self.target_dbfs = int(sampling_rate), float(audio_norm_target_dBFS)
+
+    def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """``(256,)`` GE2E embedding of ``audio``."""
+        wav = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if sample_rate != self.sample_rate:
+            import torch
+            import torchaudio
+
+            wav = torchaudio.functional.resample(torch.from_numpy(wav), sample_rate, self.sample_rate).numpy()
+        rms = float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) if len(wav) else 0.0
+        if rms > 0:
+            gain = 10 ** ((self.target_dbfs - 20 * np.log10(rms)) / 20)
+            wav = wav * max(gain, 1.0)
+        min_len = int(0.1 * self.sample_rate)
+        if len(wav) < min_len:
+            wav = np.pad(wav, (0, min_len - len(wav)))
+        return np.asarray(self.encoder.embed_utterance(wav), dtype=np.float64)
+
+
+def make_embedder(link: str, model=None, train_config: Optional[str] = None, model_file: Optional[str] = None,
+                  device: str = "cpu") -> Embedder:
+    """The voice-print function of a :attr:`LinkConfig.link` choice.
+
+    Args:
+        link: ``model`` (the TagSpeech speaker stream), ``fbank`` or ``resemblyzer``.
+        model: An already built TagSpeech model (``model``; else ``train_config``).
+        train_config: The model's ``config.yaml`` when ``model`` is not given.
+        model_file: Its weights.
+        device: Torch device.
+    """
+    if link == "model":
+        if model is not None:
+            return SpeakerStreamEmbedder.from_model(model, device)
+        if not train_config:
+            raise ValueError("link 'model' needs the model's config (--train_config) and weights (--model_file)")
+        return SpeakerStreamEmbedder(train_config, model_file, device)
+    if link == "fbank":
+        return fbank_embedding
+    if link == "resemblyzer":
+        return ResemblyzerEmbedder(device)
+    raise ValueError(f"no voice prints for link {link!r}")
 
 
 def _subtract(spans: Sequence[Span], others: Sequence[Span]) -> List[Span]:

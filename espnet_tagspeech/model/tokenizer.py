@@ -14,15 +14,35 @@ NEWLINE_SYMBOL = "<nl>"
 
 
 class AbsTokenizer(ABC):
-    """What the model needs from a tokenizer."""
+    """What the model needs from a tokenizer.
+
+    :meth:`decode` remembers its last answers: during a search every logits
+    processor reads the same partial answer at each step, so only the first one
+    pays for decoding it.
+    """
+
+    _MEMO_SIZE = 4096  # partial answers remembered (a batch's rows x a few processors' steps)
 
     @abstractmethod
     def encode(self, text: str) -> List[int]:
         """Token ids of ``text`` (no special tokens added)."""
 
     @abstractmethod
+    def _decode(self, ids: List[int]) -> str:
+        """Text of ``ids`` (special tokens dropped), uncached."""
+
     def decode(self, ids: Sequence[int]) -> str:
-        """Text of ``ids`` (special tokens dropped)."""
+        """Text of ``ids`` (special tokens dropped); ``ids`` may be a tensor or array."""
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
+        key = tuple(int(i) for i in ids)
+        memo = self.__dict__.setdefault("_memo", {})
+        text = memo.get(key)
+        if text is None:
+            if len(memo) >= self._MEMO_SIZE:
+                memo.clear()
+            text = memo[key] = self._decode(list(key))
+        return text
 
     @property
     @abstractmethod
@@ -86,9 +106,11 @@ class SentencePieceTokenizer(AbsTokenizer):
         """Token ids of ``text``."""
         return list(self.sp.encode(text.replace("\n", NEWLINE_SYMBOL)))
 
-    def decode(self, ids: Sequence[int]) -> str:
+    def _decode(self, ids: List[int]) -> str:
         """Text of ``ids``; control ids (EOS, padding) are skipped."""
-        keep = [int(i) for i in ids if not self.sp.is_control(int(i))]
+        if "_control" not in self.__dict__:
+            self._control = {i for i in range(self.sp.get_piece_size()) if self.sp.is_control(i)}
+        keep = [i for i in ids if i not in self._control]
         return self.sp.decode(keep).replace(NEWLINE_SYMBOL, "\n")
 
     @property
@@ -124,9 +146,9 @@ class HFTokenizer(AbsTokenizer):
         """Token ids of ``text`` without BOS/EOS."""
         return list(self.tok.encode(text, add_special_tokens=False))
 
-    def decode(self, ids: Sequence[int]) -> str:
+    def _decode(self, ids: List[int]) -> str:
         """Text of ``ids`` with special tokens dropped."""
-        return self.tok.decode([int(i) for i in ids], skip_special_tokens=True)
+        return self.tok.decode(ids, skip_special_tokens=True)
 
     @property
     def eos_id(self) -> int:

@@ -1,5 +1,6 @@
 """Tests of merging per-job decoding outputs (espnet_tagspeech/bin/merge_decodes.py)."""
 
+import importlib.util
 import json
 
 from espnet_tagspeech.bin.merge_decodes import main
@@ -105,6 +106,14 @@ def test_link_unit_line_clusters_lines_by_voice(tmp_path, caplog):
     hyp = json.loads((out / "hyp.seglst.json").read_text())
     assert [(h["speaker"], h["words"]) for h in hyp] == [
         ("spk1", "hello"), ("spk2", "yes"), ("spk2", "no"), ("spk1", "fine")]
+    # the same with resemblyzer's prints named in a link yaml (as conf/link_lines.yaml does)
+    if importlib.util.find_spec("resemblyzer") is not None:
+        conf = tmp_path / "link_lines.yaml"
+        conf.write_text("link: resemblyzer\nlink_unit: line\nrttm_from: lines\nlinking_threshold: 0.6\n")
+        out = tmp_path / "ge2e"
+        assert main(["--out_dir", str(out), "--config", str(conf)] + base[:4] + [str(job)]) == 0
+        assert [(t.speaker, t.start) for t in read_rttm(out / "rttm")] == [
+            ("spk1", 0.0), ("spk2", 2.5), ("spk2", 6.0), ("spk1", 8.5)]
     # the model's own ids put both lines of a cut on one speaker
     out = tmp_path / "spk"
     assert main(["--out_dir", str(out), "--rttm_from", "lines"] + base) == 0

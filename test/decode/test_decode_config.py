@@ -94,7 +94,7 @@ def test_bad_values_name_their_key(settings, message):
 
 @pytest.mark.parametrize("name", CTC_TEXT_SETTINGS)
 def test_cascade_settings_are_refused_when_the_llm_writes_the_text(name):
-    value = {"ctc_beam_size": 4}.get(name, 1.0)
+    value = {"ctc_beam_size": 4, "speaker_from": "lines"}.get(name, 1.0)
     with pytest.raises(ValueError, match=f"{name} applies only with text_from ctc"):
         DecodeConfig(**{name: value, "ngram_file": "lm.json"})
     DecodeConfig(text_from="ctc", ngram_file="lm.json", **{name: value})  # fine for the cascade

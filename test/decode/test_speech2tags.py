@@ -59,6 +59,23 @@ def _spy_processors(s2t, monkeypatch):
     return seen
 
 
+def _time_ordered_model(packed, tmp_path, seed=None):
+    """The tiny model with a time-ordered (t-SOT) CTC head: ``(config, weights)`` under ``tmp_path``."""
+    import yaml
+
+    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
+
+    _, _, cfg = packed
+    conf = yaml.safe_load(Path(cfg).read_text())
+    conf["model_conf"] = {**(conf.get("model_conf") or {}), "ctc_order": "time", "ctc_embed": True}
+    tcfg = tmp_path / "time.yaml"
+    tcfg.write_text(yaml.safe_dump(conf))
+    if seed is not None:
+        torch.manual_seed(seed)
+    torch.save(TagSpeechTask.build_model(args_from_config(str(tcfg))).state_dict(), tmp_path / "m.pth")
+    return tcfg, tmp_path / "m.pth"
+
+
 def test_batch_equals_one_by_one(packed, s2t):
     _, cuts, _ = packed
     keys = list(cuts)
@@ -206,17 +223,9 @@ def test_settings_the_model_cannot_do_are_refused_by_key(packed, tmp_path):
 
 
 def test_time_ordered_head_writes_the_text_block(packed, tmp_path):
-    import yaml
-
     from espnet_tagspeech.decode.speech2tags import Speech2Tags
-    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
-    work, _, cfg = packed
-    conf = yaml.safe_load(Path(cfg).read_text())
-    conf["model_conf"] = {**(conf.get("model_conf") or {}), "ctc_order": "time", "ctc_embed": True}
-    tcfg = tmp_path / "time.yaml"
-    tcfg.write_text(yaml.safe_dump(conf))
-    torch.save(TagSpeechTask.build_model(args_from_config(str(tcfg))).state_dict(), tmp_path / "m.pth")
+    tcfg, _ = _time_ordered_model(packed, tmp_path)
     wav = (0.01 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
     for split in (None, 0.1):
         s2t = Speech2Tags(tcfg, tmp_path / "m.pth", decode_config=dict(
@@ -225,22 +234,41 @@ def test_time_ordered_head_writes_the_text_block(packed, tmp_path):
         assert res.text.startswith("<text>\n") and "</text>\n" in res.text  # CTC block, then the LLM
 
 
-def test_ctc_time_bias_gives_the_llm_search_the_ctc_lines(packed, tmp_path, monkeypatch):
-    import yaml
+def test_cascade_without_the_llm_gives_each_ctc_line_its_own_speaker(packed, tmp_path, monkeypatch):
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+    from espnet_tagspeech.serialization import parse
 
+    tcfg, _ = _time_ordered_model(packed, tmp_path, seed=1)
+    both = Speech2Tags(tcfg, tmp_path / "m.pth", decode_config=dict(text_from="ctc", max_new_tokens=5))
+    alone = Speech2Tags(tcfg, tmp_path / "m.pth", decode_config=dict(text_from="ctc", speaker_from="lines"))
+    for s in (both, alone):  # the CTC head hears one word all along: a line to give a speaker to
+        with torch.no_grad():
+            s.model.ctc_head.weight.zero_()
+            s.model.ctc_head.bias.fill_(-5.0)
+            s.model.ctc_head.bias[s.model.llm.tokenizer.encode("okay")[0]] = 5.0
+    wav = (0.3 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
+    with_llm = _one(both, wav).text
+
+    def never(*args, **kw):
+        raise AssertionError("the LLM ran")
+
+    monkeypatch.setattr(alone.model.llm, "generate", never)
+    res = _one(alone, wav)
+    block = res.text[: res.text.index("</text>")]
+    assert block == with_llm[: with_llm.index("</text>")] and re.search(r"\n0\.00-\d\.\d\d>\w", block)
+    parsed = parse(res.text)
+    assert parsed.warnings == [] and res.warnings == []
+    assert [t.speaker for t in parsed.turns] == [str(i + 1) for i in range(len(parsed.turns))]
+    assert [(t.start, t.end) for t in parsed.speaker_turns] == [(t.start, t.end) for t in parsed.turns]
+
+
+def test_ctc_time_bias_gives_the_llm_search_the_ctc_lines(packed, tmp_path, monkeypatch):
     from espnet_tagspeech.decode.answer_search import CtcTimeBias
     from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint
     from espnet_tagspeech.decode.ctc.alignment import ctc_lines
     from espnet_tagspeech.decode.speech2tags import Speech2Tags, ctc_log_posteriors
-    from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
-    work, _, cfg = packed
-    conf = yaml.safe_load(Path(cfg).read_text())
-    conf["model_conf"] = {**(conf.get("model_conf") or {}), "ctc_order": "time", "ctc_embed": True}
-    tcfg = tmp_path / "time.yaml"
-    tcfg.write_text(yaml.safe_dump(conf))
-    torch.manual_seed(1)
-    torch.save(TagSpeechTask.build_model(args_from_config(str(tcfg))).state_dict(), tmp_path / "m.pth")
+    tcfg, _ = _time_ordered_model(packed, tmp_path, seed=1)
     s2t = Speech2Tags(tcfg, tmp_path / "m.pth", decode_config=dict(
         max_new_tokens=6, ctc_time_bias=4.0, speaker_constraint=True, speaker_every_line=True,
         ctc_end_pad=0.2))

@@ -91,6 +91,56 @@ def test_speaker_stream_embedder_links_voices(tmp_path):
     assert np.isfinite(embed(np.zeros(10, np.float32), SR)).all()  # shorter than a frame: padded
 
 
+def test_resemblyzer_embedder_links_voices_at_any_rate():
+    """The pre-trained GE2E prints (``link: resemblyzer``) link two voices without being told the count."""
+    import torchaudio
+
+    from espnet_tagspeech.decode.voices import ResemblyzerEmbedder, make_embedder
+
+    pytest.importorskip("resemblyzer")
+    embed = make_embedder("resemblyzer")
+    assert isinstance(embed, ResemblyzerEmbedder)
+    rng = np.random.default_rng(1)
+    a1, a2, b = _voice(rng, 110.0, 2.0), _voice(rng, 110.0, 3.0), _voice(rng, 260.0, 2.0)
+    va1, va2, vb = embed(a1, SR), embed(a2, SR), embed(b, SR)
+    assert va1.shape == (256,) and abs(np.linalg.norm(va1) - 1) < 1e-5
+    assert va1 @ va2 > va1 @ vb + 0.05
+    # 8 kHz audio is resampled, quiet audio brought up: still the same voice
+    import torch
+
+    low = torchaudio.functional.resample(torch.from_numpy(a1), SR, 8000).numpy()
+    assert embed(0.1 * low, 8000) @ va1 > max(0.85, va1 @ vb + 0.2)
+    assert np.isfinite(embed(np.zeros(10, np.float32), SR)).all()  # shorter than a frame: padded
+    audio, spk_turns, txt_turns, cut_of, truth = _two_voice_recording(rng)
+    new_spk, _ = link_speakers(spk_turns, txt_turns, cut_of, audio, SR, embed, threshold=0.6)
+    mapping = {}
+    for old, new in zip(spk_turns, new_spk):
+        mapping.setdefault(truth[old.speaker], set()).add(new.speaker)
+    assert mapping["A"].isdisjoint(mapping["B"]) and all(len(v) == 1 for v in mapping.values()), mapping
+
+
+def test_make_embedder_names_what_it_needs(monkeypatch):
+    import builtins
+
+    from espnet_tagspeech.decode.voices import make_embedder
+
+    assert make_embedder("fbank") is fbank_embedding
+    with pytest.raises(ValueError, match="link 'model' needs the model's config"):
+        make_embedder("model")
+    with pytest.raises(ValueError, match="no voice prints for link 'none'"):
+        make_embedder("none")
+    real_import = builtins.__import__
+
+    def no_resemblyzer(name, *args, **kw):
+        if name.startswith("resemblyzer"):
+            raise ImportError("No module named 'resemblyzer'")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_resemblyzer)
+    with pytest.raises(ValueError, match="needs the resemblyzer package: pip install resemblyzer"):
+        make_embedder("resemblyzer")
+
+
 def _lines_with_wrong_ids(rng):
     """Six lines of two voices; the model's ids are all "1" (it attributed nothing)."""
     voices = {"A": 110.0, "B": 260.0}

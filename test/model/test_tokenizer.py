@@ -61,3 +61,24 @@ def test_text_without_target_names_file_and_line(tmp_path):
     bad.write_text("k1 <text>\\n</text>\nk2\n")
     with pytest.raises(DataFormatError, match=r"text:2: key 'k2' has no target"):
         read_targets(str(bad))
+
+
+def test_decode_remembers_partial_answers_and_takes_tensors(spm, monkeypatch):
+    import torch
+
+    tok, targets, _ = spm
+    ids = tok.encode(targets[0])
+    calls = []
+    real = tok._decode
+    monkeypatch.setattr(tok, "_decode", lambda x: calls.append(list(x)) or real(x))
+    tok.__dict__.pop("_memo", None)
+    first = tok.decode(ids)
+    assert first == targets[0] and calls == [ids]
+    # the same ids as a list, a tensor or numpy ints: answered from memory
+    assert tok.decode(torch.tensor(ids)) == tok.decode([int(i) for i in ids]) == first
+    assert len(calls) == 1
+    assert tok.decode(ids[:-1]) != first and len(calls) == 2
+    # bounded: a full memory starts over
+    monkeypatch.setattr(type(tok), "_MEMO_SIZE", 2)
+    tok.decode(ids[:-2])
+    assert len(tok._memo) == 1 and tok.decode(ids) == first and len(calls) == 4

@@ -73,7 +73,8 @@ inference_model=valid.acc.ave.pth
 batch_size=4
 test_segmentation=vad  # vad: test recordings cut by a VAD (what a user has); oracle: reference cuts
 vad_opts=""            # more segment_recordings options, e.g. "--segmenter energy"
-link=model             # cross-cut speaker linking: model (speaker stream) | fbank | none
+link=""                # cross-cut speaker voice prints: model (speaker stream) | fbank | resemblyzer | none
+                       # (empty: the link config's, else model)
 link_config=""         # merge_decodes yaml (conf/link_*.yaml): how speakers are linked
 merge_args=""          # more merge_decodes options, e.g. "--linking_threshold 0.4"
 system=""              # the decoding's row name in RESULTS.md (default: its decode dir name)
@@ -92,7 +93,7 @@ help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<set> 
   --local_data_opts \"...\"  passed to local/data.sh
   --tokenizer_type sentencepiece|hf --vocab_size N --ngram_order N
   --test_segmentation vad|oracle   test cuts from a VAD (default) or from the reference
-  --link model|fbank|none --link_config yaml --merge_args \"...\"   cross-cut speaker linking
+  --link model|fbank|resemblyzer|none --link_config yaml --merge_args \"...\"   cross-cut speaker linking
   --system \"name\"   row name of this decoding in RESULTS.md
   --hf_repo user/name (stage 11 pushes only with this and credentials)"
 
@@ -313,7 +314,8 @@ inf_tag=decode_${inf_tag#decode_}
 [ -n "${link_config}" ] && inf_tag+=_$(basename "${link_config}" .yaml)
 inf_tag+=_${test_segmentation}_$(basename "${inference_model}" .pth)
 inf_tag+=_$( { for f in "${inference_config}" "${link_config}"; do [ -z "${f}" ] || cat "${f}"; echo "|"; done
-              printf '%s|%s' "${inference_args}" "${merge_args}"; } | md5sum | cut -c1-8)
+              printf '%s|%s' "${inference_args}" "${merge_args}"; [ -z "${link}" ] || printf '|%s' "${link}"; } \
+            | md5sum | cut -c1-8)
 
 # ----------------------------------------------------------------------------- 8 decoding
 if run_stage 8; then
@@ -354,11 +356,13 @@ if run_stage 8; then
         --train_config "${exp}/config.yaml" --model_file "${model_file}" \
         --output_dir "${dir}/logdir/output.JOB" ${inference_args} \
       || die "decoding failed: see ${dir}/logdir/inference.*.log"
-    case ${link} in model|fbank|none) ;; *) die "--link must be model, fbank or none, got '${link}'" ;; esac
+    case ${link} in ""|model|fbank|resemblyzer|none) ;;
+      *) die "--link must be model, fbank, resemblyzer or none, got '${link}'" ;; esac
     # Cut-local speakers -> recording speakers (chunk-and-cluster), recording-time RTTM/SegLST.
     # shellcheck disable=SC2086
-    link_args=(--link "${link}")
-    [ "${link}" = model ] && link_args+=(--train_config "${exp}/config.yaml" --model_file "${model_file}")
+    # the model's own speaker stream is read when the link config (or --link) asks for it
+    link_args=(--train_config "${exp}/config.yaml" --model_file "${model_file}")
+    [ -n "${link}" ] && link_args+=(--link "${link}")
     [ -n "${link_config}" ] && link_args+=(--config "${link_config}")
     py merge_decodes --out_dir "${dir}" --cut2reco "${cuts}/cut2reco" \
       --wav_scp "${raw}/${x}/wav.scp" "${link_args[@]}" ${merge_args} "${dir}"/logdir/output.*

@@ -14,6 +14,7 @@ switches the channel (no LM score) and ``end_token`` ends the channel's line
 one channel it is plain shallow fusion of line-wise LM histories.
 """
 
+import heapq
 import math
 from typing import Dict, List, Optional, Tuple
 
@@ -33,15 +34,56 @@ def _lae(a: float, b: float) -> float:
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-class _LMState:
-    """LM bookkeeping of one prefix: total score, current channel, each channel's history."""
+class _PrefixTrie:
+    """Every prefix the search has made, as a node: its parent, last label, length and LM state.
 
-    __slots__ = ("score", "channel", "hist")
+    A prefix is an int (its node), so extending and looking one up cost the same
+    whatever its length; the LM score of a node is computed once, from its parent's.
+    """
 
-    def __init__(self, score: float, channel: int, hist: Tuple[Tuple[int, ...], ...]) -> None:
-        self.score = score
-        self.channel = channel
-        self.hist = hist
+    def __init__(self, lm: Optional[TokenNgramLM], end_token: Optional[int], channel_token: Optional[int],
+                 num_channels: int) -> None:
+        self.lm, self.end_token, self.channel_token = lm, end_token, channel_token
+        self.keep = max(0, (lm.order - 1) if lm is not None else 0)
+        self.parent: List[int] = [-1]
+        self.last: List[int] = [-1]
+        self.length: List[int] = [0]
+        self.score: List[float] = [0.0]  # the LM's log probability of the prefix
+        self.channel: List[int] = [0]
+        self.hist: List[Tuple[Tuple[int, ...], ...]] = [tuple(() for _ in range(max(1, num_channels)))]
+        self.children: Dict[Tuple[int, int], int] = {}
+
+    def child(self, node: int, tok: int) -> int:
+        """The node of ``node``'s prefix followed by ``tok`` (made on first use)."""
+        key = (node, tok)
+        hit = self.children.get(key)
+        if hit is not None:
+            return hit
+        hist, channel, score = self.hist[node], self.channel[node], self.score[node]
+        if tok == self.channel_token:
+            channel = (channel + 1) % len(hist)
+        else:
+            if self.lm is not None:
+                score += self.lm.logprob(hist[channel], tok)
+            own = () if tok == self.end_token or not self.keep else (hist[channel] + (tok,))[-self.keep:]
+            hist = hist[:channel] + (own,) + hist[channel + 1:]
+        new = len(self.parent)
+        self.parent.append(node)
+        self.last.append(tok)
+        self.length.append(self.length[node] + 1)
+        self.score.append(score)
+        self.channel.append(channel)
+        self.hist.append(hist)
+        self.children[key] = new
+        return new
+
+    def labels(self, node: int) -> List[int]:
+        """The label sequence of ``node``."""
+        out = []
+        while node > 0:
+            out.append(self.last[node])
+            node = self.parent[node]
+        return out[::-1]
 
 
 def ctc_prefix_beam_search(
@@ -79,38 +121,22 @@ def ctc_prefix_beam_search(
     blank = lp.shape[1] - 1
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    keep = max(0, (lm.order - 1) if lm is not None else 0)
-    empty = _LMState(0.0, 0, tuple(() for _ in range(max(1, num_channels))))
-    states: Dict[Tuple[int, ...], _LMState] = {(): empty}
+    trie = _PrefixTrie(lm, end_token, channel_token, num_channels)
+    last, length, lm_score = trie.last, trie.length, trie.score
 
-    def lm_state(prefix: Tuple[int, ...]) -> _LMState:
-        hit = states.get(prefix)
-        if hit is not None:
-            return hit
-        prev = lm_state(prefix[:-1])
-        tok = prefix[-1]
-        if tok == channel_token:
-            st = _LMState(prev.score, (prev.channel + 1) % len(prev.hist), prev.hist)
-        else:
-            add = lm.logprob(prev.hist[prev.channel], tok) if lm is not None else 0.0
-            hist = list(prev.hist)
-            hist[prev.channel] = () if tok == end_token else (prev.hist[prev.channel] + (tok,))[-keep:] if keep else ()
-            st = _LMState(prev.score + add, prev.channel, tuple(hist))
-        states[prefix] = st
-        return st
+    def total(item: Tuple[int, List[float]]) -> float:
+        node, (pb, pnb) = item
+        return _lae(pb, pnb) + lm_weight * lm_score[node] + token_bonus * length[node]
 
-    def total(prefix: Tuple[int, ...], pb: float, pnb: float) -> float:
-        return _lae(pb, pnb) + lm_weight * lm_state(prefix).score + token_bonus * len(prefix)
-
-    beams: Dict[Tuple[int, ...], List[float]] = {(): [0.0, _NEG]}
+    beams: Dict[int, List[float]] = {0: [0.0, _NEG]}
     for t in range(lp.shape[0]):
         row = lp[t]
-        nxt: Dict[Tuple[int, ...], List[float]] = {}
+        nxt: Dict[int, List[float]] = {}
 
-        def add(prefix, idx, value):
-            cell = nxt.get(prefix)
+        def add(node: int, idx: int, value: float) -> None:
+            cell = nxt.get(node)
             if cell is None:
-                cell = nxt[prefix] = [_NEG, _NEG]
+                cell = nxt[node] = [_NEG, _NEG]
             cell[idx] = _lae(cell[idx], value)
 
         if row[blank] > blank_skip:
@@ -118,16 +144,15 @@ def ctc_prefix_beam_search(
         else:
             order = np.argsort(-row[:blank])[:top_k]
             cands = [int(c) for c in order if row[c] > prune]
-        for prefix, (pb, pnb) in beams.items():
+        for node, (pb, pnb) in beams.items():
             both = _lae(pb, pnb)
-            add(prefix, 0, both + row[blank])
-            if prefix:
-                add(prefix, 1, pnb + row[prefix[-1]])  # the last label goes on
+            add(node, 0, both + row[blank])
+            if node:
+                add(node, 1, pnb + row[last[node]])  # the last label goes on
             for c in cands:
-                step = pb if prefix and c == prefix[-1] else both  # a repeat needs a blank between
+                step = pb if node and c == last[node] else both  # a repeat needs a blank between
                 if step > _NEG:
-                    add(prefix + (c,), 1, step + row[c])
-        ranked = sorted(nxt.items(), key=lambda kv: total(kv[0], *kv[1]), reverse=True)
-        beams = dict(ranked[:beam_size])
-    best = max(beams.items(), key=lambda kv: total(kv[0], *kv[1]))
-    return list(best[0])
+                    add(trie.child(node, c), 1, step + row[c])
+        beams = dict(heapq.nlargest(beam_size, nxt.items(), key=total))
+    best = max(beams.items(), key=total)
+    return trie.labels(best[0])
