@@ -51,6 +51,18 @@ def test_config_contents_and_options_name_the_decode_dir(recipe):
     assert _decode_dir(recipe) not in (first, edited)
     assert _decode_dir(recipe, "--inference_args", "--beam_size 2") != _decode_dir(recipe)
     assert _decode_dir(recipe, "--test_segmentation", "oracle").startswith("decode_tiny_link_speakers_oracle_")
+    # --link overrides the link yaml's voice prints only when given: then it names another dir
+    assert _decode_dir(recipe, "--link", "resemblyzer") != _decode_dir(recipe)
+
+
+def test_a_bad_link_choice_is_named_before_any_stage(recipe):
+    proc = subprocess.run(
+        ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
+         "--train_config", "conf/train_tiny.yaml", "--tag", "tiny", "--stage", "8", "--stop_stage", "8",
+         "--link", "ge2e"], cwd=recipe, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "--link must be model, fbank, resemblyzer or none, got 'ge2e'" in proc.stderr
+    assert "Stage 8" not in proc.stderr
 
 
 def test_a_missing_config_file_is_named(recipe):

@@ -53,3 +53,23 @@ def test_run_sh_names_existing_configs_for_each_size():
             "conf/decode_tagspeech_ctc_text.yaml"} <= named
     for rel in named:
         assert (RECIPE / rel).is_file(), f"run.sh names {rel}, which does not exist"
+
+
+def test_run_sh_prints_the_results_of_the_experiment_it_ran(tmp_path):
+    """After the stages, run.sh shows exp/tagspeech_<tag>/RESULTS.md (or --exp_name's), not the default's."""
+    import subprocess
+
+    (tmp_path / "run.sh").symlink_to(RECIPE / "run.sh")
+    for name, text in (("tagspeech_mini", "default run"), ("tagspeech_aam", "aam run"), ("other", "named run")):
+        (tmp_path / "exp" / name).mkdir(parents=True)
+        (tmp_path / "exp" / name / "RESULTS.md").write_text(text + "\n")
+
+    def shown(*options):  # no stage in range: run.sh only prints
+        out = subprocess.run(["bash", "run.sh", "--stage", "12", "--stop_stage", "12", *options],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert "default run" in shown()
+    assert "exp/tagspeech_aam/RESULTS.md" in shown("--tag", "aam") and "aam run" in shown("--tag", "aam")
+    assert "named run" in shown("--tag", "aam", "--exp_name", "other")

@@ -302,6 +302,9 @@ case ${test_segmentation} in
   oracle) cuts_suffix=_cuts ;;
   *) die "--test_segmentation must be vad or oracle, got '${test_segmentation}'" ;;
 esac
+case ${link} in ""|model|fbank|resemblyzer|none) ;;
+  *) die "--link must be model, fbank, resemblyzer or none, got '${link}'" ;;
+esac
 model_file=${exp}/${inference_model}
 # A decode dir (and its plots, exp/images/<dir>) is named by everything that changes its
 # output: decode_<config>_<link config>_<segmentation>_<model>_<hash>, the hash over the two
@@ -356,8 +359,6 @@ if run_stage 8; then
         --train_config "${exp}/config.yaml" --model_file "${model_file}" \
         --output_dir "${dir}/logdir/output.JOB" ${inference_args} \
       || die "decoding failed: see ${dir}/logdir/inference.*.log"
-    case ${link} in ""|model|fbank|resemblyzer|none) ;;
-      *) die "--link must be model, fbank, resemblyzer or none, got '${link}'" ;; esac
     # Cut-local speakers -> recording speakers (chunk-and-cluster), recording-time RTTM/SegLST.
     # shellcheck disable=SC2086
     # the model's own speaker stream is read when the link config (or --link) asks for it

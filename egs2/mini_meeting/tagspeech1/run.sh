@@ -58,8 +58,12 @@ case " ${systems} " in *" cascade "*)
 esac
 run 10 11 "${llm[@]}"
 
-exp_name=tagspeech_${size}
-for ((i = 0; i + 1 < ${#args[@]}; i++)); do [ "${args[i]}" = --exp_name ] && exp_name=${args[i + 1]}; done
+# the experiment tagspeech.sh wrote to: --exp_name, else tagspeech_<tag> (the last --tag given wins)
+tag=${size} exp_name=""
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+  case ${args[i]} in --exp_name) exp_name=${args[i + 1]} ;; --tag) tag=${args[i + 1]} ;; esac
+done
+exp_name=${exp_name:-tagspeech_${tag}}
 results=exp/${exp_name}/RESULTS.md
 if [ -f "${results}" ] && [ "${stop_stage}" -ge 9 ]; then
   echo "===================== ${results} ====================="
