@@ -22,7 +22,9 @@ speaker block are in :mod:`.speaker_block`):
 * :class:`CtcWordOrderBias` is the same fusion in order: while the LLM writes
   the words of a line that starts at (or nearest to) a CTC line's start, the
   next token of that CTC line not written yet (its tokens followed through the
-  line's tokens so far, one skipped token allowed) gets ``weight``.
+  line's tokens so far, one skipped token allowed) gets ``weight``; once all
+  of them are written, the line break gets ``end_weight`` (the LLM's copy head
+  otherwise runs on into the next line's words and skips that line).
 
 * :class:`TimeRangeConstraint` keeps each text-block line's times well formed:
   ``s.ss`` with no leading zero, a start not before the previous line's and
@@ -237,22 +239,25 @@ class CtcWordOrderBias:
         tokenizer: The LLM's tokenizer (``>`` as one token).
         weight: Score added to the next token.
         num_beams: Beams per input.
+        end_weight: Score added to the line break once the CTC line is written out.
 
     Raises:
-        ValueError: a tokenizer that splits ``>``.
+        ValueError: a tokenizer that splits ``>`` or the line break.
     """
 
     def __init__(self, lines: Sequence[Sequence[Tuple[float, Sequence[int]]]], tokenizer, weight: float,
-                 num_beams: int = 1) -> None:
+                 num_beams: int = 1, end_weight: float = 0.0) -> None:
         self.lines = [[(float(s), [int(t) for t in toks]) for s, toks in item] for item in lines]
         self.tokenizer = tokenizer
         self.gt = _single_token(tokenizer, ">", "CTC word-order bias")
+        self.newline = _single_token(tokenizer, "\n", "CTC word-order bias")
         self.weight = float(weight)
+        self.end_weight = float(end_weight)
         self.num_beams = num_beams
 
-    def expected(self, item: int, ids: Sequence[int]) -> Optional[int]:
-        """The next token of input ``item``'s matching CTC line after the answer ``ids``
-        (``None``: not in a line's words, no CTC line, or the line written out)."""
+    def progress(self, item: int, ids: Sequence[int]) -> Optional[Tuple[List[int], int]]:
+        """Input ``item``'s CTC line matching the line being written, and how many of its
+        tokens the line holds (``None``: not in a line's words, or no CTC line)."""
         _, current = _split_answer(self.tokenizer.decode(list(ids)))
         if current is None or not self.lines[item] or self.gt not in ids:
             return None
@@ -265,14 +270,27 @@ class CtcWordOrderBias:
                 p += 1
             elif p + 1 < len(toks) and tok == toks[p + 1]:
                 p += 2
-        return toks[p] if p < len(toks) else None
+        return toks, p
+
+    def expected(self, item: int, ids: Sequence[int]) -> Optional[int]:
+        """The next token of input ``item``'s matching CTC line after the answer ``ids``
+        (``None``: not in a line's words, no CTC line, or the line written out)."""
+        state = self.progress(item, ids)
+        if state is None or state[1] >= len(state[0]):
+            return None
+        return state[0][state[1]]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """Raise each row's expected token."""
+        """Raise each row's expected token (or, the CTC line written out, the line break)."""
         for row in range(scores.shape[0]):
-            tok = self.expected(row // self.num_beams, input_ids[row].tolist())
-            if tok is not None:
-                scores[row, tok] += self.weight
+            state = self.progress(row // self.num_beams, input_ids[row].tolist())
+            if state is None:
+                continue
+            toks, p = state
+            if p < len(toks):
+                scores[row, toks[p]] += self.weight
+            elif self.end_weight:
+                scores[row, self.newline] += self.end_weight
         return scores
 
 

@@ -292,7 +292,8 @@ class Speech2Tags:
                 from espnet_tagspeech.decode.answer_search import CtcWordOrderBias
 
                 spelled = [[(t.start, tok.encode(" ".join(w.text for w in t.words))) for t in item] for item in turns]
-                processors.append(CtcWordOrderBias(spelled, tok, conf.ctc_order_bias, conf.beam_size))
+                processors.append(CtcWordOrderBias(spelled, tok, conf.ctc_order_bias, conf.beam_size,
+                                                   conf.ctc_end_bias))
         if conf.time_constraint:
             from espnet_tagspeech.decode.answer_search import TimeRangeConstraint
 

@@ -164,3 +164,20 @@ def test_ctc_word_order_bias_follows_the_ctc_line_in_order(tok):
     two_beams = CtcWordOrderBias([[(0.1, [we, share, the, notes])]], tok, weight=5.0, num_beams=2)
     scores = two_beams(torch.tensor([ids, ids]), torch.zeros(2, 400))
     assert scores[0, the] == 5.0 and float(scores.sum()) == 10.0
+
+
+
+def test_ctc_word_order_bias_ends_the_line_where_the_ctc_line_ends(tok):
+    we, share = (tok.encode(w)[0] for w in ("we", " share"))
+    (newline,) = tok.encode("\n")
+    bias = CtcWordOrderBias([[(0.1, [we, share]), (3.2, [share])]], tok, weight=5.0, end_weight=7.0)
+    head = "<text>\n0.10-2.00>"
+    rows = [tok.encode(head + "we"), tok.encode(head + "we share"), tok.encode(head + "we share we"),
+            tok.encode("<text>\n0.10-2.0")]
+    scores = torch.stack([bias(torch.tensor([r]), torch.zeros(1, 400))[0] for r in rows])  # rows of unequal length
+    assert scores[0, share] == 5.0 and float(scores[0].sum()) == 5.0  # still inside the CTC line
+    assert scores[1, newline] == 7.0 and float(scores[1].sum()) == 7.0  # written out: end it here
+    assert scores[2, newline] == 7.0  # ran on past it: the break is still favoured
+    assert float(scores[3].abs().sum()) == 0.0  # writing times: nothing
+    off = CtcWordOrderBias([[(0.1, [we, share])]], tok, weight=5.0)
+    assert float(off(torch.tensor([rows[1]]), torch.zeros(1, 400)).abs().sum()) == 0.0  # end_weight 0: off

@@ -126,6 +126,10 @@ def test_time_bias_and_every_line_are_checked():
         DecodeConfig(speaker_every_line=True)
     with pytest.raises(ValueError, match="ctc_order_bias follows the CTC lines of ctc_time_bias"):
         DecodeConfig(ctc_order_bias=2.0)
+    with pytest.raises(ValueError, match="ctc_end_bias ends the CTC line that ctc_order_bias follows"):
+        DecodeConfig(ctc_time_bias=4.0, ctc_end_bias=2.0)
+    with pytest.raises(ValueError, match="ctc_end_bias must be >= 0"):
+        DecodeConfig(ctc_time_bias=4.0, ctc_order_bias=2.0, ctc_end_bias=-1.0)
     with pytest.raises(ValueError, match="speaker_merge_bias needs speaker_constraint"):
         DecodeConfig(speaker_merge_bias=1.0)
     with pytest.raises(ValueError, match="speaker_merge_bias must be >= 0"):
