@@ -111,8 +111,9 @@ class ResemblyzerEmbedder:
     def __init__(self, device: str = "cpu") -> None:
         try:
             from resemblyzer import VoiceEncoder
-        except ImportError as e:  # an optional dependency (requirements-extra.txt)
-            raise ValueError(f"link 'resemblyzer' needs the resemblyzer package: pip install resemblyzer ({e})") from None
+        except ImportError as e:  # installed without its dependencies: requirements-nodeps.txt
+            raise ValueError(f"link 'resemblyzer' needs the resemblyzer package: pip install --no-deps "
+                             f"resemblyzer webrtcvad-wheels, or make install ({e})") from None
         from resemblyzer.hparams import audio_norm_target_dBFS, sampling_rate
 
         self.encoder = VoiceEncoder(device, verbose=False)

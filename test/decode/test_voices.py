@@ -137,7 +137,7 @@ def test_make_embedder_names_what_it_needs(monkeypatch):
         return real_import(name, *args, **kw)
 
     monkeypatch.setattr(builtins, "__import__", no_resemblyzer)
-    with pytest.raises(ValueError, match="needs the resemblyzer package: pip install resemblyzer"):
+    with pytest.raises(ValueError, match="needs the resemblyzer package: pip install --no-deps resemblyzer"):
         make_embedder("resemblyzer")
 
 
