@@ -8,7 +8,8 @@ Two ``transformers`` logits processors act while the LLM writes the
   line ranges (``s.ss-e.ee``, as written above it) not given to a speaker
   yet, so a line belongs to at most one speaker and the parser never has to
   guess; with ``every_line``, ``</speaker>`` cannot close the block while a
-  line has no speaker.  Which line goes to which speaker is the LLM's choice.
+  line has no speaker; once every line has one, it must (a new speaker could
+  only list nothing).  Which line goes to which speaker is the LLM's choice.
 * :class:`SpeakerVoiceBias` is shallow fusion of the speaker stream's voice
   prints into that choice: while the LLM lists a speaker's ranges, a line
   whose voice (the stream's frames over the line, where it is the only line
@@ -101,17 +102,31 @@ class SpeakerBlockConstraint:
     def banned(self, ids: Sequence[int]) -> List[int]:
         """Token ids not allowed next: ``</speaker>`` while a text line has no speaker
         (with ``every_line``)."""
-        if not self.every_line:
+        state = self._between_speakers(ids)
+        if not self.every_line or state is None:
             return []
+        return [self.close_block] if state[1] else []
+
+    def _between_speakers(self, ids: Sequence[int]) -> Optional[Tuple[bool, bool]]:
+        """Outside any ``t="..."`` list of an open speaker block: whether the answer
+        is at the start of an entry (after ``<speaker>`` or an entry's end) and whether a
+        text line is left without a speaker (``None``: not in an open speaker block)."""
         text = self.tokenizer.decode(list(ids))
         if "<speaker>" not in text:
-            return []
+            return None
         block = text.split("<speaker>", 1)[1]
         if "</speaker>" in block:
-            return []
+            return None
         ranges, _ = _split_answer(text)
         used = Counter(r for lst in _LISTS.findall(block) for r in lst.split(","))
-        return [self.close_block] if Counter(ranges) - used else []
+        at_entry = block.rstrip(" ") == "\n" or block.rstrip(" ").endswith("/>\n")
+        return at_entry, bool(Counter(ranges) - used)
+
+    def must_close(self, ids: Sequence[int]) -> bool:
+        """Whether the block must close now: at the start of an entry, every text
+        line has its speaker (a new speaker could only list nothing)."""
+        state = self._between_speakers(ids)
+        return state is not None and state[0] and not state[1]
 
     def allowed(self, ids: Sequence[int]) -> Optional[List[int]]:
         """Token ids allowed next after the answer tokens ``ids`` (``None``: no constraint)."""
@@ -136,6 +151,9 @@ class SpeakerBlockConstraint:
         for row in range(scores.shape[0]):
             ids = input_ids[row].tolist()
             ok = self.allowed(ids)
+            if ok is None and self.must_close(ids):
+                _keep_only(scores, row, [self.close_block])
+                continue
             if ok is None:
                 ban = self.banned(ids)
                 if ban:

@@ -48,6 +48,21 @@ def test_every_line_keeps_the_speaker_block_open_until_each_line_has_a_speaker(t
     assert con.banned(tok.encode("<text>\n0.00-4.81>we\n")) == []  # no speaker block yet
 
 
+def test_the_block_closes_once_every_line_has_a_speaker(tok):
+    close = tok.encode("</speaker>")[0]
+    done = TEXT + '<spk id="1" g="m" t="0.00-4.81,3.85-10.17"/>\n<spk id="2" g="f" t="3.03-3.65"/>\n'
+    for con in (SpeakerBlockConstraint(tok), SpeakerBlockConstraint(tok, every_line=True)):
+        assert con.must_close(tok.encode(done))
+        scores = con(torch.tensor([tok.encode(done)]), torch.zeros(1, 400))
+        assert torch.isfinite(scores[0]).nonzero().flatten().tolist() == [close]
+        # a line left, or inside an entry: the LLM's choice
+        assert not con.must_close(tok.encode(TEXT + '<spk id="1" g="m" t="0.00-4.81,3.85-10.17"/>\n'))
+        assert not con.must_close(tok.encode(done[:-1]))
+        assert not con.must_close(tok.encode(done + "</speaker>"))
+    # no text line: nothing to list
+    assert SpeakerBlockConstraint(tok).must_close(tok.encode("<text>\n</text>\n<speaker>\n"))
+
+
 def test_merge_bias_favours_another_range_for_the_same_speaker_while_lines_are_left(tok):
     comma, quote = tok.encode(",")[0], tok.encode('"')[0]
     con = SpeakerBlockConstraint(tok, merge_bias=2.0)
