@@ -264,11 +264,15 @@ class Speech2Tags:
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         tok = self.model.llm.tokenizer
         conf = self.decode_config
+        feats = None  # both encoders run once per batch when the LLM will read them
+        if conf.text_from == "llm" or conf.speaker_from == "llm":
+            with torch.no_grad():
+                feats = self.model.encode_streams(speech, lengths)
         log_posteriors = None
         if conf.text_from == "ctc" or conf.ctc_word_bias or conf.ctc_time_bias:
-            log_posteriors = ctc_log_posteriors(self.model, speech, lengths)
+            log_posteriors = ctc_log_posteriors(self.model, speech, lengths, feats)
         if conf.text_from == "ctc":
-            return self._decode_after_ctc(speech, lengths, log_posteriors)
+            return self._decode_after_ctc(speech, lengths, log_posteriors, feats)
         processors = []
         if conf.ctc_word_bias:
             from espnet_tagspeech.decode.answer_search import CtcWordBias, ctc_emissions
@@ -311,12 +315,12 @@ class Speech2Tags:
         if conf.speaker_voice_bias:
             from espnet_tagspeech.decode.speaker_block import SpeakerVoiceBias
 
-            processors.append(SpeakerVoiceBias(self._speaker_frames(speech, lengths),
+            processors.append(SpeakerVoiceBias(self._speaker_frames(speech, lengths, feats),
                                                self.model.speaker_encoder.frame_shift, tok,
                                                conf.speaker_voice_bias, conf.speaker_voice_threshold,
                                                conf.beam_size))
         with torch.no_grad():
-            embeds, mask = self.model.generation_inputs(speech, lengths)
+            embeds, mask = self.model.generation_inputs(feats=feats)
             with self.model.generating(None, len(wavs)):
                 ids = self.model.llm.generate(
                     embeds,
@@ -331,13 +335,17 @@ class Speech2Tags:
                 logging.warning("output hit max_new_tokens=%d: %r...", conf.max_new_tokens, t[:60])
         return texts
 
-    def _speaker_frames(self, speech, lengths) -> List[np.ndarray]:
-        """Each input's ``(T_i, C)`` speaker-stream frames (padding cut off)."""
+    def _speaker_frames(self, speech, lengths, feats=None) -> List[np.ndarray]:
+        """Each input's ``(T_i, C)`` speaker-stream frames (padding cut off; from ``feats``,
+        the encoders' outputs, when already computed)."""
         import torch
 
-        with torch.no_grad():
-            feats, feat_len = self.model.speaker_encoder(speech, lengths)
-        return [feats[i, : int(feat_len[i])].float().cpu().numpy() for i in range(feats.shape[0])]
+        if feats is not None:
+            frames, frame_len = feats.speaker, feats.speaker_lengths
+        else:
+            with torch.no_grad():
+                frames, frame_len = self.model.speaker_encoder(speech, lengths)
+        return [frames[i, : int(frame_len[i])].float().cpu().numpy() for i in range(frames.shape[0])]
 
     def _search(self, log_probs: np.ndarray, channels: int) -> Optional[List[int]]:
         """The CTC labels of the beam search (``None``: greedy)."""
@@ -357,7 +365,7 @@ class Speech2Tags:
             end_token=single("\n"), channel_token=single(CHANNEL_CHANGE), num_channels=channels,
         )
 
-    def _decode_after_ctc(self, speech, lengths, log_posteriors) -> List[str]:
+    def _decode_after_ctc(self, speech, lengths, log_posteriors, feats=None) -> List[str]:
         """The CTC head's text block, then the LLM's answer after it (the speaker block).
 
         With ``speaker_from: lines`` the LLM is not run: every line is its own
@@ -378,7 +386,7 @@ class Speech2Tags:
         conf = self.decode_config
         voices = [None] * len(log_posteriors)
         if conf.voice_split is not None:
-            voices = self._speaker_frames(speech, lengths)
+            voices = self._speaker_frames(speech, lengths, feats)
         blocks = []
         for lp, voice in zip(log_posteriors, voices):
             lines = ctc_line_words(lp, tok, frame_shift, channels, self._search(lp, channels),
@@ -395,7 +403,7 @@ class Speech2Tags:
             return blocks
         prefixes = [tok.encode(b) for b in blocks]
         with torch.no_grad():
-            embeds, mask = self.model.generation_inputs(speech, lengths, prefixes)
+            embeds, mask = self.model.generation_inputs(speech, lengths, prefixes, feats)
             with self.model.generating(prefixes, len(prefixes)):
                 ids = self.model.llm.generate(
                     embeds, mask, max_new_tokens=conf.max_new_tokens, num_beams=conf.beam_size
@@ -406,8 +414,14 @@ class Speech2Tags:
         return [tok.decode(p + x) for p, x in zip(prefixes, ids)]
 
 
-def ctc_log_posteriors(model, speech, lengths) -> List[np.ndarray]:
+def ctc_log_posteriors(model, speech, lengths, feats=None) -> List[np.ndarray]:
     """Per input ``(T_i, V + 1)`` log posteriors of the semantic stream's CTC head (blank last).
+
+    Args:
+        model: The TagSpeech model.
+        speech: ``(B, L)`` waveforms.
+        lengths: ``(B,)`` samples per item.
+        feats: The encoders' outputs (``model.encode_streams``), when already computed.
 
     Raises:
         ValueError: a model without a CTC head.
@@ -417,7 +431,10 @@ def ctc_log_posteriors(model, speech, lengths) -> List[np.ndarray]:
     if model.ctc_head is None:
         raise ValueError("the model has no CTC head")
     with torch.no_grad():
-        enc, enc_len = model.semantic_encoder(speech, lengths)
+        if feats is not None:
+            enc, enc_len = feats.semantic, feats.semantic_lengths
+        else:
+            enc, enc_len = model.semantic_encoder(speech, lengths)
         logp = torch.log_softmax(model.ctc_head(enc).float(), dim=-1)
     return [logp[i, : int(enc_len[i])].cpu().numpy() for i in range(logp.shape[0])]
 

@@ -314,6 +314,29 @@ def test_speaker_voice_bias_reads_each_inputs_speaker_stream(packed, monkeypatch
         np.testing.assert_allclose(frames, own[0].numpy(), atol=1e-4)
 
 
+def test_each_encoder_runs_once_per_batch_of_the_llm_search(packed, tmp_path, monkeypatch):
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+
+    tcfg, _ = _time_ordered_model(packed, tmp_path, seed=1)
+    s2t = Speech2Tags(tcfg, tmp_path / "m.pth", decode_config=dict(
+        max_new_tokens=6, ctc_time_bias=4.0, ctc_word_bias=3.0, speaker_constraint=True,
+        speaker_voice_bias=30.0))
+    calls = {"semantic": 0, "speaker": 0}
+    for name in calls:
+        enc = getattr(s2t.model, f"{name}_encoder")
+
+        def counted(*args, _real=enc.forward, _name=name, **kw):
+            calls[_name] += 1
+            return _real(*args, **kw)
+
+        monkeypatch.setattr(enc, "forward", counted)
+    rng = np.random.default_rng(0)
+    wavs = [(0.3 * rng.standard_normal(n)).astype(np.float32) for n in (16000, 24000, 20000)]
+    s2t.batch(wavs, keys=["a", "b", "c"])  # one batch
+    # the CTC lines, the voice prints and the LLM's prompts share one pass of each encoder
+    assert calls == {"semantic": 1, "speaker": 1}
+
+
 def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypatch, tmp_path):
     import yaml
 

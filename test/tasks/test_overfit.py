@@ -125,7 +125,7 @@ def test_text_from_ctc_hands_the_ctc_lines_to_the_llm(trained, monkeypatch):
     wav, target = next((w, t) for w, t in cuts.values() if len(parse(t).turns) >= 2)
     labels, _ = element_labels(split_elements(sot_transcript(target)), tok)
     post = spelled_ctc_posteriors(labels, tok.vocab_size)
-    monkeypatch.setattr(speech2tags, "ctc_log_posteriors", lambda model, speech, lengths: [post])
+    monkeypatch.setattr(speech2tags, "ctc_log_posteriors", lambda model, speech, lengths, feats=None: [post])
     # (the tiny model has no CTC head: a stand-in passes the check, its posteriors are given)
     monkeypatch.setattr(s2t.model, "ctc_head", torch.nn.Identity())
     s2t.decode_config = replace(s2t.decode_config, text_from="ctc")
