@@ -72,9 +72,12 @@ def range_list(text: str) -> Optional[RangeList]:
 class SpeakerBlockConstraint:
     """Only the text block's line ranges, each once, inside the speaker block's ``t="..."``.
 
+    Speakers are numbered 1, 2, ... in the order they are listed (the LLM
+    writes the ``id`` digits; only the next number is allowed).
+
     Args:
-        tokenizer: The LLM's tokenizer (digits, ``.``, ``-``, ``,``, ``"`` and
-            ``t="`` as single tokens, as the sentencepiece models of
+        tokenizer: The LLM's tokenizer (digits, ``.``, ``-``, ``,``, ``"``,
+            ``id="`` and ``t="`` as single tokens, as the sentencepiece models of
             ``bin/train_tokenizer.py`` keep them).
         num_beams: Beams per input.
         every_line: The block may not close while a text line has no speaker.
@@ -94,6 +97,7 @@ class SpeakerBlockConstraint:
         self.tokenizer = tokenizer
         self.char_ids = {c: single(c) for c in "0123456789.-,\""}
         self.open_t = single('t="')
+        self.open_id = single('id="')
         self.close_block = single("</speaker>")
         self.num_beams = num_beams
         self.every_line = every_line
@@ -128,8 +132,30 @@ class SpeakerBlockConstraint:
         state = self._between_speakers(ids)
         return state is not None and state[0] and not state[1]
 
+    def next_id(self, ids: Sequence[int]) -> Optional[List[int]]:
+        """Inside a speaker's ``id="..."``: the token that continues the entry's number
+        (the speakers of a block are numbered 1, 2, ... in order), else ``None``."""
+        if self.open_id not in ids:
+            return None
+        text = self.tokenizer.decode(list(ids))
+        if "<speaker>" not in text:
+            return None
+        block = text.split("<speaker>", 1)[1]
+        pos = block.rfind('id="')
+        if pos < 0 or "</speaker>" in block or '"' in block[pos + 4:]:
+            return None
+        part, number = block[pos + 4:], str(block[:pos].count("<spk") or 1)
+        if part == number:
+            return [self.char_ids['"']]
+        if number.startswith(part):
+            return [self.char_ids[number[len(part)]]]
+        return None  # an id the constraint did not shape: leave it
+
     def allowed(self, ids: Sequence[int]) -> Optional[List[int]]:
         """Token ids allowed next after the answer tokens ``ids`` (``None``: no constraint)."""
+        number = self.next_id(ids)
+        if number is not None:
+            return number
         if self.open_t not in ids:
             return None
         state = range_list(self.tokenizer.decode(list(ids)))

@@ -63,6 +63,16 @@ def test_the_block_closes_once_every_line_has_a_speaker(tok):
     assert SpeakerBlockConstraint(tok).must_close(tok.encode("<text>\n</text>\n<speaker>\n"))
 
 
+def test_speakers_are_numbered_in_order(tok):
+    con = SpeakerBlockConstraint(tok)
+    assert _next(tok, con, TEXT + '<spk id="') == ["1"]
+    assert _next(tok, con, TEXT + '<spk id="1') == ['"']
+    second = TEXT + '<spk id="1" g="m" t="0.00-4.81"/>\n<spk id="'
+    assert _next(tok, con, second) == ["2"]  # not "1" again, nor "3"
+    assert con.allowed(tok.encode(second + '2" g="')) is None  # the gender is the LLM's
+    assert con.next_id(tok.encode("<text>\n</text>\n")) is None  # no speaker block yet
+
+
 def test_merge_bias_favours_another_range_for_the_same_speaker_while_lines_are_left(tok):
     comma, quote = tok.encode(",")[0], tok.encode('"')[0]
     con = SpeakerBlockConstraint(tok, merge_bias=2.0)
