@@ -59,7 +59,8 @@ class DecodeConfig:
                                         "(lines: each line its own speaker, for line clustering; the LLM is "
                                         "not run)", SPEAKER_FROM)
     speaker_constraint: bool = _setting(False, "text_from llm: the speaker block may list only the text "
-                                               "block's line ranges, each once")
+                                               "block's line ranges, each once, its speakers numbered "
+                                               "in order, and closes once every line has a speaker")
     speaker_every_line: bool = _setting(False, "text_from llm, with speaker_constraint: the speaker block "
                                                "may not close while a text line has no speaker")
     speaker_merge_bias: float = _setting(0.0, "text_from llm, with speaker_constraint: score added to another "
