@@ -222,8 +222,8 @@ def decode_child(spec_path: Path) -> int:
     from espnet_tagspeech.data.atomic import atomic_write
     from espnet_tagspeech.data.formats import turns_to_seglst
     from espnet_tagspeech.data.kaldi import load_audio
-    from espnet_tagspeech.decode.meeting import SegmentConfig
     from espnet_tagspeech.decode.speech2tags import load_speech2tags
+    from espnet_tagspeech.segment.config import SegmentConfig
 
     spec = json.loads(spec_path.read_text())
     torch.set_num_threads(int(spec["num_threads"]))

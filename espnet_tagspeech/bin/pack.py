@@ -5,7 +5,7 @@ Usage (from a recipe dir, so that paths inside the config stay relative)::
     python -m espnet_tagspeech.bin.pack --train_config exp/x/config.yaml \\
         --model_file exp/x/valid.acc.ave.pth [--tokenizer dump/tokenizer/tokenizer.model] \\
         [--ngram dump/tokenizer/ngram.json] \\
-        [--inference_config conf/decode.yaml] [--results exp/x/RESULTS.md] \\
+        [--inference_config conf/decode.yaml] [--segment_config conf/segment.yaml] [--results exp/x/RESULTS.md] \\
         [--images exp/x/images] --outpath exp/x/packed.zip
 
 The archive holds ``meta.yaml`` (ESPnet's layout: ``files`` and ``yaml_files``
@@ -68,6 +68,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--tokenizer", help="sentencepiece model referenced by the config")
     p.add_argument("--ngram", help="token n-gram LM (stage 4) for CTC beam search")
     p.add_argument("--inference_config")
+    p.add_argument("--segment_config", help="segmentation yaml of whole-recording decoding (the windows "
+                                            "the results were measured on: segment_recordings' segment.yaml)")
     p.add_argument("--link_config", help="speaker linking yaml of whole-recording decoding")
     p.add_argument("--results", help="RESULTS.md to include")
     p.add_argument("--images", help="dir of PNGs to include")
@@ -77,6 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from espnet_tagspeech.data.atomic import check_writable
     from espnet_tagspeech.data.errors import DataFormatError
+    from espnet_tagspeech.segment.config import SegmentConfig
 
     files = {"model_file": args.model_file}
     if args.tokenizer:
@@ -86,6 +89,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     yaml_files = {"train_config": args.train_config}
     if args.inference_config:
         yaml_files["inference_config"] = args.inference_config
+    if args.segment_config:
+        yaml_files["segment_config"] = args.segment_config
     if args.link_config:
         yaml_files["link_config"] = args.link_config
     option = [args.results] if args.results else []
@@ -99,8 +104,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         for f in yaml_files.values():
             check_yaml(f)
+        if args.segment_config:  # settings from_pretrained could not read are not packed
+            SegmentConfig.from_yaml(args.segment_config)
         check_writable(out.parent)
-    except DataFormatError as e:
+    except (DataFormatError, ValueError) as e:
         logging.error("%s", e)
         return 1
     from espnet_tagspeech.decode.packed import write_packed

@@ -8,7 +8,9 @@ Examples::
         --model_tag exp/tagspeech_mini/mini_packed.zip --out_dir out --wav_scp data/test/wav.scp --nj 2
 
 Each recording is segmented by a VAD, decoded window by window and its speakers
-linked across windows (:meth:`espnet_tagspeech.decode.speech2tags.Speech2Tags.__call__`).
+linked across windows (:meth:`espnet_tagspeech.decode.speech2tags.Speech2Tags.__call__`),
+with the packed segmentation, decoding and linking configs unless ``--segment_config``,
+``--inference_config``, ``--link_config`` or a segmentation flag (``--max_window 14``) say otherwise.
 Writes into ``--out_dir``: ``rttm``, ``hyp.seglst.json``, ``hyp.stm``,
 ``text`` (per speaker: ``<recording>-<speaker> <words in time order>``),
 ``answers`` (every window's raw answer) and ``warnings``.  Each recording's
@@ -42,12 +44,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_file", help="... and its weights")
     p.add_argument("--inference_config", help="decoding yaml (default: the packed one)")
     p.add_argument("--link_config", help="linking yaml (default: the packed one)")
-    p.add_argument("--segmenter", choices=["silero", "energy"], default=None)
-    p.add_argument("--max_window", type=float, default=None, help="longest decoding window (s)")
     p.add_argument("--batch_size", type=int, default=8, help="windows decoded per call")
     p.add_argument("--nj", type=int, default=1, help="local jobs (utils/run.pl)")
     p.add_argument("--num_threads", type=int, default=0, help="torch threads per job (0: cores / nj)")
     p.add_argument("--device", default="cpu")
+    from espnet_tagspeech.segment.config import SegmentConfig
+
+    SegmentConfig.add_arguments(p)  # --segment_config yaml (default: the packed one) and one flag per setting
     return p
 
 
@@ -95,10 +98,11 @@ def _check_model_args(args) -> None:
     from espnet_tagspeech.decode.config import DecodeConfig
     from espnet_tagspeech.decode.link import LinkConfig
     from espnet_tagspeech.decode.packed import check_packed
+    from espnet_tagspeech.segment.config import SegmentConfig
 
     if not (args.model_tag or args.train_config):
         raise DataFormatError("<command line>", None, "give --model_tag, or --train_config and --model_file")
-    for opt in ("model_tag", "train_config", "model_file", "inference_config", "link_config"):
+    for opt in ("model_tag", "train_config", "model_file", "inference_config", "segment_config", "link_config"):
         path = getattr(args, opt)
         if path and not Path(path).exists():
             raise DataFormatError(path, None, f"no such file (given by --{opt})")
@@ -109,6 +113,7 @@ def _check_model_args(args) -> None:
         DecodeConfig.read_yaml(args.inference_config)
     if args.link_config:
         LinkConfig.from_yaml(args.link_config)
+    SegmentConfig.from_args(args)  # the segment yaml and flags
 
 
 def _check_audio(items: Dict[str, str], out: Path) -> None:
@@ -127,7 +132,7 @@ def _check_audio(items: Dict[str, str], out: Path) -> None:
 def _speech2tags(args):
     from espnet_tagspeech.decode.config import DecodeConfig
     from espnet_tagspeech.decode.link import LinkConfig
-    from espnet_tagspeech.decode.meeting import SegmentConfig
+    from espnet_tagspeech.segment.config import SegmentConfig
     from espnet_tagspeech.decode.speech2tags import load_speech2tags
 
     kwargs: Dict = {"device": args.device}
@@ -136,12 +141,7 @@ def _speech2tags(args):
     if args.link_config:
         kwargs["link_config"] = LinkConfig.from_yaml(args.link_config)
     s2t = load_speech2tags(args.model_tag, args.train_config, args.model_file, **kwargs)
-    seg = s2t.segment_config.to_dict()
-    if args.segmenter:
-        seg["segmenter"] = args.segmenter
-    if args.max_window:
-        seg["max_window"] = args.max_window
-    s2t.segment_config = SegmentConfig.from_dict(seg)
+    s2t.segment_config = SegmentConfig.from_args(args, base=s2t.segment_config)
     return s2t
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
+from espnet_tagspeech.settings import check_setting_keys, read_settings_yaml, settings_from_dict
+
 TEXT_FROM = ("llm", "ctc")
 SPEAKER_FROM = ("llm", "lines")
 
@@ -166,9 +168,7 @@ class DecodeConfig:
         Raises:
             ValueError: ``"<source>: unknown decoding setting(s) [...]; valid keys: [...]"``.
         """
-        unknown = sorted(set(conf) - set(cls.keys()))
-        if unknown:
-            raise ValueError(f"{source}: unknown decoding setting(s) {unknown}; valid keys: {cls.keys()}")
+        check_setting_keys(cls, conf, source, "decoding")
 
     @classmethod
     def from_dict(cls, conf: Mapping[str, Any], source: str = "decode config") -> "DecodeConfig":
@@ -177,11 +177,7 @@ class DecodeConfig:
         Raises:
             ValueError: an unknown key, a bad value, or settings that do not go together.
         """
-        cls.check_keys(conf, source)
-        try:
-            return cls(**conf)
-        except ValueError as e:
-            raise ValueError(f"{source}: {e}") from None
+        return settings_from_dict(cls, conf, source, "decoding")
 
     @classmethod
     def read_yaml(cls, path: Union[str, Path]) -> Dict[str, Any]:
@@ -191,19 +187,7 @@ class DecodeConfig:
             FileNotFoundError: no such file.
             ValueError: not a mapping, or an unknown key, naming the file.
         """
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"decoding config not found: {path}")
-        with path.open(encoding="utf-8") as f:
-            try:
-                conf = yaml.safe_load(f)
-            except yaml.YAMLError as e:
-                raise ValueError(f"{path}: not valid yaml: {e}") from None
-        conf = {} if conf is None else conf
-        if not isinstance(conf, dict):
-            raise ValueError(f"{path}: a decoding config is a mapping of settings, got {type(conf).__name__}")
+        conf = read_settings_yaml(path, "decoding")
         cls.check_keys(conf, str(path))
         return conf
 

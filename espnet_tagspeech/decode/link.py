@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from espnet_tagspeech.data.turn import Turn
+from espnet_tagspeech.settings import read_settings_yaml, settings_from_dict
 
 _LINKS = ("model", "fbank", "resemblyzer", "none")
 _UNITS = ("speaker", "line")
@@ -85,24 +86,17 @@ class LinkConfig:
         Raises:
             ValueError: an unknown key or a bad value.
         """
-        unknown = sorted(set(conf) - set(cls.fields()))
-        if unknown:
-            raise ValueError(f"{source}: unknown link settings {unknown}; known: {cls.fields()}")
-        try:
-            return cls(**conf)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{source}: {e}") from None
+        return settings_from_dict(cls, conf, source, "link")
 
     @classmethod
     def from_yaml(cls, path: Union[str, Path]) -> "LinkConfig":
-        """Read a link yaml (``conf/link_*.yaml``)."""
-        import yaml
+        """Read a link yaml (``conf/link_*.yaml``).
 
-        with open(path, encoding="utf-8") as f:
-            conf = yaml.safe_load(f) or {}
-        if not isinstance(conf, dict):
-            raise ValueError(f"{path}: a link config is a mapping of settings")
-        return cls.from_dict(conf, str(path))
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: not valid yaml, not a mapping, an unknown key or a bad value, naming the file.
+        """
+        return cls.from_dict(read_settings_yaml(path, "link"), str(path))
 
     def to_dict(self) -> Dict:
         """The settings as a plain mapping (what a yaml holds)."""

@@ -7,46 +7,15 @@ per person (:meth:`espnet_tagspeech.decode.speech2tags.Speech2Tags.__call__`).
 """
 
 import logging
-from dataclasses import asdict, dataclass, fields
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
 from espnet_tagspeech.data.errors import DataFormatError
 from espnet_tagspeech.decode.link import LinkConfig, RecordingTurns, link_recording
+from espnet_tagspeech.segment.config import SegmentConfig
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class SegmentConfig:
-    """How a recording is cut into decoding windows without a reference.
-
-    Attributes:
-        segmenter: ``silero`` (silero-vad) or ``energy``
-            (:func:`espnet_tagspeech.segment.vad.build_segmenter`).
-        max_window: Longest window in seconds (the training cuts' length).
-        merge_gap: Speech regions closer than this share a window.
-        pad: Seconds of context at window edges that lie in a pause.
-    """
-
-    segmenter: str = "silero"
-    max_window: float = 20.0
-    merge_gap: float = 0.2
-    pad: float = 0.1
-
-    @classmethod
-    def from_dict(cls, conf: Dict, source: str = "<segment config>") -> "SegmentConfig":
-        """Build from a mapping (unknown keys are an error naming ``source``)."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(conf) - set(known))
-        if unknown:
-            raise ValueError(f"{source}: unknown segmentation settings {unknown}; known: {known}")
-        return cls(**conf)
-
-    def to_dict(self) -> Dict:
-        """The settings as a mapping."""
-        return asdict(self)
 
 
 def to_model_audio(audio: np.ndarray, rate: int, key: str, model_rate: int) -> np.ndarray:
@@ -115,16 +84,14 @@ def decode_meeting(
 
     from espnet_tagspeech.decode.speech2tags import TagResult
     from espnet_tagspeech.segment.recordings import segment_audio
-    from espnet_tagspeech.segment.vad import build_segmenter
-    from espnet_tagspeech.segment.windows import WindowConfig
     from espnet_tagspeech.serialization import ParseResult
 
     segment = segment or SegmentConfig()
     link = link or LinkConfig()
     wav = to_model_audio(audio, rate, key, s2t.sample_rate)
-    segmenter = build_segmenter(segment.segmenter)
+    segmenter = segment.build_segmenter()
     segmenter.prepare()
-    found = segment_audio(wav, key, segmenter, WindowConfig(segment.max_window, segment.merge_gap, segment.pad))
+    found = segment_audio(wav, key, segmenter, segment)
     if not found.windows:
         logger.warning("%s: no speech found (%.1f s of audio): no turns", key, found.duration)
         return TagResult(key=key, text="", warnings=["no speech found"])

@@ -2,7 +2,7 @@
 
 The zip holds ``meta.yaml`` (``files`` and ``yaml_files`` keyed by role:
 ``train_config``, ``model_file``, ``tokenizer_file``, ``ngram_file``,
-``inference_config``, ``link_config``) and those files under their paths
+``inference_config``, ``segment_config``, ``link_config``) and those files under their paths
 relative to the recipe dir, so that ESPnet's ``unpack`` and espnet_model_zoo
 read it too.
 """

@@ -69,7 +69,7 @@ class Speech2Tags:
         decode_config: How to decode (:class:`~espnet_tagspeech.decode.config.DecodeConfig`,
             or a mapping of its settings; default: the paper's greedy decoding).
         segment_config: How a whole recording is cut into windows
-            (:class:`~espnet_tagspeech.decode.meeting.SegmentConfig` or its dict).
+            (:class:`~espnet_tagspeech.segment.config.SegmentConfig` or its dict).
         link_config: How the windows' speakers are linked into the
             recording's (:class:`~espnet_tagspeech.decode.link.LinkConfig` or its dict).
 
@@ -98,7 +98,7 @@ class Speech2Tags:
         link_config=None,
     ) -> None:
         from espnet_tagspeech.decode.link import LinkConfig
-        from espnet_tagspeech.decode.meeting import SegmentConfig
+        from espnet_tagspeech.segment.config import SegmentConfig
         from espnet_tagspeech.tasks.tagspeech import TagSpeechTask
 
         if decode_config is None or isinstance(decode_config, Mapping):
@@ -158,15 +158,15 @@ class Speech2Tags:
         """Build from a packed model (zip / tgz) or an unpacked directory.
 
         The packed decoding config (``inference_config``), n-gram LM
-        (``ngram_file``) and linking config, when present, are the defaults:
-        the zip decodes as the recipe's stage 8 did.
+        (``ngram_file``), segmentation and linking configs, when present, are
+        the defaults: the zip decodes as the recipe's stage 8 did.
 
         Args:
             path: The archive, or a directory holding ``meta.yaml``.
             cache_dir: Where archives are unpacked (default: beside the archive).
             device: ``"cpu"`` or ``"cuda"``.
             decode_config: Decoding settings used instead of the packed ones.
-            segment_config: See the constructor.
+            segment_config: Segmentation settings used instead of the packed ones.
             link_config: Linking settings used instead of the packed ones.
             **overrides: :class:`DecodeConfig` settings (``beam_size=4``...) that
                 win over the decoding config.
@@ -177,6 +177,7 @@ class Speech2Tags:
         """
         from espnet_tagspeech.decode.link import LinkConfig
         from espnet_tagspeech.decode.packed import resolve_packed
+        from espnet_tagspeech.segment.config import SegmentConfig
 
         DecodeConfig.check_keys(overrides, "from_pretrained overrides")
         files = resolve_packed(path, cache_dir)
@@ -196,6 +197,8 @@ class Speech2Tags:
         config = DecodeConfig.from_dict({**conf, **overrides}, source)
         if link_config is None and "link_config" in files:
             link_config = LinkConfig.from_yaml(files["link_config"])
+        if segment_config is None and "segment_config" in files:
+            segment_config = SegmentConfig.from_yaml(files["segment_config"])
         return cls(files["train_config"], files.get("model_file"), device, config, segment_config, link_config)
 
     def __call__(

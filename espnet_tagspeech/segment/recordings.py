@@ -7,7 +7,9 @@ window under ``data/``, and the tables
 - ``wav.scp``: window id -> its wav file (ids ``<reco>_<start ms>_<end ms>``, 7 digits each),
 - ``utt2spk`` / ``spk2utt``: window -> recording,
 - ``utt2dur``: window -> seconds,
-- ``cut2reco``: ``window recording start end`` (what ``merge_decodes --cut2reco`` reads).
+- ``cut2reco``: ``window recording start end`` (what ``merge_decodes --cut2reco`` reads),
+- ``segment.yaml``: the settings used, when they are a
+  :class:`~espnet_tagspeech.segment.config.SegmentConfig`.
 
 There is no ``text`` (there is no reference) and no ``segments``: decoding
 reads a ``segments`` file beside ``wav.scp`` as pieces of the recordings
@@ -29,6 +31,7 @@ import numpy as np
 
 from espnet_tagspeech.data.atomic import check_writable, replace_dir, temp_dir_beside
 from espnet_tagspeech.data.errors import DataFormatError
+from espnet_tagspeech.segment.config import RECORD_NAME, SegmentConfig
 from espnet_tagspeech.segment.vad import SAMPLE_RATE, AbsSegmenter, QuietestPoint
 from espnet_tagspeech.segment.windows import Region, Window, WindowConfig, make_windows
 
@@ -172,7 +175,7 @@ def segment_data_dir(
         in_dir: Kaldi dir with ``wav.scp`` (``reco2dur`` optional: checked against the audio).
         out_dir: Output dir (replaced whole; see the module docstring for its files).
         segmenter: Finds the speech (its :meth:`~AbsSegmenter.prepare` is called first).
-        config: How regions become windows.
+        config: How regions become windows (a ``SegmentConfig`` is also recorded in the dir).
         nj: Parallel processes.
         channel: Channel kept from multichannel audio.
 
@@ -241,6 +244,8 @@ def segment_data_dir(
         write_table(tmp / "spk2utt", utt2spk_to_spk2utt(utt2spk))
         write_table(tmp / "utt2dur", durations)
         write_table(tmp / "cut2reco", {w.id: f"{w.recording} {w.start:.3f} {w.end:.3f}" for w in windows})
+        if isinstance(config, SegmentConfig):  # which windows these are, for the decode dir and the pack
+            config.write_yaml(tmp / RECORD_NAME)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

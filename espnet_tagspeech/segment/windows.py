@@ -20,7 +20,7 @@ speech; this module turns those regions into the windows the model decodes:
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 _EPS = 1e-9
@@ -95,11 +95,13 @@ class WindowConfig:
             if needed to leave it).
     """
 
-    max_window: float = 20.0
-    merge_gap: float = 0.2
-    pad: float = 0.1
-    min_speech: float = 0.0
-    slack: float = 1.0
+    max_window: float = field(default=20.0, metadata={"help": "longest window (s): at most the training cuts' "
+                                                               "max_cut_dur"})
+    merge_gap: float = field(default=0.2, metadata={"help": "speech regions closer than this (s) share a window"})
+    pad: float = field(default=0.1, metadata={"help": "context added at window edges in pauses (s)"})
+    min_speech: float = field(default=0.0, metadata={"help": "windows with less speech (s) are dropped"})
+    slack: float = field(default=1.0, metadata={"help": "least room (s) a cut in continuous speech has to "
+                                                        "move to the quietest point"})
 
     def __post_init__(self) -> None:
         for name in ("max_window", "merge_gap", "pad", "min_speech", "slack"):

@@ -216,7 +216,7 @@ def _(d):
 def _(d):
     write(d / "link.yaml", "link_unti: speaker\n")
     return Call("merge_decodes", [*_jobs(d), "--config", "link.yaml"], 1,
-                "link.yaml: unknown link settings ['link_unti']")
+                "link.yaml: unknown link setting(s) ['link_unti']")
 
 
 @case("merge_decodes/out_dir_read_only")

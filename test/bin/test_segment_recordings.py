@@ -49,7 +49,8 @@ def test_end_to_end_writes_a_decodable_dir_of_windows(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         assert _run(d, out) == 0
     assert "'rec_b'" in caplog.text and "2 channels" in caplog.text and "22050 Hz -> 16000 Hz" in caplog.text
-    assert sorted(p.name for p in out.iterdir()) == ["cut2reco", "data", "spk2utt", "utt2dur", "utt2spk", "wav.scp"]
+    assert sorted(p.name for p in out.iterdir()) == ["cut2reco", "data", "segment.yaml", "spk2utt", "utt2dur",
+                                                     "utt2spk", "wav.scp"]  # fmt: skip
     wav, cut2reco, utt2dur = read_wav_scp(out / "wav.scp"), read_scp(out / "cut2reco"), read_durations(out / "utt2dur")
     assert set(wav) == set(cut2reco) == set(utt2dur) == set(read_scp(out / "utt2spk"))
     spans = {}
@@ -167,3 +168,36 @@ def test_silero_in_worker_processes(tmp_path):
         (cut,) = [c for c, v in cut2reco.items() if v.startswith(f"m{i} ")]
         _, start, end = cut2reco[cut].split()
         assert abs(float(start) - (1 + i)) < 0.3 and abs(float(end) - (1 + i + n)) < 0.3
+
+
+def test_a_segment_yaml_sets_the_windows_flags_win_and_the_dir_records_what_was_used(tmp_path):
+    from espnet_tagspeech.segment.config import SegmentConfig
+
+    d = _recordings(tmp_path)
+    conf = tmp_path / "segment.yaml"
+    conf.write_text("segmenter: energy\nmax_window: 3.0\nmerge_gap: 0.3\n")
+    out = tmp_path / "cuts"
+    assert main(["--in_dir", str(d), "--out_dir", str(out), "--config", str(conf)]) == 0
+    spans = [tuple(map(float, v.split()[1:])) for v in read_scp(out / "cut2reco").values()]
+    assert max(e - s for s, e in spans) <= 3.0 + 1e-6 and len(spans) > 6  # (5-s windows gave 6)
+    used = SegmentConfig.from_yaml(out / "segment.yaml")
+    assert (used.segmenter, used.max_window, used.merge_gap, used.pad) == ("energy", 3.0, 0.3, 0.1)
+    # a flag wins over the yaml, and is what the dir records
+    assert main(["--in_dir", str(d), "--out_dir", str(out), "--config", str(conf), "--max_window", "5"]) == 0
+    assert SegmentConfig.from_yaml(out / "segment.yaml").max_window == 5.0
+    assert max(float(v.split()[2]) - float(v.split()[1]) for v in read_scp(out / "cut2reco").values()) > 3.0
+
+
+def test_a_bad_segment_yaml_is_named_before_any_audio_is_read(tmp_path, caplog, capsys):
+    d = _recordings(tmp_path)
+    conf = tmp_path / "segment.yaml"
+    conf.write_text("segmenter: energy\nmax_windw: 3.0\n")
+    out = tmp_path / "cuts"
+    assert main(["--in_dir", str(d), "--out_dir", str(out), "--config", str(conf)]) == 2
+    assert f"{conf}: unknown segmentation setting(s) ['max_windw']" in caplog.text
+    conf.write_text("segmenter: webrtc\n")
+    assert main(["--in_dir", str(d), "--out_dir", str(out), "--config", str(conf)]) == 2
+    assert f"{conf}: segmenter must be one of ['silero', 'energy'], got 'webrtc'" in caplog.text
+    assert main(["--in_dir", str(d), "--out_dir", str(out), "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "segment config not found" in caplog.text
+    assert not out.exists() and "Traceback" not in capsys.readouterr().err

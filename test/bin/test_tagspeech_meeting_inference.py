@@ -112,3 +112,25 @@ def test_bad_input_is_named_and_nothing_is_written(model, tmp_path, caplog, case
     assert main(_args(model, out, *extra)) == 1
     assert named in caplog.text
     assert not (out / "rttm").exists()
+
+
+def _window_seconds(out: Path) -> list:
+    """The length of every decoded window, from the ids of the answers (<reco>_<start ms>_<end ms>)."""
+    ids = [line.split()[0] for line in (out / "answers").read_text().splitlines() if line.strip()]
+    return [(int(i.split("_")[-1]) - int(i.split("_")[-2])) / 1000 for i in ids]
+
+
+def test_a_segment_yaml_sets_the_windows_and_flags_win(model, tmp_path, caplog):
+    seg = tmp_path / "segment.yaml"
+    seg.write_text("segmenter: energy\nmax_window: 1.2\npad: 0.05\nmerge_gap: 0.6\n")  # pauses are 0.5 s
+    base = ["--train_config", str(model / "config.yaml"), "--model_file", str(model / "model.pth"),
+            "--inference_config", str(model / "decode.yaml"), str(model / "wavs" / "rec0.wav")]
+    assert main([*base, "--segment_config", str(seg), "--out_dir", str(tmp_path / "a")]) == 0
+    short = _window_seconds(tmp_path / "a")
+    assert short and max(short) <= 1.2
+    assert main([*base, "--segment_config", str(seg), "--max_window", "4", "--out_dir", str(tmp_path / "b")]) == 0
+    assert max(_window_seconds(tmp_path / "b")) > 1.2
+    seg.write_text("segmenter: energy\nmax_windw: 1.2\n")
+    assert main([*base, "--segment_config", str(seg), "--out_dir", str(tmp_path / "c")]) == 1
+    assert f"{seg}: unknown segmentation setting(s) ['max_windw']" in caplog.text
+    assert not (tmp_path / "c").exists()

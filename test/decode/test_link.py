@@ -20,7 +20,7 @@ def test_yaml_keys_values_and_flags(tmp_path):
     conf.write_text("link: fbank\nlinking_threshold: 0.6\n")
     assert LinkConfig.from_yaml(conf).linking_threshold == 0.6
     conf.write_text("link: fbank\nlinking_treshold: 0.6\n")
-    with pytest.raises(ValueError, match=r"link.yaml: unknown link settings \['linking_treshold'\]"):
+    with pytest.raises(ValueError, match=r"link.yaml: unknown link setting\(s\) \['linking_treshold'\]"):
         LinkConfig.from_yaml(conf)
     with pytest.raises(ValueError, match="link_unit must be one of"):
         LinkConfig(link_unit="word")

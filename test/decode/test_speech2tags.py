@@ -372,6 +372,39 @@ def test_from_pretrained_takes_the_packed_decode_config_and_lm(packed, monkeypat
         Speech2Tags.from_pretrained(zipped, cache_dir=tmp_path / "c", beam_size=0)
 
 
+def test_from_pretrained_takes_the_packed_segment_config(packed, monkeypatch, tmp_path):
+    """The windows the recipe's results were measured on travel in the zip: a whole meeting
+    decoded from the zip is cut as stage 3 cut the test set; a config given wins."""
+    import yaml
+
+    from espnet_tagspeech.bin.pack import main as pack
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+    from espnet_tagspeech.segment.config import SegmentConfig
+
+    work, _, _ = packed
+    monkeypatch.chdir(work)
+    cfg = yaml.safe_load(Path("config.yaml").read_text())
+    cfg["llm_conf"]["tokenizer"] = "token/tokenizer.model"
+    Path("exp/config.yaml").write_text(yaml.safe_dump(cfg))
+    Path("dump").mkdir(exist_ok=True)
+    SegmentConfig(segmenter="energy", max_window=14.0).write_yaml("dump/segment.yaml")
+    base = ["--train_config", "exp/config.yaml", "--model_file", "exp/model.pth", "--tokenizer",
+            "token/tokenizer.model"]
+    assert pack([*base, "--segment_config", "dump/segment.yaml", "--outpath", "exp/seg.zip"]) == 0
+    s2t = Speech2Tags.from_pretrained(work / "exp" / "seg.zip", cache_dir=tmp_path / "c")
+    assert s2t.segment_config == SegmentConfig(segmenter="energy", max_window=14.0)
+    own = Speech2Tags.from_pretrained(work / "exp" / "seg.zip", cache_dir=tmp_path / "c",
+                                      segment_config={"max_window": 9.0})  # fmt: skip
+    assert own.segment_config == SegmentConfig(max_window=9.0)
+    # without one the defaults hold; settings from_pretrained could not read are not packed
+    assert pack([*base, "--outpath", "exp/plain.zip"]) == 0
+    assert Speech2Tags.from_pretrained(work / "exp" / "plain.zip", cache_dir=tmp_path / "d").segment_config \
+        == SegmentConfig()
+    Path("dump/bad.yaml").write_text("max_windw: 14\n")
+    assert pack([*base, "--segment_config", "dump/bad.yaml", "--outpath", "exp/bad.zip"]) == 1
+    assert not Path("exp/bad.zip").exists()
+
+
 def test_pack_stores_recipe_relative_names_for_symlinks(packed, tmp_path, monkeypatch):
     """A config symlinked out of the recipe (conf/x.yaml -> ../../conf/x.yaml) is packed
     under its recipe-relative name, never its target's machine path; a file outside the
@@ -418,7 +451,7 @@ def test_whole_recording_is_cut_decoded_and_linked(packed, s2t, caplog):
     """Calling Speech2Tags decodes a recording: windows from the segmenter, every window's
     answer parsed into recording time, speakers linked across windows."""
     from espnet_tagspeech.decode.link import LinkConfig
-    from espnet_tagspeech.decode.meeting import SegmentConfig
+    from espnet_tagspeech.segment.config import SegmentConfig
 
     caplog.set_level("INFO")
     s2t.segment_config = SegmentConfig(segmenter="energy", max_window=1.5)

@@ -55,6 +55,23 @@ def test_config_contents_and_options_name_the_decode_dir(recipe):
     assert _decode_dir(recipe, "--link", "resemblyzer") != _decode_dir(recipe)
 
 
+def test_the_windows_stage_3_cut_name_the_decode_dir(recipe):
+    """Test sets cut with other windows (segment_recordings records its settings in the dir it
+    writes) decode into another dir."""
+    plain = _decode_dir(recipe)
+    cuts = recipe / "dump" / "raw" / "test_vad_cuts"
+    cuts.mkdir(parents=True)
+    (cuts / "segment.yaml").write_text("max_window: 14.0\nsegmenter: silero\n")
+    fourteen = _decode_dir(recipe)
+    assert fourteen != plain and fourteen.startswith("decode_tiny_link_speakers_vad_valid.acc.ave_")
+    (cuts / "segment.yaml").write_text("max_window: 20.0\nsegmenter: silero\n")
+    assert _decode_dir(recipe) not in (plain, fourteen)
+    # the reference's cuts do not depend on the VAD's settings
+    oracle = _decode_dir(recipe, "--test_segmentation", "oracle")
+    (cuts / "segment.yaml").unlink()
+    assert _decode_dir(recipe, "--test_segmentation", "oracle") == oracle
+
+
 def test_a_bad_link_choice_is_named_before_any_stage(recipe):
     proc = subprocess.run(
         ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "test",

@@ -55,6 +55,22 @@ def test_run_sh_names_existing_configs_for_each_size():
         assert (RECIPE / rel).is_file(), f"run.sh names {rel}, which does not exist"
 
 
+def test_the_segment_configs_read_and_stay_within_the_training_cuts():
+    """Each size's stage-3 segmentation yaml is a valid SegmentConfig whose windows are no longer
+    than the training cuts (run.sh's --max_cut_dur)."""
+    import re
+
+    from espnet_tagspeech.segment.config import SegmentConfig
+
+    text = (RECIPE / "run.sh").read_text()
+    named = sorted(set(re.findall(r"conf/segment_\w+\.yaml", text)))
+    assert named == ["conf/segment_mini.yaml", "conf/segment_tiny.yaml"]
+    max_cut = float(re.search(r"--max_cut_dur (\d+)", text).group(1))
+    for rel in named:
+        conf = SegmentConfig.from_yaml(RECIPE / rel)
+        assert conf.segmenter == "silero" and conf.max_window <= max_cut, rel
+
+
 def test_run_sh_prints_the_results_of_the_experiment_it_ran(tmp_path):
     """After the stages, run.sh shows exp/tagspeech_<tag>/RESULTS.md (or --exp_name's), not the default's."""
     import subprocess

@@ -68,7 +68,7 @@ def tiny(tmp_path_factory):
 def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeypatch):
     from espnet_tagspeech.decode.config import DecodeConfig
     from espnet_tagspeech.decode.link import LinkConfig
-    from espnet_tagspeech.decode.meeting import SegmentConfig
+    from espnet_tagspeech.segment.config import SegmentConfig
 
     inference, link = _llm_call("mini")
     from espnet_tagspeech.decode.config import CTC_LINE_SETTINGS

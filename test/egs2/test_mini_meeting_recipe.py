@@ -68,6 +68,7 @@ def test_every_stage_runs_and_scores(recipe):
     numbers = [float(x) for i, x in enumerate(cells[2:]) if not (i == 9 and x == "-")]
     assert len(numbers) >= 10 and all(0 <= x <= 1000 for x in numbers)
     assert "DER" in results and "cpWER" in results
+    assert "test / TagSpeech (LLM): segmentation vad (silero, windows <= 20.0 s)" in results
     assert "| test" in proc.stdout  # the table is printed at the end
     assert list((exp / "images").glob("decode_tiny_link_speakers*/test/*.png"))
     systems = [line.split("|")[2].strip() for line in results.splitlines() if line.startswith("| test")]
@@ -91,6 +92,7 @@ def test_packed_zip_decodes_like_stage_8(recipe):
 
     from espnet_tagspeech.data.kaldi import read_scp
     from espnet_tagspeech.decode import Speech2Tags
+    from espnet_tagspeech.segment.config import SegmentConfig
     from espnet_tagspeech.serialization import line_to_target
 
     d, _ = recipe
@@ -109,6 +111,10 @@ def test_packed_zip_decodes_like_stage_8(recipe):
         conf = s2t.decode_config
         assert conf.text_from == "llm" and conf.speaker_constraint and conf.ctc_word_bias > 0
         assert (s2t.link_config.link_unit, s2t.link_config.rttm_from) == ("speaker", "block")
+        # and the windows stage 3 cut the test set with (conf/segment_tiny.yaml)
+        assert s2t.segment_config == SegmentConfig.from_yaml(d / "dump" / "tiny" / "raw" / "test_vad_cuts"
+                                                             / "segment.yaml")  # fmt: skip
+        assert (s2t.segment_config.segmenter, s2t.segment_config.max_window) == ("silero", 20.0)
         res = s2t.batch([audio], fs=rate, keys=[key])[0]
     finally:
         os.chdir(cwd)

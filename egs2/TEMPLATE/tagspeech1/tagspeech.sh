@@ -72,7 +72,8 @@ inference_args=""
 inference_model=valid.acc.ave.pth
 batch_size=4
 test_segmentation=vad  # vad: test recordings cut by a VAD (what a user has); oracle: reference cuts
-vad_opts=""            # more segment_recordings options, e.g. "--segmenter energy"
+segment_config=""      # segment_recordings yaml (conf/segment_*.yaml; empty: silero, windows <= max_cut_dur)
+vad_opts=""            # more segment_recordings options, e.g. "--segmenter energy" (win over the yaml)
 link=""                # cross-cut speaker voice prints: model (speaker stream) | fbank | resemblyzer | none
                        # (empty: the link config's, else model)
 link_config=""         # merge_decodes yaml (conf/link_*.yaml): how speakers are linked
@@ -93,6 +94,7 @@ help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<set> 
   --local_data_opts \"...\"  passed to local/data.sh
   --tokenizer_type sentencepiece|hf --vocab_size N --ngram_order N
   --test_segmentation vad|oracle   test cuts from a VAD (default) or from the reference
+  --segment_config yaml --vad_opts \"...\"   how stage 3 cuts test recordings (packed by stage 10)
   --link model|fbank|resemblyzer|none --link_config yaml --merge_args \"...\"   cross-cut speaker linking
   --system \"name\"   row name of this decoding in RESULTS.md
   --hf_repo user/name (stage 11 pushes only with this and credentials)"
@@ -167,10 +169,13 @@ if run_stage 3; then
   done
   if [ "${test_segmentation}" = vad ]; then
     for x in ${test_sets}; do
-      log "Stage 3: VAD windows (<= ${max_cut_dur} s) of ${x}, no reference used -> ${raw}/${x}_vad_cuts"
+      log "Stage 3: VAD windows of ${x} (${segment_config:-max ${max_cut_dur} s} ${vad_opts}), no reference used" \
+        "-> ${raw}/${x}_vad_cuts"
+      seg_opts=(--max_window "${max_cut_dur}")
+      [ -z "${segment_config}" ] || seg_opts=(--config "${segment_config}")
       # shellcheck disable=SC2086
       py segment_recordings --in_dir "${raw}/${x}" --out_dir "${raw}/${x}_vad_cuts" \
-        --max_window "${max_cut_dur}" --nj "${nj}" ${vad_opts}
+        "${seg_opts[@]}" --nj "${nj}" ${vad_opts}
     done
   fi
 fi
@@ -306,17 +311,27 @@ case ${link} in ""|model|fbank|resemblyzer|none) ;;
   *) die "--link must be model, fbank, resemblyzer or none, got '${link}'" ;;
 esac
 model_file=${exp}/${inference_model}
+# The settings stage 3 cut the test recordings with (segment_recordings records them in the
+# dir it writes): the first test set's, what stage 10 packs for whole-recording decoding.
+segment_record=""
+if [ "${test_segmentation}" = vad ]; then
+  for x in ${test_sets}; do
+    [ -f "${raw}/${x}_vad_cuts/segment.yaml" ] && { segment_record=${raw}/${x}_vad_cuts/segment.yaml; break; }
+  done
+fi
 # A decode dir (and its plots, exp/images/<dir>) is named by everything that changes its
 # output: decode_<config>_<link config>_<segmentation>_<model>_<hash>, the hash over the two
-# configs' contents and the extra options (editing conf/link_speakers.yaml gives a new dir).
-for f in "${inference_config}" "${link_config}"; do
+# configs' contents, the windows' settings and the extra options (editing
+# conf/link_speakers.yaml, or cutting the test sets with other windows, gives a new dir).
+for f in "${inference_config}" "${link_config}" "${segment_config}"; do
   [ -z "${f}" ] || [ -f "${f}" ] || die "no such config file: ${f}"
 done
 inf_tag=$(basename "${inference_config:-default}" .yaml)
 inf_tag=decode_${inf_tag#decode_}
 [ -n "${link_config}" ] && inf_tag+=_$(basename "${link_config}" .yaml)
 inf_tag+=_${test_segmentation}_$(basename "${inference_model}" .pth)
-inf_tag+=_$( { for f in "${inference_config}" "${link_config}"; do [ -z "${f}" ] || cat "${f}"; echo "|"; done
+inf_tag+=_$( { for f in "${inference_config}" "${link_config}" "${segment_record}"; do
+                [ -z "${f}" ] || cat "${f}"; echo "|"; done
               printf '%s|%s' "${inference_args}" "${merge_args}"; [ -z "${link}" ] || printf '|%s' "${link}"; } \
             | md5sum | cut -c1-8)
 
@@ -368,7 +383,12 @@ if run_stage 8; then
     py merge_decodes --out_dir "${dir}" --cut2reco "${cuts}/cut2reco" \
       --wav_scp "${raw}/${x}/wav.scp" "${link_args[@]}" ${merge_args} "${dir}"/logdir/output.*
     echo "${system:-${inf_tag}}" > "${dir}/system"
-    echo "${test_segmentation}" > "${dir}/segmentation"
+    seg_desc=${test_segmentation}
+    if [ -f "${cuts}/segment.yaml" ]; then  # the windows' settings, kept with the decoding
+      cp "${cuts}/segment.yaml" "${dir}/segment.yaml"
+      seg_desc+=" ($(sed -n 's/^segmenter: //p' "${cuts}/segment.yaml"), windows <= $(sed -n 's/^max_window: //p' "${cuts}/segment.yaml") s)"
+    fi
+    echo "${seg_desc}" > "${dir}/segmentation"
   done
 fi
 
@@ -417,6 +437,9 @@ if run_stage 10; then
   [ -d "${exp}/images" ] && extra+=(--images "${exp}/images")
   [ -n "${inference_config}" ] && extra+=(--inference_config "${inference_config}")
   [ -n "${link_config}" ] && extra+=(--link_config "${link_config}")
+  # the windows the results were measured on, else the segmentation yaml given
+  if [ -n "${segment_record}" ]; then extra+=(--segment_config "${segment_record}")
+  elif [ -n "${segment_config}" ]; then extra+=(--segment_config "${segment_config}"); fi
   py pack --train_config "${exp}/config.yaml" --model_file "${model_file}" \
     "${extra[@]}" --outpath "${packed}"
 fi

@@ -78,10 +78,17 @@ if run_stage 1; then
   if has sot; then
     for x in train dev test; do
       d=${datadir}/sot/${x}
-      [ -f "${d}/speech_shape" ] && continue
+      # the test windows are TagSpeech's stage-3 VAD windows: made again when those change
+      wins_stamp=""; [ "${x}" = test ] && wins_stamp=$(md5sum < "${raw}/test_vad_cuts/cut2reco")
+      if [ -f "${d}/speech_shape" ]; then
+        [ "$(cat "${d}/windows_stamp" 2>/dev/null)" = "${wins_stamp}" ] && continue
+        log "Stage 1: TagSpeech's test windows changed: SOT data ${x} again"
+        rm -rf "${d}"
+      fi
       log "Stage 1: SOT data ${x} -> ${d}"
       if [ "${x}" = test ]; then
         py local/prep_sot.py --cuts_dir "${raw}/test_vad_cuts" --out_dir "${d}"
+        echo "${wins_stamp}" > "${d}/windows_stamp"
       else
         py local/prep_sot.py --cuts_dir "${raw}/${x}_cuts" --reco_dir "${raw}/${x}" --out_dir "${d}"
       fi
@@ -158,8 +165,9 @@ if run_stage 6 && has sot; then
   _nj=$(( nj < n ? nj : n ))
   outs=()
   for j in $(seq "${_nj}"); do outs+=("${sot_dec}/logdir/output.${j}/1best_recog/text"); done
-  # outputs of another model (retrained since) or decoding config are stale
+  # outputs of another model (retrained since), decoding config or set of windows are stale
   stamp="$(readlink -f "${sot_model}") $(stat -L -c '%s %Y' "${sot_model}") $(md5sum < "${sot_decode_config}") ${_nj}"
+  stamp+=" $(md5sum < "${wins}/cut2reco")"
   if [ -f "${sot_dec}/stamp" ] && [ "$(cat "${sot_dec}/stamp")" != "${stamp}" ]; then
     log "Stage 6: model or decoding config changed: decoding again"
     rm -rf "${sot_dec}"

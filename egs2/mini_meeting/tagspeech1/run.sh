@@ -26,11 +26,13 @@ done
 # each size's configs: the CI-sized run's own files, the mini run's shared ones from the root conf/
 case ${size} in
   tiny) vocab_size=300 train_config=conf/train_tiny.yaml pretrain_config=conf/pretrain_tiny.yaml
-        llm_decode=conf/decode_tiny.yaml cascade_decode=conf/decode_tiny_cascade.yaml ;;
+        llm_decode=conf/decode_tiny.yaml cascade_decode=conf/decode_tiny_cascade.yaml
+        segment_config=conf/segment_tiny.yaml ;;
   # every word of the mini grammar becomes one or two pieces: shorter targets
   mini) vocab_size=800 train_config=conf/train_tagspeech_mini.yaml
         pretrain_config=conf/pretrain_tagspeech_mini.yaml
-        llm_decode=conf/decode_mini.yaml cascade_decode=conf/decode_tagspeech_ctc_text.yaml ;;
+        llm_decode=conf/decode_mini.yaml cascade_decode=conf/decode_tagspeech_ctc_text.yaml
+        segment_config=conf/segment_mini.yaml ;;
   *) echo "run.sh: --size must be tiny or mini, got '${size}'" >&2; exit 1 ;;
 esac
 
@@ -44,7 +46,7 @@ run() {  # run <first stage> <last stage> [options]: tagspeech.sh on the overlap
     --train_set train --valid_set dev --test_sets "test" \
     --train_config "${train_config}" --pretrain_config "${pretrain_config}" \
     --tokenizer_type sentencepiece --vocab_size ${vocab_size} --ngram_order 4 \
-    --max_cut_dur 20 --inference_nj 2 --batch_size 8 --nj 2 --stream_cache true \
+    --max_cut_dur 20 --segment_config "${segment_config}" --inference_nj 2 --batch_size 8 --nj 2 --stream_cache true \
     --tag "${size}" --stage "${lo}" --stop_stage "${hi}" "$@" "${args[@]+"${args[@]}"}"
 }
 
