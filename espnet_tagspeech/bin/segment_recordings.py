@@ -34,8 +34,11 @@ def get_parser() -> argparse.ArgumentParser:
     from espnet_tagspeech.segment.config import SegmentConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--in_dir", required=True, help="Kaldi dir with wav.scp (one recording per line)")
-    p.add_argument("--out_dir", required=True, help="dir of windows to write (replaced whole)")
+    p.add_argument("--in_dir", help="Kaldi dir with wav.scp (one recording per line)")
+    p.add_argument("--out_dir", help="dir of windows to write (replaced whole)")
+    p.add_argument("--print_config", action="store_true",
+                   help="print the settings the options give, as the out dir's segment.yaml holds them, "
+                        "and stop (no --in_dir / --out_dir needed)")  # fmt: skip
     p.add_argument("--channel", type=int, default=0, help="channel kept from multichannel audio")
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--log_level", default="INFO")
@@ -56,6 +59,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         config = SegmentConfig.from_args(args)
+        if args.print_config:
+            sys.stdout.write(config.to_yaml())
+            return 0
+        if not (args.in_dir and args.out_dir):
+            raise ValueError("--in_dir and --out_dir are required")
         segmenter = config.build_segmenter()
         if args.nj < 1 or args.channel < 0:
             raise ValueError(f"need --nj >= 1 and --channel >= 0, got {args.nj}, {args.channel}")

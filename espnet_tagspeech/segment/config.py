@@ -88,14 +88,18 @@ class SegmentConfig(WindowConfig):
         """The settings as a plain mapping (what a yaml holds)."""
         return dataclasses.asdict(self)
 
-    def write_yaml(self, path: Union[str, Path]) -> None:
-        """Write the settings as a yaml (whole or not at all)."""
+    def to_yaml(self) -> str:
+        """The settings as yaml text (what :meth:`write_yaml` writes)."""
         import yaml
 
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def write_yaml(self, path: Union[str, Path]) -> None:
+        """Write the settings as a yaml (whole or not at all)."""
         from espnet_tagspeech.data.atomic import atomic_write
 
         with atomic_write(path) as f:
-            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+            f.write(self.to_yaml())
 
     def build_segmenter(self):
         """The segmenter these settings name (:func:`espnet_tagspeech.segment.vad.build_segmenter`)."""

@@ -201,3 +201,15 @@ def test_a_bad_segment_yaml_is_named_before_any_audio_is_read(tmp_path, caplog, 
     assert main(["--in_dir", str(d), "--out_dir", str(out), "--config", str(tmp_path / "nope.yaml")]) == 2
     assert "segment config not found" in caplog.text
     assert not out.exists() and "Traceback" not in capsys.readouterr().err
+
+
+def test_print_config_gives_what_the_dir_records(tmp_path, capsys):
+    d = _recordings(tmp_path)
+    out = tmp_path / "cuts"
+    assert _run(d, out, "--max_window", "4") == 0
+    capsys.readouterr()
+    assert main(["--print_config", "--segmenter", "energy", "--max_window", "4", "--merge_gap", "0.3"]) == 0
+    assert capsys.readouterr().out == (out / "segment.yaml").read_text()
+    assert main(["--print_config", "--segmenter", "energy", "--max_window", "5", "--merge_gap", "0.3"]) == 0
+    assert capsys.readouterr().out != (out / "segment.yaml").read_text()
+    assert main(["--segmenter", "energy"]) == 2  # without --print_config the dirs are needed

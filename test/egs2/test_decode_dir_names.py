@@ -106,3 +106,34 @@ def test_a_test_set_without_cuts_names_the_stage_3_command(recipe):
     assert "missing dump/raw/dev_vad_cuts/wav.scp: run stage 3 first" in proc.stderr
     assert '--stage 3 --stop_stage 3 --test_sets "dev"' in proc.stderr
     assert not list((recipe / "exp" / "tagspeech_tiny").glob("decode_*"))
+
+
+def test_windows_cut_with_other_settings_stop_stage_8_before_decoding(recipe):
+    """Stage 8 checks that stage 3's windows were cut with the segmentation the options give
+    (a yaml edited since, or other --vad_opts), naming the stage to run again."""
+    model = recipe / "exp" / "tagspeech_tiny" / "valid.acc.ave.pth"
+    model.parent.mkdir(parents=True)
+    model.touch()
+    cuts = recipe / "dump" / "raw" / "test_vad_cuts"
+    cuts.mkdir(parents=True)
+    (cuts / "wav.scp").write_text("w1 x.wav\n")
+    (recipe / "conf" / "segment.yaml").write_text("max_window: 14\n")
+    from espnet_tagspeech.segment.config import SegmentConfig
+
+    SegmentConfig.from_yaml(recipe / "conf" / "segment.yaml").write_yaml(cuts / "segment.yaml")  # stage 3's record
+
+    def stage_8(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
+             "--train_config", "conf/train_tiny.yaml", "--tag", "tiny", "--stage", "8", "--stop_stage", "8",
+             "--inference_config", "conf/decode_tiny.yaml", "--segment_config", "conf/segment.yaml", *options],
+            cwd=recipe, capture_output=True, text=True, timeout=300)
+
+    for options in (["--vad_opts", "--max_window 10"], ["--max_cut_dur", "20"]):
+        if options[0] == "--max_cut_dur":  # the yaml edited since stage 3
+            (recipe / "conf" / "segment.yaml").write_text("max_window: 12\n")
+        proc = stage_8(*options)
+        assert proc.returncode != 0
+        assert "dump/raw/test_vad_cuts was cut with other settings" in proc.stderr, proc.stderr[-2000:]
+        assert "--stage 3 --stop_stage 3" in proc.stderr and "Stage 8: decoding" in proc.stderr
+        assert not list((recipe / "exp" / "tagspeech_tiny").glob("decode_*/test/logdir/keys.*"))

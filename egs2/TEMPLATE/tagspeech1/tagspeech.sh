@@ -156,6 +156,9 @@ if run_stage 2; then
 fi
 
 # ----------------------------------------------------------------------------- 3 cuts
+# How stage 3 cuts test recordings: the segmentation yaml, else windows up to the training cuts
+seg_opts=(--max_window "${max_cut_dur}")
+[ -z "${segment_config}" ] || seg_opts=(--config "${segment_config}")
 if run_stage 3; then
   log "Stage 3: utterance groups (${min_cut_dur}-${max_cut_dur} s) + targets -> ${raw}/<set>_cuts"
   for x in ${all_sets}; do
@@ -171,8 +174,6 @@ if run_stage 3; then
     for x in ${test_sets}; do
       log "Stage 3: VAD windows of ${x} (${segment_config:-max ${max_cut_dur} s} ${vad_opts}), no reference used" \
         "-> ${raw}/${x}_vad_cuts"
-      seg_opts=(--max_window "${max_cut_dur}")
-      [ -z "${segment_config}" ] || seg_opts=(--config "${segment_config}")
       # shellcheck disable=SC2086
       py segment_recordings --in_dir "${raw}/${x}" --out_dir "${raw}/${x}_vad_cuts" \
         "${seg_opts[@]}" --nj "${nj}" ${vad_opts}
@@ -345,6 +346,12 @@ if run_stage 8; then
     cuts=${raw}/${x}${cuts_suffix}
     log "Stage 8: decoding ${x} (${test_segmentation} cuts) with ${inference_nj} jobs -> ${dir}"
     need "${cuts}/wav.scp" 3 "stage 3 cuts the sets --test_sets names: --stage 3 --stop_stage 3 --test_sets \"${x}\""
+    if [ "${test_segmentation}" = vad ] && [ -f "${cuts}/segment.yaml" ]; then
+      # shellcheck disable=SC2086
+      py segment_recordings --print_config "${seg_opts[@]}" ${vad_opts} | cmp -s - "${cuts}/segment.yaml" \
+        || die "${cuts} was cut with other settings than --segment_config '${segment_config}'" \
+               "--vad_opts '${vad_opts}' give (${cuts}/segment.yaml): cut it again with --stage 3 --stop_stage 3"
+    fi
     mkdir -p "${dir}/logdir"
     n=$(wc -l < "${cuts}/wav.scp")
     _nj=$(( inference_nj < n ? inference_nj : n ))
