@@ -46,6 +46,12 @@ from typing import Optional, Tuple
 import torch
 
 
+def _unwrap(llm: torch.nn.Module) -> torch.nn.Module:
+    """The causal LM itself, below a peft (LoRA) wrapper if any: the heads are wired in its
+    weights, which LoRA leaves frozen and adapts."""
+    return llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+
+
 def _layers(llm: torch.nn.Module) -> torch.nn.ModuleList:
     base = getattr(llm, "model", llm)
     layers = getattr(base, "layers", None)
@@ -92,6 +98,7 @@ def init_copy_head(llm: torch.nn.Module, prev_proj: torch.nn.Linear, skip_ids=()
     Raises:
         ValueError: an LLM of another layout, or ``match_dims`` not fitting the head.
     """
+    llm = _unwrap(llm)
     attn = _attention(llm)
     d = prev_proj.weight.shape[0]
     hd = _head_dim(attn)
@@ -179,6 +186,7 @@ def init_two_token_copy(llm: torch.nn.Module, prev_proj: torch.nn.Linear, prev2_
     Raises:
         ValueError: an LLM of another layout or too small for the wiring.
     """
+    llm = _unwrap(llm)
     layers = _layers(llm)
     if len(layers) < 2:
         raise ValueError("a two-token copy head needs an LLM of at least two layers")

@@ -13,10 +13,13 @@ import argparse
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 from espnet_tagspeech.segment.windows import WindowConfig
 from espnet_tagspeech.settings import read_settings_yaml, settings_from_dict
+
+if TYPE_CHECKING:  # (the segmenters import torch lazily; their module is not needed to read settings)
+    from espnet_tagspeech.segment.vad import AbsSegmenter
 
 SEGMENTER_NAMES = ("silero", "energy")
 RECORD_NAME = "segment.yaml"
@@ -101,7 +104,7 @@ class SegmentConfig(WindowConfig):
         with atomic_write(path) as f:
             f.write(self.to_yaml())
 
-    def build_segmenter(self):
+    def build_segmenter(self) -> "AbsSegmenter":
         """The segmenter these settings name (:func:`espnet_tagspeech.segment.vad.build_segmenter`)."""
         from espnet_tagspeech.segment.vad import build_segmenter
 

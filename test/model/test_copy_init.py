@@ -152,3 +152,27 @@ def test_line_codes_keep_the_look_up_in_the_line_being_written():
     init_two_token_copy(plain, torch.nn.Linear(192, 192, bias=False), torch.nn.Linear(192, 192, bias=False),
                         skip_ids=list(range(10)))
     assert looked_up(plain) != [2, 12, 22, 32]
+
+
+@torch.no_grad()
+def test_a_lora_wrapped_llm_gets_the_same_heads():
+    """With LoRA (the LLM frozen, adapters added by peft) the heads are wired in the wrapped
+    model's own weights, as without it; the wrapped model then computes what the bare one does."""
+    from peft import LoraConfig, get_peft_model
+
+    from espnet_tagspeech.model.copy_init import init_two_token_copy
+
+    lin = lambda: torch.nn.Linear(192, 192, bias=False)  # noqa: E731
+    torch.manual_seed(1)
+    p1, p2 = lin(), lin()
+    bare = _qwen(layers=2)
+    init_two_token_copy(bare, p1, p2, skip_ids=list(range(10)))
+    wrapped = get_peft_model(_qwen(layers=2), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                         task_type="CAUSAL_LM"))  # fmt: skip
+    init_two_token_copy(wrapped, p1, p2, skip_ids=list(range(10)))
+    base = wrapped.get_base_model()
+    for name, value in bare.state_dict().items():
+        assert torch.equal(base.state_dict()[name.replace("q_proj.", "q_proj.base_layer.").replace(
+            "v_proj.", "v_proj.base_layer.")], value), name
+    x = torch.randn(1, 12, 192)
+    assert torch.allclose(wrapped(inputs_embeds=x).logits, bare(inputs_embeds=x).logits, atol=1e-5)

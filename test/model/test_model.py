@@ -371,6 +371,23 @@ def test_copy_head_init_needs_ctc_compress_and_wires_prev_proj(tiny):
     assert torch.isfinite(loss) and wired.ctc_compressor.prev_proj.weight.grad is not None
 
 
+def test_the_copy_head_builds_under_lora_and_only_the_adapters_train(tiny):
+    """The mini recipe's model (two-token copy head) with the LLM frozen and LoRA adapters, the
+    paper's production setting: it builds, wires the heads and trains the adapters only."""
+    cuts, args = tiny
+    lora = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+    model = _build(args, model_conf={"ctc_compress": True, "ctc_order": "time", "copy_head_init": 2},
+                   llm_conf={"freeze": True, "lora": lora})  # fmt: skip
+    assert model.ctc_compressor.prev2_proj.weight.any()
+    trainable = [n for n, p in model.llm.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    model.train()
+    loss, _, _ = model(*_batch(model, cuts, ["cut1", "cut2"]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for n, p in model.llm.named_parameters() if "lora_B" in n)
+
+
 def test_two_token_copy_head_keys_on_tsot_channels_and_trains(tiny):
     cuts, args = tiny
     with pytest.raises(ValueError, match="must be false, true"):
