@@ -546,3 +546,49 @@ def test_makefile_has_the_peers_target_outside_ci():
     assert "\npeers:" in text and "cd egs2/mini_meeting/peers1 && ./run.sh" in text
     test_target = text.split("\ntest:")[1].split("\n\n")[0]
     assert "peers" not in test_target
+
+
+def _tagspeech_dump(root: Path) -> Path:
+    """A TagSpeech recipe's dump/mini/raw dirs, as the peers read them: recordings, reference cuts
+    of train/dev and the test set's VAD windows."""
+    raw = root / "dump" / "mini" / "raw"
+    for x in ("train", "dev", "test"):
+        reco = raw / x
+        _wav(reco / "r.wav", 4.0)
+        (reco / "wav.scp").write_text(f"r {reco / 'r.wav'}\n")
+        (reco / "segments").write_text("u1 r 0.5 1.5\nu2 r 2.0 3.0\n")
+        (reco / "utt2spk").write_text("u1 a\nu2 b\n")
+        (reco / "text").write_text("u1 hello\nu2 there\n")
+    for x in ("train_cuts", "dev_cuts", "test_vad_cuts"):
+        _wav(raw / x / "c1.wav", 1.5)
+        _wav(raw / x / "c2.wav", 1.5)
+        (raw / x / "wav.scp").write_text(f"c1 {raw / x / 'c1.wav'}\nc2 {raw / x / 'c2.wav'}\n")
+        (raw / x / "cut2reco").write_text("c1 r 0.0 1.5\nc2 r 1.8 3.3\n")
+    return raw
+
+
+def test_sot_test_data_follows_tagspeechs_test_windows(tmp_path):
+    """Stage 1 makes the SOT test set from TagSpeech's VAD windows once, and again only when
+    those windows change (cut with other settings)."""
+    raw = _tagspeech_dump(tmp_path / "ts")
+    data = tmp_path / "data"
+
+    def stage_1() -> str:
+        proc = subprocess.run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--peers", "sot",
+                               "--tagspeech_dir", str(tmp_path / "ts"), "--datadir", str(data)],
+                              cwd=RECIPE, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout + proc.stderr
+
+    first = stage_1()
+    assert f"SOT data test -> {data}/sot/test" in first
+    assert (data / "sot" / "test" / "speech_shape").read_text() == "c1 24000\nc2 24000\n"
+    assert "SOT data test" not in stage_1()  # the same windows: kept
+    _wav(raw / "test_vad_cuts" / "c3.wav", 1.0)  # shorter windows
+    (raw / "test_vad_cuts" / "wav.scp").write_text(f"c1 {raw / 'test_vad_cuts' / 'c1.wav'}\n"
+                                                   f"c3 {raw / 'test_vad_cuts' / 'c3.wav'}\n")  # fmt: skip
+    (raw / "test_vad_cuts" / "cut2reco").write_text("c1 r 0.0 1.5\nc3 r 1.8 2.8\n")
+    again = stage_1()
+    assert "test windows changed: SOT data test again" in again
+    assert (data / "sot" / "test" / "speech_shape").read_text() == "c1 24000\nc3 16000\n"
+    assert "SOT data train" not in again  # the training sets do not depend on them
