@@ -9,18 +9,22 @@ carries.
 """
 
 import dataclasses
+import logging
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from espnet_tagspeech.data.turn import Turn
+from espnet_tagspeech.data.turn import Turn, merge_intervals
 from espnet_tagspeech.settings import read_settings_yaml, settings_from_dict
 
 _LINKS = ("model", "fbank", "resemblyzer", "none")
 _UNITS = ("speaker", "line")
 _RTTM_FROM = ("block", "lines")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +51,11 @@ class LinkConfig:
         min_speaker_sec: A linked speaker with less speech of its own joins
             its closest allowed speaker (``speaker``: one holding no speaker of
             the same cut).
+        drop_speaker_sec: After linking (and ``min_speaker_sec``), a linked
+            speaker whose speech totals less than this is dropped with its
+            lines: one that could join no other (it shares a cut with each of
+            them) is a stray id, not a person.  The recording's speaker with
+            the most speech always stays; ``0`` keeps every speaker.
         min_line_sec: ``line``: shorter lines are clustered last.
         voice_trim: ``line``: seconds left out at both ends of a line's voice print.
         window_sec: Items are clustered within windows of this many seconds
@@ -60,6 +69,7 @@ class LinkConfig:
     max_line_overlap: float = 0.3
     max_line_overlap_frac: Optional[float] = None
     min_speaker_sec: float = 0.0
+    drop_speaker_sec: float = 0.0
     min_line_sec: float = 0.0
     voice_trim: float = 0.0
     window_sec: Optional[float] = 300.0
@@ -73,6 +83,8 @@ class LinkConfig:
             raise ValueError("link config link_unit 'line' needs rttm_from 'lines' and a voice-print link (not 'none')")
         if self.linking_threshold <= 0:
             raise ValueError(f"link config linking_threshold must be > 0, got {self.linking_threshold}")
+        if self.drop_speaker_sec < 0:
+            raise ValueError(f"link config drop_speaker_sec must be >= 0, got {self.drop_speaker_sec}")
 
     @classmethod
     def fields(cls) -> List[str]:
@@ -163,7 +175,8 @@ def link_recording(
 
     Returns:
         ``(diarization, lines)``; labels ``spk1``, ``spk2``... by first
-        appearance, or the cut-local labels with ``link: none``.
+        appearance (a dropped speaker leaves a gap), or the cut-local labels
+        with ``link: none``.
     """
     from espnet_tagspeech.decode.voices import link_lines, link_speakers
 
@@ -177,12 +190,51 @@ def link_recording(
             config.max_line_overlap, config.min_speaker_sec, config.voice_trim,
             config.max_line_overlap_frac, config.min_line_sec, window_sec=config.window_sec,
         )
-        return [replace(t, words=()) for t in lines], lines
-    return link_speakers(
-        turns.diarization, turns.lines, turns.cut_of, audio, sample_rate, embed,
-        config.linking_threshold, num_speakers, window_sec=config.window_sec,
-        min_speaker_sec=config.min_speaker_sec,
-    )
+        diarization = [replace(t, words=()) for t in lines]
+    else:
+        diarization, lines = link_speakers(
+            turns.diarization, turns.lines, turns.cut_of, audio, sample_rate, embed,
+            config.linking_threshold, num_speakers, window_sec=config.window_sec,
+            min_speaker_sec=config.min_speaker_sec,
+        )
+    if config.drop_speaker_sec > 0 and num_speakers is None:
+        diarization, lines = drop_small_speakers(diarization, lines, config.drop_speaker_sec)
+    return diarization, lines
+
+
+def drop_small_speakers(
+    diarization: Sequence[Turn], lines: Sequence[Turn], min_sec: float
+) -> Tuple[List[Turn], List[Turn]]:
+    """Drop the speakers whose diarization turns cover less than ``min_sec`` seconds, with their lines.
+
+    The speaker with the most speech always stays (a recording keeps at least
+    one speaker).  Each drop is logged with the recording, the speaker and its
+    speech.
+
+    Args:
+        diarization: One recording's speaker turns (recording-level labels).
+        lines: Its text lines with the same labels.
+        min_sec: Seconds of speech (the union of a speaker's turns) a speaker needs.
+
+    Returns:
+        ``(diarization, lines)`` without the dropped speakers' turns.
+    """
+    spans: Dict[str, List[Tuple[float, float]]] = defaultdict(list)
+    for t in diarization:
+        spans[t.speaker].append((t.start, t.end))
+    for t in lines:  # a speaker with lines but no diarization turn has no speech
+        spans.setdefault(t.speaker, [])
+    speech = {spk: sum(e - s for s, e in merge_intervals(sp)) for spk, sp in spans.items()}
+    if not speech:
+        return list(diarization), list(lines)
+    keep = max(speech, key=lambda k: (speech[k], k))
+    dropped = {spk for spk, sec in speech.items() if sec < min_sec and spk != keep}
+    for spk in sorted(dropped):
+        reco = next((t.recording for t in list(diarization) + list(lines) if t.speaker == spk), "?")
+        logger.info("%s: dropped speaker %s (%.2f s of speech, %d lines; drop_speaker_sec %.1f)",
+                    reco, spk, speech[spk], sum(t.speaker == spk for t in lines), min_sec)
+    return ([t for t in diarization if t.speaker not in dropped],
+            [t for t in lines if t.speaker not in dropped])
 
 
 def add_link_arguments(parser) -> None:

@@ -2,6 +2,7 @@
 
 import argparse
 
+import numpy as np
 import pytest
 
 from espnet_tagspeech.data.turn import Turn
@@ -9,6 +10,7 @@ from espnet_tagspeech.decode.link import (
     LinkConfig,
     RecordingTurns,
     add_link_arguments,
+    drop_small_speakers,
     link_config_from_args,
     link_recording,
 )
@@ -42,3 +44,46 @@ def test_cuts_keep_their_speakers_apart_without_linking():
     assert rec.cut_of["c2|1"] == "c2"
     with pytest.raises(ValueError, match="needs the recording's audio"):
         link_recording(rec, None, 16000, LinkConfig(link="fbank"))
+
+
+def _cut_with_stray(key: str, start: float) -> "tuple[str, float, float, object]":
+    """A cut whose answer gives 4 s to speaker 1 and a 0.5-s line to a second speaker."""
+    ans = serialize([Turn.from_text("r", "a", 0.0, 4.0, "we still have twelve laptops"),
+                     Turn.from_text("r", "b", 4.2, 4.7, "we")])
+    return key, start, start + 5, parse(ans, recording="r", offset=start)
+
+
+def test_drop_speaker_sec_drops_stray_ids_with_their_lines():
+    rec = RecordingTurns()
+    for key, start in (("c1", 0.0), ("c2", 10.0)):
+        k, s, e, parsed = _cut_with_stray(key, start)
+        rec.add_cut(k, s, e, parsed, "block")
+    audio = np.random.default_rng(0).standard_normal(16000 * 16).astype(np.float32)
+    for s in (4.2, 14.2):  # the strays speak softly: a voice print of their own
+        audio[int(s * 16000):int((s + 0.5) * 16000)] *= 0.01
+
+    def same_voice(chunk, rate):  # loudness as the voice: the two cuts' speakers 1 alike, strays alike
+        return np.array([np.log(chunk.std() + 1e-6), 0.0])
+
+    diar, lines = link_recording(rec, audio, 16000, LinkConfig(link="fbank", linking_threshold=0.5), same_voice)
+    # each cut's two speakers stay apart: the strays of both cuts form a second speaker of 1 s
+    assert sorted({t.speaker for t in diar}) == ["spk1", "spk2"]
+    config = LinkConfig(link="fbank", linking_threshold=0.5, drop_speaker_sec=1.5)
+    diar, lines = link_recording(rec, audio, 16000, config, same_voice)
+    assert {t.speaker for t in diar} == {t.speaker for t in lines} == {"spk1"}
+    assert [t.text for t in lines] == ["we still have twelve laptops"] * 2
+    # an oracle speaker count keeps every speaker
+    diar, _ = link_recording(rec, audio, 16000, config, same_voice, num_speakers=2)
+    assert len({t.speaker for t in diar}) == 2
+
+
+def test_drop_small_speakers_keeps_the_largest():
+    diar = [Turn.from_text("r", "spk1", 0.0, 1.0, ""), Turn.from_text("r", "spk1", 0.5, 1.2, ""),
+            Turn.from_text("r", "spk2", 2.0, 2.9, "")]
+    lines = [Turn.from_text("r", "spk1", 0.0, 1.2, "hi there"), Turn.from_text("r", "spk2", 2.0, 2.9, "yo")]
+    d, t = drop_small_speakers(diar, lines, 1.0)  # spk1: 1.2 s as a union of its turns
+    assert {x.speaker for x in d} == {x.speaker for x in t} == {"spk1"}
+    d, t = drop_small_speakers(diar, lines, 5.0)  # both short: the one with most speech stays
+    assert [x.text for x in t] == ["hi there"] and len(d) == 2
+    with pytest.raises(ValueError, match="drop_speaker_sec must be >= 0"):
+        LinkConfig(drop_speaker_sec=-1)
