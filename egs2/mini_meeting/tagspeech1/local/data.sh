@@ -75,8 +75,9 @@ case ${size} in
     size_opts=(--min_speakers 2 --max_speakers 3 --min_duration 15 --max_duration 25)
     ;;
   mini)
-    # 1200 training meetings (13.6 h of cuts): the t-SOT CTC encoder overfits 400
-    sets=(train:1200 dev:10 test:40)
+    # 1200 training meetings (13.6 h of cuts): the t-SOT CTC encoder overfits 400; 40 dev
+    # meetings as test: decoding settings chosen on 10 moved by points that test did not confirm
+    sets=(train:1200 dev:40 test:40)
     size_opts=(--min_speakers 2 --max_speakers 3 --min_duration 30 --max_duration 70)
     ;;
   full)
