@@ -38,7 +38,7 @@ def test_the_mini_recipes_two_decodings():
     # the LLM's search fused with the CTC head's lines (times, words in order), as the cascade cuts them
     fused = (llm.ctc_time_bias, llm.ctc_order_bias, llm.time_constraint, llm.speaker_merge_bias)
     assert fused == (4.0, 10.0, True, 2.0)
-    assert (llm.speaker_voice_bias, llm.speaker_voice_threshold) == (30.0, 0.93)  # the voice fused in the block
+    assert (llm.speaker_voice_bias, llm.speaker_voice_threshold) == (60.0, 0.9)  # the voice fused in the block
     assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus, llm.max_word_gap) == (64, 0.5, 2.5, None)
     alone = DecodeConfig.from_yaml(conf_dir / "decode_mini_no_fusion.yaml")
     assert alone.text_from == "llm" and (alone.ctc_time_bias, alone.ctc_order_bias) == (0.0, 0.0)

@@ -2,6 +2,7 @@
 LLM's answer (words and line times from its text block, line speakers and the RTTM from its
 speaker block). A silent fallback to the cascade (CTC lines, line clustering) fails here."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -82,7 +83,9 @@ def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeyp
     monkeypatch.setattr(tiny.model.llm, "generate",
                         lambda embeds, mask, **kw: [tok.encode(ANSWER)] * embeds.shape[0])
     tiny.segment_config = SegmentConfig(segmenter="energy", max_window=3.0)
-    tiny.link_config = LinkConfig.from_yaml(RECIPE / link)
+    # the recipe's linking, but no speaker dropped: this 3-s meeting's two people speak 1.2 s each
+    # (drop_speaker_sec is tested in test/decode/test_link.py)
+    tiny.link_config = dataclasses.replace(LinkConfig.from_yaml(RECIPE / link), drop_speaker_sec=0.0)
     rng = np.random.default_rng(0)
     wav = np.concatenate([np.zeros(8000), 0.3 * rng.standard_normal(16000 * 2), np.zeros(8000)]).astype(np.float32)
     res = tiny(wav, key="m", progress=False)
