@@ -53,9 +53,11 @@ class LinkConfig:
             the same cut).
         drop_speaker_sec: After linking (and ``min_speaker_sec``), a linked
             speaker whose speech totals less than this is dropped with its
-            lines: one that could join no other (it shares a cut with each of
-            them) is a stray id, not a person.  The recording's speaker with
-            the most speech always stays; ``0`` keeps every speaker.
+            lines (so are lines whose speaker has no speech at all).  With
+            ``min_speaker_sec`` at least as large, what is left that short is
+            a speaker the folding could not place (it shares a cut with every
+            other speaker): a stray id, not a person.  The recording's speaker
+            with the most speech always stays; ``0`` keeps every speaker.
         min_line_sec: ``line``: shorter lines are clustered last.
         voice_trim: ``line``: seconds left out at both ends of a line's voice print.
         window_sec: Items are clustered within windows of this many seconds
