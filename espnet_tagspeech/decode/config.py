@@ -10,8 +10,9 @@ belong together are refused with the key (and the yaml file) named.
 Two modes write the ``<text>`` block (``text_from``):
 
 * ``llm``: TagSpeech itself, the LLM writes the whole answer (options
-  ``speaker_constraint``, ``speaker_every_line``, ``speaker_merge_bias``, ``speaker_voice_bias``,
-  ``speaker_voice_threshold``, ``ctc_word_bias``,
+  ``speaker_constraint``, ``speaker_every_line``, ``speaker_merge_bias``, ``speaker_max_overlap``,
+  ``speaker_voice_bias``,
+  ``speaker_voice_threshold``, ``speaker_voice_from``, ``ctc_word_bias``,
   ``ctc_bias_margin``, ``ctc_time_bias``, ``ctc_order_bias``, ``ctc_end_bias``, ``time_constraint``, ``no_repeat_words``; with
   ``ctc_time_bias`` the CTC head's lines are searched and cut as the cascade's:
   the settings of ``CTC_LINE_SETTINGS``);
@@ -33,6 +34,7 @@ from espnet_tagspeech.settings import check_setting_keys, read_settings_yaml, se
 
 TEXT_FROM = ("llm", "ctc")
 SPEAKER_FROM = ("llm", "lines")
+VOICE_FROM = ("model", "resemblyzer")
 
 
 def _setting(default: Any, help: str, choices: Optional[tuple] = None) -> Any:
@@ -67,11 +69,18 @@ class DecodeConfig:
                                                "may not close while a text line has no speaker")
     speaker_merge_bias: float = _setting(0.0, "text_from llm, with speaker_constraint: score added to another "
                                               "range for the speaker being written while lines are left (0: off)")
+    speaker_max_overlap: Optional[float] = _setting(None, "text_from llm, with speaker_constraint: seconds two "
+                                                          "lines of one speaker may overlap at most (a person does "
+                                                          "not talk over themself; none: no limit)")
     speaker_voice_bias: float = _setting(0.0, "text_from llm, with speaker_constraint: score per unit of cosine "
                                               "similarity (above speaker_voice_threshold) between a line's voice in "
                                               "the speaker stream and the speaker being listed (0: off)")
     speaker_voice_threshold: float = _setting(0.9, "similarity at which speaker_voice_bias neither favours "
                                                    "nor penalises a line")
+    speaker_voice_from: str = _setting("model", "whose voice prints speaker_voice_bias compares: the model's "
+                                                "speaker stream (frame mean/std over a line), or the GE2E "
+                                                "encoder of the resemblyzer wheel over a line's audio",
+                                       VOICE_FROM)
     ctc_word_bias: float = _setting(0.0, "text_from llm: score added to the tokens the CTC head emitted "
                                          "within the span of the line being written (0: off)")
     ctc_time_bias: float = _setting(0.0, "text_from llm: score added to the digits that spell the CTC head's "
@@ -140,8 +149,13 @@ class DecodeConfig:
             raise ValueError("ctc_end_bias ends the CTC line that ctc_order_bias follows: set ctc_order_bias > 0")
         if not -1.0 <= self.speaker_voice_threshold <= 1.0:
             raise ValueError(f"speaker_voice_threshold is a cosine similarity in [-1, 1], got {self.speaker_voice_threshold}")
-        for name in ("speaker_every_line", "speaker_merge_bias", "speaker_voice_bias"):
-            if getattr(self, name) and not self.speaker_constraint:
+        if self.speaker_voice_from != "model" and not self.speaker_voice_bias:
+            raise ValueError(f"speaker_voice_from {self.speaker_voice_from!r} is read by speaker_voice_bias: set it > 0")
+        if self.speaker_max_overlap is not None and self.speaker_max_overlap < 0:
+            raise ValueError(f"speaker_max_overlap must be >= 0 (or none), got {self.speaker_max_overlap}")
+        for name in ("speaker_every_line", "speaker_merge_bias", "speaker_max_overlap", "speaker_voice_bias"):
+            value = getattr(self, name)
+            if (value is not None if name == "speaker_max_overlap" else value) and not self.speaker_constraint:
                 raise ValueError(f"{name} needs speaker_constraint: true")
         if self.lm_weight != 0 and not self.ngram_file:
             raise ValueError(f"lm_weight {self.lm_weight} needs ngram_file (stage 4's ngram.json)")
@@ -245,8 +259,9 @@ class DecodeConfig:
 
 
 # settings that only one text_from mode reads (the other must leave them at their defaults)
-LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "speaker_voice_bias",
-                     "speaker_voice_threshold", "ctc_word_bias",
+LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "speaker_max_overlap",
+                     "speaker_voice_bias",
+                     "speaker_voice_threshold", "speaker_voice_from", "ctc_word_bias",
                      "ctc_time_bias", "ctc_order_bias", "ctc_end_bias", "time_constraint", "no_repeat_words")
 CTC_TEXT_SETTINGS = ("speaker_from", "ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")

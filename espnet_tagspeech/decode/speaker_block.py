@@ -9,7 +9,10 @@ Two ``transformers`` logits processors act while the LLM writes the
   yet, so a line belongs to at most one speaker and the parser never has to
   guess; with ``every_line``, ``</speaker>`` cannot close the block while a
   line has no speaker; once every line has one, it must (a new speaker could
-  only list nothing).  Which line goes to which speaker is the LLM's choice.
+  only list nothing); with ``max_overlap``, a speaker's list may not hold two
+  lines that overlap by more than that (a person does not talk over
+  themself: the second voice of an overlap goes to another speaker).  Which
+  line goes to which speaker is the LLM's choice.
 * :class:`SpeakerVoiceBias` is shallow fusion of the speaker stream's voice
   prints into that choice: while the LLM lists a speaker's ranges, a line
   whose voice (the stream's frames over the line, where it is the only line
@@ -25,7 +28,7 @@ search, rows input-major).
 
 import re
 from collections import Counter
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -69,6 +72,35 @@ def range_list(text: str) -> Optional[RangeList]:
     return RangeList(ranges, listed, items, part)
 
 
+def _span(r: str) -> Tuple[float, float]:
+    start, end = r.split("-")
+    return float(start), float(end)
+
+
+def fitting(left: Counter, own: Sequence[str], max_overlap: Optional[float]) -> Counter:
+    """The ranges of ``left`` that may join a speaker already holding ``own``.
+
+    Args:
+        left: Ranges (``"s-e"``) not given to a speaker yet, with their counts.
+        own: The ranges of the speaker being listed.
+        max_overlap: Seconds a range may overlap each of ``own`` at most
+            (``None``: every range fits).
+
+    Returns:
+        The ranges of ``left`` that overlap none of ``own`` by more than
+        ``max_overlap``, with their counts.
+    """
+    if max_overlap is None or not own:
+        return Counter({r: n for r, n in left.items() if n > 0})
+    spans = [_span(r) for r in own]
+
+    def fits(r: str) -> bool:
+        s, e = _span(r)
+        return all(min(e, oe) - max(s, os_) <= max_overlap + 1e-6 for os_, oe in spans)
+
+    return Counter({r: n for r, n in left.items() if n > 0 and fits(r)})
+
+
 class SpeakerBlockConstraint:
     """Only the text block's line ranges, each once, inside the speaker block's ``t="..."``.
 
@@ -85,12 +117,15 @@ class SpeakerBlockConstraint:
             left (another line for the same speaker rather than a new one): a
             prior against splitting one person into several speakers, whom
             linking then has to keep apart.
+        max_overlap: Seconds two ranges of one speaker may overlap at most
+            (``None``: no limit).
 
     Raises:
         ValueError: a tokenizer that splits one of those symbols.
     """
 
-    def __init__(self, tokenizer, num_beams: int = 1, every_line: bool = False, merge_bias: float = 0.0) -> None:
+    def __init__(self, tokenizer, num_beams: int = 1, every_line: bool = False, merge_bias: float = 0.0,
+                 max_overlap: Optional[float] = None) -> None:
         def single(s: str) -> int:
             return _single_token(tokenizer, s, "speaker-block constraint")
 
@@ -102,6 +137,7 @@ class SpeakerBlockConstraint:
         self.num_beams = num_beams
         self.every_line = every_line
         self.merge_bias = float(merge_bias)
+        self.max_overlap = max_overlap
 
     def banned(self, ids: Sequence[int]) -> List[int]:
         """Token ids not allowed next: ``</speaker>`` while a text line has no speaker
@@ -163,9 +199,10 @@ class SpeakerBlockConstraint:
             return None
         part = state.part
         left = Counter(state.ranges) - state.listed
-        nxt = {self.char_ids[r[len(part)]] for r in left if r.startswith(part) and len(r) > len(part)}
+        fits = fitting(left, state.items, self.max_overlap)
+        nxt = {self.char_ids[r[len(part)]] for r in fits if r.startswith(part) and len(r) > len(part)}
         if left[part] > 0:  # a whole range written: another one, or the end of the list
-            if sum(left.values()) > 1:
+            if fitting(left - Counter([part]), state.items + [part], self.max_overlap):
                 nxt.add(self.char_ids[","])
             nxt.add(self.char_ids['"'])
         if not nxt:  # nothing fits any more: close the list
@@ -216,28 +253,42 @@ class SpeakerVoiceBias:
         weight: Score per unit of cosine similarity above ``threshold``.
         threshold: Similarity at which a line gets neither bonus nor penalty.
         num_beams: Beams per input.
+        max_overlap: As :class:`SpeakerBlockConstraint`'s: lines that may not
+            join the speaker are not weighed.
+        embed: ``embed(item, spans)``: input ``item``'s voice print over
+            ``spans`` (seconds) from another speaker encoder (e.g. resemblyzer's
+            over the audio); ``None``: the mean and standard deviation of
+            ``frames`` (which may then be ``None``).
 
     Raises:
         ValueError: a tokenizer that splits one of those symbols.
     """
 
-    def __init__(self, frames: Sequence[np.ndarray], frame_shift: float, tokenizer, weight: float,
-                 threshold: float, num_beams: int = 1) -> None:
+    def __init__(self, frames: Optional[Sequence[np.ndarray]], frame_shift: float, tokenizer, weight: float,
+                 threshold: float, num_beams: int = 1, max_overlap: Optional[float] = None,
+                 embed: Optional[Callable[[int, List[Tuple[float, float]]], np.ndarray]] = None) -> None:
         def single(s: str) -> int:
             return _single_token(tokenizer, s, "speaker voice bias")
 
-        self.frames = [np.asarray(f, dtype=np.float64) for f in frames]
+        if frames is None and embed is None:
+            raise ValueError("SpeakerVoiceBias needs the speaker stream's frames or an embed function")
+        self.frames = [np.asarray(f, dtype=np.float64) for f in frames] if frames is not None else []
+        self.embed = embed
         self.frame_shift = float(frame_shift)
         self.tokenizer = tokenizer
         self.weight = float(weight)
         self.threshold = float(threshold)
         self.num_beams = num_beams
+        self.max_overlap = max_overlap
         self.char_ids = {c: single(c) for c in "0123456789.-,"}
         self.open_t = single('t="')
         self._prints: Dict[Tuple[int, Tuple[str, ...]], Dict[str, np.ndarray]] = {}
 
     def _print(self, item: int, spans: Sequence[Tuple[float, float]]) -> np.ndarray:
-        """Mean and standard deviation of input ``item``'s frames whose centre is inside ``spans``."""
+        """Input ``item``'s voice over ``spans``: ``embed``'s print, else the mean and standard
+        deviation of its frames whose centre is inside ``spans``."""
+        if self.embed is not None:
+            return np.asarray(self.embed(item, list(spans)), dtype=np.float64)
         frames = self.frames[item]
         shift = self.frame_shift
         idx = [j for s, e in spans for j in range(int(np.ceil(s / shift - 0.5)), int(np.ceil(e / shift - 0.5)))]
@@ -254,23 +305,32 @@ class SpeakerVoiceBias:
             for i, (r, span) in enumerate(zip(ranges, spans)):
                 alone = _subtract([span], spans[:i] + spans[i + 1:])
                 use = alone if sum(e - s for s, e in alone) >= 0.3 else [span]
-                out.setdefault(r, _unit(self._print(item, use)))
+                if r not in out:
+                    out[r] = _unit(self._print(item, use))
             self._prints[key] = out
         return self._prints[key]
 
-    def similarities(self, item: int, state: RangeList) -> Dict[str, float]:
-        """Cosine similarity of each line left to the speaker being listed (``{}``: no range listed)."""
+    def _own_and_left(self, state: RangeList) -> Tuple[List[str], Counter]:
         own = list(state.items)
         left = Counter(state.ranges) - state.listed
         if left[state.part] > 0:  # the range just written is the speaker's too
             own.append(state.part)
             left[state.part] -= 1
+        return own, left
+
+    def similarities(self, item: int, state: RangeList) -> Dict[str, float]:
+        """Cosine similarity of each line left to the speaker being listed (``{}``: no range listed)."""
+        own, left = self._own_and_left(state)
         prints = self.prints(item, state.ranges)
         mine = [prints[r] for r in own if r in prints]
         if not mine:
             return {}
         voice = _unit(np.mean(mine, axis=0))
-        return {r: float(prints[r] @ voice) for r, n in left.items() if n > 0 and r in prints}
+        return {r: float(prints[r] @ voice) for r in fitting(left, own, self.max_overlap) if r in prints}
+
+    def line_scores(self, item: int, state: RangeList) -> Dict[str, float]:
+        """What each line left would add if listed next: ``weight * (similarity - threshold)``."""
+        return {r: self.weight * (v - self.threshold) for r, v in self.similarities(item, state).items()}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Add each row's voice bonus to ``,`` and to the digits that pick the next range."""
@@ -281,19 +341,18 @@ class SpeakerVoiceBias:
             state = range_list(self.tokenizer.decode(ids))
             if state is None:
                 continue
-            sims = self.similarities(row // self.num_beams, state)
-            if not sims:
+            bonus = self.line_scores(row // self.num_beams, state)
+            if not bonus:
                 continue
             part = state.part
             if part in state.ranges and (Counter(state.ranges) - state.listed)[part] > 0:
-                best = max(sims.values())
-                scores[row, self.char_ids[","]] += self.weight * (best - self.threshold)
+                scores[row, self.char_ids[","]] += max(bonus.values())
                 continue
             after: Dict[str, float] = {}
-            for r, s in sims.items():
+            for r, b in bonus.items():
                 if r.startswith(part) and len(r) > len(part):
                     c = r[len(part)]
-                    after[c] = max(after.get(c, -np.inf), s)
-            for c, s in after.items():
-                scores[row, self.char_ids[c]] += self.weight * (s - self.threshold)
+                    after[c] = max(after.get(c, -np.inf), b)
+            for c, b in after.items():
+                scores[row, self.char_ids[c]] += b
         return scores

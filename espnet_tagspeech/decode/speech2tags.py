@@ -12,7 +12,7 @@ the raw generated text, the parsed turns (recording time) and parse warnings.
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -114,6 +114,7 @@ class Speech2Tags:
         self.model = model
         self.device = device
         self.sample_rate = int(getattr(args, "sample_rate", 16000))
+        self._voice_encoder = None  # speaker_voice_from's encoder, loaded on first use
         self.decode_config = decode_config
 
     @property
@@ -314,14 +315,16 @@ class Speech2Tags:
             from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint
 
             processors.append(SpeakerBlockConstraint(tok, conf.beam_size, conf.speaker_every_line,
-                                                     conf.speaker_merge_bias))
+                                                     conf.speaker_merge_bias, conf.speaker_max_overlap))
         if conf.speaker_voice_bias:
             from espnet_tagspeech.decode.speaker_block import SpeakerVoiceBias
 
-            processors.append(SpeakerVoiceBias(self._speaker_frames(speech, lengths, feats),
+            external = conf.speaker_voice_from != "model"
+            processors.append(SpeakerVoiceBias(None if external else self._speaker_frames(speech, lengths, feats),
                                                self.model.speaker_encoder.frame_shift, tok,
                                                conf.speaker_voice_bias, conf.speaker_voice_threshold,
-                                               conf.beam_size))
+                                               conf.beam_size, conf.speaker_max_overlap,
+                                               embed=self._span_embedder(wavs) if external else None))
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(feats=feats)
             with self.model.generating(None, len(wavs)):
@@ -337,6 +340,23 @@ class Speech2Tags:
             if len(x) >= conf.max_new_tokens:
                 logging.warning("output hit max_new_tokens=%d: %r...", conf.max_new_tokens, t[:60])
         return texts
+
+    def _span_embedder(self, wavs: List[np.ndarray]):
+        """``embed(item, spans)``: the ``speaker_voice_from`` encoder's print of ``wavs[item]``
+        over ``spans`` (seconds; the pieces joined), the encoder loaded once."""
+        if self._voice_encoder is None:
+            from espnet_tagspeech.decode.voices import make_embedder
+
+            self._voice_encoder = make_embedder(self.decode_config.speaker_voice_from, device=str(self.device))
+        encoder, rate = self._voice_encoder, self.sample_rate
+
+        def embed(item: int, spans: List[Tuple[float, float]]) -> np.ndarray:
+            wav = wavs[item]
+            pieces = [wav[max(0, int(s * rate)): int(e * rate)] for s, e in spans]
+            audio = np.concatenate([p for p in pieces if len(p)] or [wav[:0]])
+            return encoder(audio, rate)
+
+        return embed
 
     def _speaker_frames(self, speech, lengths, feats=None) -> List[np.ndarray]:
         """Each input's ``(T_i, C)`` speaker-stream frames (padding cut off; from ``feats``,

@@ -38,7 +38,9 @@ def test_the_mini_recipes_two_decodings():
     # the LLM's search fused with the CTC head's lines (times, words in order), as the cascade cuts them
     fused = (llm.ctc_time_bias, llm.ctc_order_bias, llm.time_constraint, llm.speaker_merge_bias)
     assert fused == (4.0, 10.0, True, 2.0)
-    assert (llm.speaker_voice_bias, llm.speaker_voice_threshold) == (60.0, 0.9)  # the voice fused in the block
+    # the voice fused in the block: resemblyzer's prints
+    assert (llm.speaker_voice_bias, llm.speaker_voice_threshold, llm.speaker_voice_from) == (100.0, 0.78, "resemblyzer")
+    assert llm.speaker_max_overlap is None  # measured worse on mini dev: off
     assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus, llm.max_word_gap) == (64, 0.5, 2.5, None)
     alone = DecodeConfig.from_yaml(conf_dir / "decode_mini_no_fusion.yaml")
     assert alone.text_from == "llm" and (alone.ctc_time_bias, alone.ctc_order_bias) == (0.0, 0.0)
@@ -103,7 +105,7 @@ def test_cascade_settings_are_refused_when_the_llm_writes_the_text(name):
 @pytest.mark.parametrize("name", LLM_TEXT_SETTINGS)
 def test_answer_search_settings_are_refused_when_the_ctc_head_writes_the_text(name):
     value = {"speaker_constraint": True, "speaker_every_line": True, "time_constraint": True,
-             "no_repeat_words": 3}.get(name, 3.0)
+             "no_repeat_words": 3, "speaker_voice_from": "resemblyzer"}.get(name, 3.0)
     with pytest.raises(ValueError, match=f"{name} applies only with text_from llm"):
         DecodeConfig(text_from="ctc", **{name: value})
 
@@ -141,6 +143,16 @@ def test_time_bias_and_every_line_are_checked():
         DecodeConfig(speaker_constraint=True, speaker_voice_bias=10.0, speaker_voice_threshold=1.5)
     with pytest.raises(ValueError, match="speaker_voice_bias applies only with text_from llm"):
         DecodeConfig(text_from="ctc", speaker_voice_bias=10.0)
+    # 0 s is a limit (no overlap at all), not "off": it too needs the constraint
+    with pytest.raises(ValueError, match="speaker_max_overlap needs speaker_constraint"):
+        DecodeConfig(speaker_max_overlap=0.0)
+    with pytest.raises(ValueError, match="speaker_max_overlap must be >= 0"):
+        DecodeConfig(speaker_constraint=True, speaker_max_overlap=-0.5)
+    assert DecodeConfig(speaker_constraint=True, speaker_max_overlap=0).speaker_max_overlap == 0.0
+    with pytest.raises(ValueError, match="speaker_voice_from 'resemblyzer' is read by speaker_voice_bias"):
+        DecodeConfig(speaker_constraint=True, speaker_voice_from="resemblyzer")
+    with pytest.raises(ValueError, match="speaker_voice_from must be one of"):
+        DecodeConfig(speaker_constraint=True, speaker_voice_bias=1.0, speaker_voice_from="ecapa")
 
 
 def test_no_repeat_words_must_not_be_negative():

@@ -3,9 +3,10 @@
 from collections import Counter
 
 import numpy as np
+import pytest
 import torch
 
-from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint, SpeakerVoiceBias, range_list
+from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint, SpeakerVoiceBias, fitting, range_list
 
 TEXT = "<text>\n0.00-4.81>we should\n3.03-3.65>exactly\n3.85-10.17>we need\n</text>\n<speaker>\n"
 
@@ -88,6 +89,32 @@ def test_merge_bias_favours_another_range_for_the_same_speaker_while_lines_are_l
     assert scores[0, comma] == 0.0
 
 
+def test_max_overlap_keeps_two_overlapping_lines_off_one_speaker(tok):
+    con = SpeakerBlockConstraint(tok, max_overlap=0.5)
+    # 0.00-4.81 overlaps 3.03-3.65 by 0.62 s and 3.85-10.17 by 0.96 s: its speaker takes neither
+    assert _next(tok, con, TEXT + '<spk id="1" g="m" t="0.00-4.81') == ['"']
+    # 3.03-3.65 and 3.85-10.17 do not overlap: one speaker may hold both, but not 0.00-4.81
+    one = TEXT + '<spk id="1" g="m" t="3.03-3.65'
+    assert _next(tok, con, one) == ['"', ","]
+    assert _next(tok, con, one + ",") == ["3"]
+    # a new speaker may take any line left
+    assert _next(tok, con, TEXT + '<spk id="1" g="m" t="3.03-3.65"/>\n<spk id="2" g="m" t="') == ["0", "3"]
+    # a larger limit lets the 0.62-s overlap through, not the 0.96-s one
+    loose = SpeakerBlockConstraint(tok, max_overlap=0.7)
+    assert _next(tok, loose, TEXT + '<spk id="1" g="m" t="0.00-4.81,') == ["3"]
+    assert _next(tok, loose, TEXT + '<spk id="1" g="m" t="0.00-4.81,3.') == ["0"]
+    # no limit (the default): all three may go to one speaker
+    assert _next(tok, SpeakerBlockConstraint(tok), TEXT + '<spk id="1" g="m" t="0.00-4.81,3.') == ["0", "8"]
+
+
+def test_fitting_keeps_the_ranges_a_speaker_may_still_take():
+    left = Counter({"0.00-4.81": 1, "3.03-3.65": 2, "5.00-6.00": 0})
+    assert fitting(left, [], 0.0) == Counter({"0.00-4.81": 1, "3.03-3.65": 2})
+    assert fitting(left, ["4.50-7.00"], None) == Counter({"0.00-4.81": 1, "3.03-3.65": 2})
+    assert fitting(left, ["4.50-7.00"], 0.2) == Counter({"3.03-3.65": 2})  # 0.31 s of overlap
+    assert fitting(left, ["4.50-7.00"], 0.31) == Counter({"0.00-4.81": 1, "3.03-3.65": 2})  # at the limit
+
+
 def test_range_list_reads_where_the_answer_is_in_a_speakers_list():
     assert range_list(TEXT) is None  # no list opened
     assert range_list(TEXT + '<spk id="1" g="m" t="0.00-4.81"/>\n') is None  # list closed
@@ -127,6 +154,40 @@ def test_voice_bias_keeps_a_voice_s_lines_together_and_other_voices_apart(tok):
     assert not score(TEXT + '<spk id="1" g="m" t="').any()
     assert not score(TEXT + '<spk id="1" g="m" t="0.').any()
     assert not score(TEXT).any()
+
+
+def test_voice_bias_weighs_only_the_lines_the_speaker_may_take(tok):
+    comma = tok.encode(",")[0]
+    text = TEXT + '<spk id="1" g="m" t="0.00-4.81'
+    free = SpeakerVoiceBias([_voices()], 0.04, tok, weight=10.0, threshold=0.5)
+    assert free(torch.tensor([tok.encode(text)]), torch.zeros(1, 400))[0, comma] > 4.0
+    # line 3 sounds like speaker 1 but overlaps its line by 0.96 s: with a 0.5-s limit it is not
+    # weighed, nor is line 2 (0.62 s): nothing is left to favour
+    held = SpeakerVoiceBias([_voices()], 0.04, tok, weight=10.0, threshold=0.5, max_overlap=0.5)
+    assert not held(torch.tensor([tok.encode(text)]), torch.zeros(1, 400))[0].any()
+    # a 0.7-s limit leaves line 2 only (B's voice): another range is penalised
+    some = SpeakerVoiceBias([_voices()], 0.04, tok, weight=10.0, threshold=0.5, max_overlap=0.7)
+    assert some(torch.tensor([tok.encode(text)]), torch.zeros(1, 400))[0, comma] < -3.0
+
+
+def test_voice_bias_takes_its_prints_from_an_embed_function(tok):
+    comma = tok.encode(",")[0]
+    asked = []
+
+    def embed(item, spans):  # voice A before 3.03 s and after 3.65 s, B in between
+        asked.append((item, spans))
+        mid = sum((s + e) / 2 for s, e in spans) / len(spans)
+        return np.array([0.0, 1.0]) if 3.03 <= mid < 3.65 else np.array([1.0, 0.1])
+
+    bias = SpeakerVoiceBias(None, 0.04, tok, weight=10.0, threshold=0.5, embed=embed)
+    out = bias(torch.tensor([tok.encode(TEXT + '<spk id="1" g="m" t="0.00-4.81')]), torch.zeros(1, 400))[0]
+    assert out[comma] > 4.0  # line 3 sounds like line 1
+    out = bias(torch.tensor([tok.encode(TEXT + '<spk id="1" g="f" t="3.03-3.65')]), torch.zeros(1, 400))[0]
+    assert out[comma] < -3.0  # B's line: both lines left are A's
+    # each line printed once per answer, where it talks alone (line 1 without lines 2 and 3)
+    assert asked[0] == (0, [(0.0, 3.03), (3.65, 3.85)]) and len(asked) == 3
+    with pytest.raises(ValueError, match="frames or an embed function"):
+        SpeakerVoiceBias(None, 0.04, tok, weight=10.0, threshold=0.5)
 
 
 def test_voice_bias_uses_a_line_s_voice_where_it_talks_alone(tok):

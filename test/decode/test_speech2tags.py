@@ -314,6 +314,33 @@ def test_speaker_voice_bias_reads_each_inputs_speaker_stream(packed, monkeypatch
         np.testing.assert_allclose(frames, own[0].numpy(), atol=1e-4)
 
 
+def test_speaker_voice_from_resemblyzer_prints_each_inputs_own_audio(packed, monkeypatch):
+    from espnet_tagspeech.decode.speaker_block import SpeakerVoiceBias
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+    from espnet_tagspeech.decode.voices import ResemblyzerEmbedder
+
+    work, _, cfg = packed
+    s2t = Speech2Tags(cfg, work / "exp" / "model.pth", decode_config=dict(
+        max_new_tokens=4, batch_size=2, speaker_constraint=True, speaker_voice_bias=100.0,
+        speaker_voice_threshold=0.8, speaker_voice_from="resemblyzer"))
+    seen = _spy_processors(s2t, monkeypatch)
+    rng = np.random.default_rng(0)
+    wavs = [(0.3 * rng.standard_normal(n)).astype(np.float32) for n in (16000, 24000)]
+    wavs[1][8000:16000] = 0.3 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000)  # another "voice"
+    s2t.batch(wavs, keys=["a", "b"])
+    (bias,) = [p for p in seen if isinstance(p, SpeakerVoiceBias)]
+    assert bias.frames == [] and bias.embed is not None  # no speaker-stream frames read
+    encoder = s2t._voice_encoder
+    assert isinstance(encoder, ResemblyzerEmbedder)
+    # a print is the GE2E embedding of that input's audio over the spans, the pieces joined
+    got = bias.embed(1, [(0.0, 0.5), (1.0, 1.5)])
+    want = encoder(np.concatenate([wavs[1][:8000], wavs[1][16000:24000]]), 16000)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not np.allclose(bias.embed(0, [(0.0, 0.5)]), bias.embed(1, [(0.5, 1.0)]), atol=1e-3)
+    s2t.batch(wavs[:1], keys=["a"])
+    assert s2t._voice_encoder is encoder  # loaded once
+
+
 def test_each_encoder_runs_once_per_batch_of_the_llm_search(packed, tmp_path, monkeypatch):
     from espnet_tagspeech.decode.speech2tags import Speech2Tags
 
