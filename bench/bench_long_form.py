@@ -1,7 +1,8 @@
 """Long-form benchmark: whole synthetic meetings of growing length, decoded end to end.
 
 For each ``minutes:speakers`` entry of ``--plan`` one meeting is simulated with
-the *test* voice pool (voices unseen in training) by
+the *test* voice pool (voices unseen in training; ``--split dev``: the dev pool,
+also unseen, to choose settings on without looking at test) by
 ``espnet_tagspeech.bin.simulate_meetings`` (in its own process, not timed), then
 decoded whole by :meth:`espnet_tagspeech.decode.speech2tags.Speech2Tags.__call__` in a
 fresh process of its own, which reports its decode wall time and its peak
@@ -108,8 +109,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_file", help="... and its weights (.pth)")
     p.add_argument("--plan", type=_plan_arg, default=parse_plan(DEFAULT_PLAN),
                    help=f"meetings as minutes:speakers, comma separated (default {DEFAULT_PLAN})")
-    p.add_argument("--work_dir", default="exp/bench_long_form",
-                   help="simulated meetings, decodings, RESULTS.md")
+    p.add_argument("--split", choices=("test", "dev"), default="test",
+                   help="whose voices speak: the test pool's or the dev pool's (both unseen in training)")
+    p.add_argument("--work_dir", default=None,
+                   help="simulated meetings, decodings, RESULTS.md (default: exp/bench_long_form, "
+                        "exp/bench_long_form_dev with --split dev)")
     p.add_argument("--cache_dir", default=None,
                    help=f"synthesized word clips (default: {DEFAULT_CACHE} if present, "
                         "else WORK_DIR/wordcache)")
@@ -120,6 +124,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_new_tokens", type=int, default=None, help="override the model's decoding limit")
     p.add_argument("--segmenter", choices=("silero", "energy"), default=None, help="override the VAD")
     p.add_argument("--max_window", type=float, default=None, help="override the longest window (s)")
+    p.add_argument("--link_config", default=None, help="override the model's speaker linking (a link yaml)")
     p.add_argument("--redecode", action="store_true", help="decode even when a matching result exists")
     p.add_argument("--log_level", default="INFO")
     p.add_argument("--_child", help=argparse.SUPPRESS)  # decode one meeting from this spec file
@@ -134,7 +139,8 @@ def _file_id(path: Optional[str]) -> Optional[List[object]]:
     return [str(Path(path).resolve()), st.st_size, int(st.st_mtime)]
 
 
-def simulate(entry: PlanEntry, sim_dir: Path, cache_dir: Path, seed: int, nj: int) -> Dict[str, object]:
+def simulate(entry: PlanEntry, sim_dir: Path, cache_dir: Path, seed: int, nj: int,
+             split: str = "test") -> Dict[str, object]:
     """Simulate the meeting of ``entry`` into ``sim_dir`` unless it is already there.
 
     Returns:
@@ -146,7 +152,7 @@ def simulate(entry: PlanEntry, sim_dir: Path, cache_dir: Path, seed: int, nj: in
     from espnet_tagspeech.data.atomic import atomic_write
 
     seconds = f"{entry.minutes * 60:g}"
-    options = ["--num_meetings", "1", "--seed", str(seed), "--split", "test", "--voice_pool", "open",
+    options = ["--num_meetings", "1", "--seed", str(seed), "--split", split, "--voice_pool", "open",
                "--min_speakers", str(entry.speakers), "--max_speakers", str(entry.speakers),
                "--min_duration", seconds, "--max_duration", seconds]  # fmt: skip
     stamp = sim_dir / "bench_sim.json"
@@ -190,7 +196,7 @@ def decode(sim: Dict[str, object], out_dir: Path, args: argparse.Namespace) -> D
             "train_config": _file_id(args.train_config), "model_file": _file_id(args.model_file),
             "num_threads": args.num_threads, "batch_size": args.batch_size,
             "max_new_tokens": args.max_new_tokens, "segmenter": args.segmenter,
-            "max_window": args.max_window}  # fmt: skip
+            "max_window": args.max_window, "link_config": _file_id(args.link_config)}  # fmt: skip
     result = out_dir / "result.json"
     if result.is_file() and not args.redecode:
         old = json.loads(result.read_text())
@@ -234,6 +240,10 @@ def decode_child(spec_path: Path) -> int:
     seg = s2t.segment_config.to_dict()
     seg.update({k: spec[k] for k in ("segmenter", "max_window") if spec[k] is not None})
     s2t.segment_config = SegmentConfig.from_dict(seg)
+    if spec.get("link_config"):
+        from espnet_tagspeech.decode.link import LinkConfig
+
+        s2t.link_config = LinkConfig.from_yaml(path("link_config"))
     load_s = time.perf_counter() - t0
     audio, rate = load_audio(path("wav"), key=spec["key"])
     rss_loaded = _peak_rss_kb()
@@ -343,20 +353,29 @@ def _check_model(args: argparse.Namespace) -> Optional[str]:
     else:
         args.model = args.model or str(DEFAULT_MODEL)
         paths = [args.model]
-    missing = [p for p in paths if not Path(p).exists()]
-    return f"no such file: {', '.join(missing)}" if missing else None
+    missing = [p for p in [*paths, args.link_config] if p and not Path(p).exists()]
+    if missing:
+        return f"no such file: {', '.join(missing)}"
+    if args.link_config:
+        from espnet_tagspeech.decode.link import LinkConfig
+
+        try:
+            LinkConfig.from_yaml(args.link_config)
+        except ValueError as e:  # a bad key or value: named before anything is decoded
+            return str(e)
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     """Simulate, decode and score every plan entry; print and write the table."""
-    work = Path(args.work_dir)
+    work = Path(args.work_dir or ("exp/bench_long_form" + ("_dev" if args.split == "dev" else "")))
     work.mkdir(parents=True, exist_ok=True)
     cache = Path(args.cache_dir or (DEFAULT_CACHE if DEFAULT_CACHE.is_dir() else work / "wordcache"))
     rows: List[Dict[str, object]] = []
     for entry in args.plan:
         sim_dir = work / "sim" / entry.tag
         try:
-            sim = simulate(entry, sim_dir, cache, args.seed, args.sim_nj)
+            sim = simulate(entry, sim_dir, cache, args.seed, args.sim_nj, args.split)
             result = decode(sim, work / "decode" / entry.tag, args)
         except RuntimeError as e:  # e.g. killed for want of memory: the other lengths still count
             logger.error("%s", e)
@@ -369,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
     header = (f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n- model: `{model}`\n"
               f"- decoding: {args.num_threads} torch thread(s), batch size {args.batch_size}, "
               f"{os.cpu_count()} CPU(s) on the machine\n- meetings: simulator seed {args.seed}, "
-              "test voice pool; wall s excludes simulation and model loading; "
+              f"{args.split} voice pool; wall s excludes simulation and model loading; "
               "DER/cpWER in percent")  # fmt: skip
     print(text)
     write_results(work, rows, text, header)

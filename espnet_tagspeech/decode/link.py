@@ -58,6 +58,9 @@ class LinkConfig:
             a speaker the folding could not place (it shares a cut with every
             other speaker): a stray id, not a person.  The recording's speaker
             with the most speech always stays; ``0`` keeps every speaker.
+        min_member_sec: ``speaker``: before ``min_speaker_sec``, a linked
+            speaker none of whose cut speakers has this much speech of its own
+            (short ids gathered from many cuts) is taken apart the same way.
         min_line_sec: ``line``: shorter lines are clustered last.
         voice_trim: ``line``: seconds left out at both ends of a line's voice print.
         window_sec: Items are clustered within windows of this many seconds
@@ -72,6 +75,7 @@ class LinkConfig:
     max_line_overlap_frac: Optional[float] = None
     min_speaker_sec: float = 0.0
     drop_speaker_sec: float = 0.0
+    min_member_sec: float = 0.0
     min_line_sec: float = 0.0
     voice_trim: float = 0.0
     window_sec: Optional[float] = 300.0
@@ -85,8 +89,9 @@ class LinkConfig:
             raise ValueError("link config link_unit 'line' needs rttm_from 'lines' and a voice-print link (not 'none')")
         if self.linking_threshold <= 0:
             raise ValueError(f"link config linking_threshold must be > 0, got {self.linking_threshold}")
-        if self.drop_speaker_sec < 0:
-            raise ValueError(f"link config drop_speaker_sec must be >= 0, got {self.drop_speaker_sec}")
+        for name in ("drop_speaker_sec", "min_member_sec"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"link config {name} must be >= 0, got {getattr(self, name)}")
 
     @classmethod
     def fields(cls) -> List[str]:
@@ -197,7 +202,7 @@ def link_recording(
         diarization, lines = link_speakers(
             turns.diarization, turns.lines, turns.cut_of, audio, sample_rate, embed,
             config.linking_threshold, num_speakers, window_sec=config.window_sec,
-            min_speaker_sec=config.min_speaker_sec,
+            min_speaker_sec=config.min_speaker_sec, min_member_sec=config.min_member_sec,
         )
     if config.drop_speaker_sec > 0 and num_speakers is None:
         diarization, lines = drop_small_speakers(diarization, lines, config.drop_speaker_sec)

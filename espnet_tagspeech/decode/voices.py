@@ -268,6 +268,7 @@ def link_speakers(
     num_speakers: Optional[int] = None,
     window_sec: Optional[float] = 300.0,
     min_speaker_sec: float = 0.0,
+    min_member_sec: float = 0.0,
 ) -> Tuple[List[Turn], List[Turn]]:
     """Relabel the local speakers of one recording's cuts with global labels.
 
@@ -289,6 +290,10 @@ def link_speakers(
             speakers joins the closest other linked speaker holding no speaker
             of its cut (a cut's speakers still stay apart); one that has no
             such speaker stays.  Off with ``num_speakers``.
+        min_member_sec: Before that, a linked speaker none of whose local
+            speakers has this much speech of its own (short ids gathered from
+            many cuts, e.g. backchannels, whose prints are the least reliable)
+            is taken apart the same way.  Off with ``num_speakers``.
 
     Returns:
         ``(speaker_turns, text_turns)`` relabelled ``spk1``, ``spk2``... (by
@@ -310,11 +315,14 @@ def link_speakers(
         emb, [cut_of[k] for k in labels], threshold, num_speakers,
         times=[first[k] for k in labels], window_sec=window_sec,
     )
-    if min_speaker_sec > 0 and num_speakers is None:
+    if (min_speaker_sec > 0 or min_member_sec > 0) and num_speakers is None:
         alone = [sum(e - s for s, e in _subtract(merge_intervals(by_label[lab]), merge_intervals(mates[lab])))
                  for lab in labels]
         pairs = pairs_from_groups([cut_of[lab] for lab in labels])
-        assign = _absorb_small(assign, emb, alone, pairs, min_speaker_sec)
+        if min_member_sec > 0:
+            assign = _absorb_small(assign, emb, alone, pairs, min_member_sec, largest=True)
+        if min_speaker_sec > 0:
+            assign = _absorb_small(assign, emb, alone, pairs, min_speaker_sec)
     new = {lab: f"spk{c + 1}" for lab, c in zip(labels, assign)}
     logger.debug("linked %d local speakers into %d", len(labels), len(set(assign)))
     return (
@@ -343,18 +351,19 @@ def _renumber(label: Sequence[int]) -> List[int]:
 
 
 def _absorb_small(
-    assign: Sequence[int], emb: np.ndarray, alone: Sequence[float], pairs: np.ndarray, min_sec: float
+    assign: Sequence[int], emb: np.ndarray, alone: Sequence[float], pairs: np.ndarray, min_sec: float,
+    largest: bool = False,
 ) -> List[int]:
-    """Move each line of a speaker with under ``min_sec`` of speech of its own
-    (``alone``: seconds of each line where no other line is active) to the closest
-    speaker with enough that it may join (none of ``pairs`` in it); renumber by
-    first appearance."""
+    """Move each item of a speaker with under ``min_sec`` of speech of its own
+    (``alone``: seconds of each item where no other item is active; ``largest``:
+    of its largest item, not in all) to the closest speaker with enough that it
+    may join (none of ``pairs`` in it); renumber by first appearance."""
     x = unit_rows(emb)
     label = np.asarray(assign, dtype=np.int64).copy()
     k = int(label.max()) + 1
     dur = np.zeros(k)
     for c, sec in zip(label, alone):
-        dur[c] += sec
+        dur[c] = max(dur[c], sec) if largest else dur[c] + sec
     big = dur >= min_sec
     sums, counts = np.zeros((k, x.shape[1])), np.zeros(k)
     kept = big[label]

@@ -90,6 +90,19 @@ def test_no_model_is_a_skip_and_bad_model_an_error(blf, tmp_path, monkeypatch, c
     assert not (tmp_path / "w").exists()
 
 
+def test_a_bad_link_config_is_refused_before_anything_runs(blf, tmp_path, capsys):
+    model = tmp_path / "m.zip"
+    model.write_bytes(b"")
+    work = tmp_path / "w"
+    assert blf.main(["--model", str(model), "--work_dir", str(work), "--link_config", str(tmp_path / "no.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "link.yaml"
+    bad.write_text("link: resemblyzer\nlinking_treshold: 1.0\n")
+    assert blf.main(["--model", str(model), "--work_dir", str(work), "--link_config", str(bad)]) == 2
+    assert "linking_treshold" in capsys.readouterr().err
+    assert not work.exists()
+
+
 def test_tiny_run_end_to_end_and_resume(blf, tmp_path, caplog):
     """Simulate 12 s with 2 test voices, decode with a random tiny model in a child process, score."""
     import logging
@@ -124,3 +137,30 @@ def test_tiny_run_end_to_end_and_resume(blf, tmp_path, caplog):
     assert blf.main(argv) == 0
     assert "reusing the meeting simulated" in caplog.text and "reusing the decoding" in caplog.text
     assert json.loads((work / "results.json").read_text()) == [row]
+
+
+def test_split_picks_whose_voices_speak_and_a_new_simulation(blf, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(cmd):
+        calls.append(cmd)
+        out = Path(cmd[cmd.index("--out_dir") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        meeting = {"recording": "m0", "speakers": 2, "duration": 60.0}
+        (out / "meetings.json").write_text(json.dumps({"meetings": [meeting]}))
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(blf.subprocess, "run", fake_run)
+    (entry,) = blf.parse_plan("1:2")
+    sim_dir = tmp_path / "sim"
+    blf.simulate(entry, sim_dir, tmp_path / "cache", 0, 1)
+    cmd = calls[-1]
+    assert cmd[cmd.index("--split") + 1] == "test"  # the default
+    blf.simulate(entry, sim_dir, tmp_path / "cache", 0, 1)
+    assert len(calls) == 1  # the same meeting is reused
+    sim = blf.simulate(entry, sim_dir, tmp_path / "cache", 0, 1, split="dev")
+    assert len(calls) == 2 and calls[-1][calls[-1].index("--split") + 1] == "dev"  # other voices: again
+    assert sim["recording"] == "m0"
+    assert blf.get_parser().parse_args([]).split == "test"
+    with pytest.raises(SystemExit):
+        blf.get_parser().parse_args(["--split", "train"])  # training voices are not a benchmark

@@ -87,3 +87,5 @@ def test_drop_small_speakers_keeps_the_largest():
     assert [x.text for x in t] == ["hi there"] and len(d) == 2
     with pytest.raises(ValueError, match="drop_speaker_sec must be >= 0"):
         LinkConfig(drop_speaker_sec=-1)
+    with pytest.raises(ValueError, match="min_member_sec must be >= 0"):
+        LinkConfig(min_member_sec=-0.5)

@@ -229,6 +229,30 @@ def test_link_speakers_min_speaker_sec_folds_a_stray_speaker_but_keeps_a_cuts_sp
     assert len({t.speaker for t in counted}) == 3
 
 
+def test_link_speakers_min_member_sec_takes_apart_a_speaker_gathered_from_strays():
+    rng = np.random.default_rng(5)
+    audio = np.zeros(SR * 60, np.float32)
+    # four cuts of voice A with a 0.6-s stray of voice C each (2.4 s of C in all), two cuts of B
+    plan = [(f"c{k}", "1", 110.0, 10.0 * k, 10.0 * k + 4.0) for k in range(4)]
+    plan += [(f"c{k}", "2", 180.0, 10.0 * k + 5.0, 10.0 * k + 5.6) for k in range(4)]
+    plan += [("c4", "1", 260.0, 40.0, 44.0), ("c5", "1", 260.0, 50.0, 54.0)]
+    turns, cut_of = [], {}
+    for cut, local, f0, s, e in plan:
+        v = _voice(rng, f0, e - s)
+        audio[int(s * SR): int(s * SR) + len(v)] += v
+        cut_of[f"{cut}|{local}"] = cut
+        turns.append(Turn("rec", f"{cut}|{local}", s, e))
+    kept, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, threshold=0.2, min_speaker_sec=1.0)
+    assert len({t.speaker for t in kept}) == 3  # the strays' 2.4 s pass the total
+    parted, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, threshold=0.2, min_speaker_sec=1.0,
+                              min_member_sec=1.0)
+    got = [t.speaker for t in parted]
+    assert len(set(got)) == 2
+    assert set(got[4:8]) == {got[8]} == {got[9]} and got[8] != got[0]  # with B: each shares its cut with A
+    counted, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, num_speakers=3, min_member_sec=1.0)
+    assert len({t.speaker for t in counted}) == 3  # a known count wins
+
+
 def _backchannel_recording(rng):
     """Voice A's turns each hold a 0.6-s backchannel of voice B (mixed in); B also has turns."""
     audio = np.zeros(SR * 40, np.float32)
