@@ -300,7 +300,7 @@ class SpeakerVoiceBias:
         """Unit voice print of each of input ``item``'s text-line ranges (cached per answer)."""
         key = (item, tuple(ranges))
         if key not in self._prints:
-            spans = [tuple(float(x) for x in r.split("-")) for r in ranges]
+            spans = [_span(r) for r in ranges]
             out = {}
             for i, (r, span) in enumerate(zip(ranges, spans)):
                 alone = _subtract([span], spans[:i] + spans[i + 1:])
