@@ -61,6 +61,9 @@ class LinkConfig:
         min_member_sec: ``speaker``: before ``min_speaker_sec``, a linked
             speaker none of whose cut speakers has this much speech of its own
             (short ids gathered from many cuts) is taken apart the same way.
+        min_speaker_frac: ``speaker``: ``min_speaker_sec`` grows to this
+            fraction of the recording's speech, so that the bar scales with the
+            meeting's length (stray ids gather more seconds in a long meeting).
         min_line_sec: ``line``: shorter lines are clustered last.
         voice_trim: ``line``: seconds left out at both ends of a line's voice print.
         window_sec: Items are clustered within windows of this many seconds
@@ -76,6 +79,7 @@ class LinkConfig:
     min_speaker_sec: float = 0.0
     drop_speaker_sec: float = 0.0
     min_member_sec: float = 0.0
+    min_speaker_frac: float = 0.0
     min_line_sec: float = 0.0
     voice_trim: float = 0.0
     window_sec: Optional[float] = 300.0
@@ -92,6 +96,8 @@ class LinkConfig:
         for name in ("drop_speaker_sec", "min_member_sec"):
             if getattr(self, name) < 0:
                 raise ValueError(f"link config {name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.min_speaker_frac < 0.5:
+            raise ValueError(f"link config min_speaker_frac must be in [0, 0.5), got {self.min_speaker_frac}")
 
     @classmethod
     def fields(cls) -> List[str]:
@@ -203,6 +209,7 @@ def link_recording(
             turns.diarization, turns.lines, turns.cut_of, audio, sample_rate, embed,
             config.linking_threshold, num_speakers, window_sec=config.window_sec,
             min_speaker_sec=config.min_speaker_sec, min_member_sec=config.min_member_sec,
+            min_speaker_frac=config.min_speaker_frac,
         )
     if config.drop_speaker_sec > 0 and num_speakers is None:
         diarization, lines = drop_small_speakers(diarization, lines, config.drop_speaker_sec)

@@ -269,6 +269,7 @@ def link_speakers(
     window_sec: Optional[float] = 300.0,
     min_speaker_sec: float = 0.0,
     min_member_sec: float = 0.0,
+    min_speaker_frac: float = 0.0,
 ) -> Tuple[List[Turn], List[Turn]]:
     """Relabel the local speakers of one recording's cuts with global labels.
 
@@ -294,6 +295,10 @@ def link_speakers(
             speakers has this much speech of its own (short ids gathered from
             many cuts, e.g. backchannels, whose prints are the least reliable)
             is taken apart the same way.  Off with ``num_speakers``.
+        min_speaker_frac: ``min_speaker_sec`` grows to this fraction of the
+            recording's speech (the local speakers' own seconds summed), so
+            that the bar scales with the meeting: stray ids gather more
+            seconds in a long one.  Off with ``num_speakers``.
 
     Returns:
         ``(speaker_turns, text_turns)`` relabelled ``spk1``, ``spk2``... (by
@@ -315,14 +320,15 @@ def link_speakers(
         emb, [cut_of[k] for k in labels], threshold, num_speakers,
         times=[first[k] for k in labels], window_sec=window_sec,
     )
-    if (min_speaker_sec > 0 or min_member_sec > 0) and num_speakers is None:
+    if (min_speaker_sec > 0 or min_member_sec > 0 or min_speaker_frac > 0) and num_speakers is None:
         alone = [sum(e - s for s, e in _subtract(merge_intervals(by_label[lab]), merge_intervals(mates[lab])))
                  for lab in labels]
         pairs = pairs_from_groups([cut_of[lab] for lab in labels])
         if min_member_sec > 0:
             assign = _absorb_small(assign, emb, alone, pairs, min_member_sec, largest=True)
-        if min_speaker_sec > 0:
-            assign = _absorb_small(assign, emb, alone, pairs, min_speaker_sec)
+        min_sec = max(min_speaker_sec, min_speaker_frac * sum(alone))
+        if min_sec > 0:
+            assign = _absorb_small(assign, emb, alone, pairs, min_sec)
     new = {lab: f"spk{c + 1}" for lab, c in zip(labels, assign)}
     logger.debug("linked %d local speakers into %d", len(labels), len(set(assign)))
     return (

@@ -68,7 +68,9 @@ class FbankStackFrontend(torch.nn.Module):
         """``(B, L)`` waveforms -> ``(B, n_mels * stack, T)``."""
         if wav.shape[1] < self.kernel:
             wav = torch.nn.functional.pad(wav, (0, self.kernel - wav.shape[1]))
-        feats = torch.log(self.mel(wav.float()) + 1e-6)  # (B, n_mels, N)
+        # log-mel in float32 even under autocast (the layers after it may run in bf16)
+        with torch.autocast(wav.device.type, enabled=False):
+            feats = torch.log(self.mel(wav.float()) + 1e-6)  # (B, n_mels, N)
         if self.warp is not None:
             feats = warp_mel_axis(feats, self.warp.to(feats.device))
         if self.mean_norm:

@@ -36,6 +36,9 @@ class PartConfig:
     aam_margin: float = 0.2  # angular margin (radians)
     aam_scale: float = 30.0  # logit scale
     aam_min_sec: float = 0.5  # shortest single-speaker span pooled into an embedding
+    # forward passes of the updates under torch.autocast in this dtype ("bfloat16": the
+    # matmuls of CPUs with bf16 instructions run faster); null: float32 throughout
+    autocast: Optional[str] = None
 
     def __post_init__(self) -> None:
         if float(self.aam_weight) < 0:
@@ -50,6 +53,8 @@ class PartConfig:
                     not all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in self.speed_perturb):
                 raise ValueError(f"speed_perturb must be a list of factors in [0.5, 2], got {self.speed_perturb!r}")
             self.speed_perturb = [float(f) for f in self.speed_perturb]
+        if self.autocast is not None and self.autocast not in ("bfloat16", "float16"):
+            raise ValueError(f"autocast must be bfloat16, float16 or null, got {self.autocast!r}")
         if int(self.steps) < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if float(self.lr) <= 0:

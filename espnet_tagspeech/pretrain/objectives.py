@@ -79,8 +79,9 @@ class SemanticCtcObjective:
                 out.append(c)
                 continue
             # read as if sampled at f x the rate, then back to the rate: f x faster
-            wav = torchaudio.functional.resample(torch.from_numpy(c.wav), int(round(self.sample_rate * f)),
-                                                 self.sample_rate)
+            with torch.autocast("cpu", enabled=False):  # the audio stays float32 under autocast
+                wav = torchaudio.functional.resample(torch.from_numpy(c.wav), int(round(self.sample_rate * f)),
+                                                     self.sample_rate)
             out.append(replace(c, wav=wav.numpy()))
         return out
 

@@ -12,6 +12,7 @@ data path starts the affected part afresh (logged).  The result:
 ``pretrain_result.yaml`` (first / last / valid losses).
 """
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -120,11 +121,16 @@ def train_part(objective, train_set, part: PartConfig, sampler, checkpoint: Path
         torch.set_rng_state(saved["torch_rng"])
         start, losses = saved["step"], list(saved["losses"])
         logging.info("%s: resumed at update %d of %d from %s", objective.name, start, part.steps, checkpoint)
+    # the device type of the trained weights: autocast's; the backward follows the forward's dtypes
+    device_type = params[0].device.type if params else "cpu"
+    autocast = (torch.autocast(device_type, dtype=getattr(torch, part.autocast)) if part.autocast
+                else contextlib.nullcontext())
     t0 = time.time()
     for step in tqdm(range(start, part.steps), desc=objective.name, unit="step", mininterval=5,
                      initial=start, total=part.steps):
         # augmentation draws depend on the seed and update only: a resumed run draws the same
-        loss = objective.loss([train_set[i] for i in next(sampler)], np.random.default_rng([seed, step]))
+        with autocast:
+            loss = objective.loss([train_set[i] for i in next(sampler)], np.random.default_rng([seed, step]))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)

@@ -89,3 +89,18 @@ def test_drop_small_speakers_keeps_the_largest():
         LinkConfig(drop_speaker_sec=-1)
     with pytest.raises(ValueError, match="min_member_sec must be >= 0"):
         LinkConfig(min_member_sec=-0.5)
+    with pytest.raises(ValueError, match=r"min_speaker_frac must be in \[0, 0.5\)"):
+        LinkConfig(min_speaker_frac=0.7)
+
+
+def test_the_recipes_link_configs_load_and_the_fold_scales_with_long_meetings():
+    """conf/link_*.yaml parse; the LLM's linking folds stray speakers under 3 s, 2 % of a long
+    meeting's speech (chosen on dev-voice meetings of 30 and 60 minutes)."""
+    from pathlib import Path
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    lines = LinkConfig.from_yaml(conf / "link_lines.yaml")
+    assert lines.link_unit == "line" and lines.min_speaker_frac == 0.0
+    speakers = LinkConfig.from_yaml(conf / "link_speakers.yaml")
+    assert (speakers.link, speakers.link_unit) == ("resemblyzer", "speaker")
+    assert (speakers.min_speaker_sec, speakers.min_speaker_frac) == (3.0, 0.02)

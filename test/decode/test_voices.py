@@ -204,10 +204,12 @@ def test_min_speaker_sec_folds_tiny_speakers_into_their_closest():
     assert len({t.speaker for t in counted}) == 3
 
 
-def test_link_speakers_min_speaker_sec_folds_a_stray_speaker_but_keeps_a_cuts_speakers_apart():
+def _stray_recording():
+    """Three cuts of two speakers each (20.5 s of speech); cut c1's second speaker is a
+    0.5-s stray of a third voice.  Returns ``(turns, cut_of, audio)``."""
     rng = np.random.default_rng(3)
     audio = np.zeros(SR * 30, np.float32)
-    # (cut, local id, f0, start, end): cut1's second speaker is a 0.5-s stray of a third voice
+    # (cut, local id, f0, start, end)
     plan = [("c0", "1", 110.0, 0.0, 4.0), ("c0", "2", 260.0, 4.5, 8.5),
             ("c1", "1", 110.0, 10.0, 14.0), ("c1", "2", 180.0, 14.5, 15.0),
             ("c2", "1", 260.0, 20.0, 24.0), ("c2", "2", 110.0, 24.5, 28.5)]
@@ -216,6 +218,11 @@ def test_link_speakers_min_speaker_sec_folds_a_stray_speaker_but_keeps_a_cuts_sp
         audio[int(s * SR): int(e * SR)] += _voice(rng, f0, e - s)
         cut_of[f"{cut}|{local}"] = cut
         turns.append(Turn("rec", f"{cut}|{local}", s, e))
+    return turns, cut_of, audio
+
+
+def test_link_speakers_min_speaker_sec_folds_a_stray_speaker_but_keeps_a_cuts_speakers_apart():
+    turns, cut_of, audio = _stray_recording()
     free, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, threshold=0.2)
     assert len({t.speaker for t in free}) == 3  # the stray is a speaker of its own
     folded, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, threshold=0.2, min_speaker_sec=1.0)
@@ -227,6 +234,17 @@ def test_link_speakers_min_speaker_sec_folds_a_stray_speaker_but_keeps_a_cuts_sp
     # a known speaker count wins over the minimum
     counted, _ = link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, num_speakers=3, min_speaker_sec=1.0)
     assert len({t.speaker for t in counted}) == 3
+
+
+def test_link_speakers_min_speaker_frac_scales_the_fold_with_the_recordings_speech():
+    turns, cut_of, audio = _stray_recording()  # 20.5 s of speech, a 0.5-s stray
+    count = lambda out: len({t.speaker for t in out})  # noqa: E731
+    link = lambda **kw: link_speakers(turns, [], cut_of, audio, SR, fbank_embedding, threshold=0.2, **kw)[0]  # noqa: E731
+    assert count(link(min_speaker_frac=0.01)) == 3  # 0.2 s: the stray's 0.5 s passes
+    folded = link(min_speaker_frac=0.05)  # 1.0 s: it joins a speaker it may join
+    assert count(folded) == 2 and [t.speaker for t in folded] == [t.speaker for t in link(min_speaker_sec=1.0)]
+    assert count(link(min_speaker_sec=0.1, min_speaker_frac=0.05)) == 2  # the larger bar wins
+    assert count(link(num_speakers=3, min_speaker_frac=0.05)) == 3  # a known count wins
 
 
 def test_link_speakers_min_member_sec_takes_apart_a_speaker_gathered_from_strays():

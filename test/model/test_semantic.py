@@ -141,3 +141,15 @@ def test_mean_norm_removes_a_constant_spectral_tilt():
                               FbankStackFrontend(n_mels=16, stack=1)(wav * 3.0), atol=1e-1)
     # each band of the normalised frames has zero mean over the item's speech
     assert plain(wav).mean(-1).abs().max() < 1e-4
+
+
+def test_fbank_frontend_stays_float32_under_bf16_autocast():
+    """The log-mel features are the same with the layers after them in bf16."""
+    torch.manual_seed(0)
+    wav = torch.randn(2, 8000)
+    fe = FbankStackFrontend(n_mels=16, stack=2)
+    plain = fe(wav)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = fe(wav)
+    assert cast.dtype == torch.float32
+    torch.testing.assert_close(cast, plain, rtol=0, atol=0)

@@ -1,7 +1,5 @@
 """Stage-5 pre-training: SOT-CTC (semantic) and frame speaker classification (speaker)."""
 
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
@@ -106,6 +104,30 @@ def test_time_ordered_pretraining_learns_and_needs_word_times(tmp_path, batching
     assert result["semantic_last_loss"] < 0.5 * result["semantic_first_loss"]
     assert 0.0 <= result["semantic_valid_ter"] < 1.0
     assert (tmp_path / "o" / "init.pth").is_file()
+
+
+def test_bf16_autocast_part_learns_in_bf16_and_keeps_float32_weights(tmp_path):
+    """``autocast: bfloat16``: the encoder's layers run in bf16, the saved weights stay float32."""
+    _, cfg = setup_tiny(str(tmp_path), num_cuts=4, overrides={"model_conf": {"ctc_order": "time"}})
+    data = tmp_path / "data"
+    rttm, ctm = write_speaker_labels(data, 4), write_word_times(data, 4)
+    seen = []
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: seen.append(o.dtype) if isinstance(m, torch.nn.Linear) else None)
+    try:
+        result = pretrain({"model_config": cfg, "batch_size": 4,
+                           "semantic": {"steps": 60, "lr": 0.005, "warmup": 1, "autocast": "bfloat16"}},
+                          str(data), str(data), None, str(tmp_path / "o"), train_rttm=str(rttm),
+                          valid_rttm=str(rttm), train_ctm=str(ctm), valid_ctm=str(ctm))
+    finally:
+        handle.remove()
+    assert torch.bfloat16 in seen and torch.float32 in seen  # updates in bf16, validation in float32
+    assert result["semantic_last_loss"] < 0.5 * result["semantic_first_loss"]
+    state = torch.load(tmp_path / "o" / "init.pth", weights_only=False)
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float32}
+    with pytest.raises(ValueError, match="autocast must be bfloat16, float16 or null"):
+        pretrain({"model_config": cfg, "semantic": {"steps": 1, "autocast": "int8"}}, str(data), str(data),
+                 None, str(tmp_path / "o2"))
 
 
 def _pretrain_cmd(tmp_path, out_dir):
