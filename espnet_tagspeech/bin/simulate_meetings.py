@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from espnet_tagspeech.data.atomic import atomic_write
 
 _STATE: Dict[str, object] = {}
-VOICE_POOLS = ("open", "closed", "closed_disjoint")  # as espnet_tagspeech.simulate.voices.POOLS
+VOICE_POOLS = ("open", "warped", "closed", "closed_disjoint")  # as espnet_tagspeech.simulate.voices.POOLS
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -57,7 +57,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="fraction of each grammar word class to use (smaller vocabulary)")
     p.add_argument("--voice_pool", choices=VOICE_POOLS, default="open",
                    help="open: 108 / 16 / 16 voices whose espeak-ng variants differ between "
-                        "train, dev and test; closed: the 16 original voices in every split; "
+                        "train, dev and test; warped: open with 216 more training voices whose "
+                        "formants are warped (324 / 16 / 16); closed: the 16 original voices in every split; "
                         "closed_disjoint: those 16 split 8 / 4 / 4")
     p.add_argument("--synth_engine", choices=("auto", "library", "command"), default="auto",
                    help="espeak-ng through libespeak-ng (fast) or one espeak-ng process per word; "

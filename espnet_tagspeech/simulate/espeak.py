@@ -111,13 +111,18 @@ class CommandSynthesizer:
     def __init__(self, exe: str) -> None:
         self.exe = exe
 
-    def samples(self, voice: str, pitch: int, speed: int, word: str) -> Tuple[bytes, int]:
+    def samples(self, voice: str, pitch: int, speed: int, word: str,
+                data_path: Optional[str] = None) -> Tuple[bytes, int]:  # fmt: skip
         """Little-endian int16 samples of ``word`` and their sample rate.
+
+        ``data_path``: the directory holding the ``espeak-ng-data`` to use (None: the system's).
 
         Raises:
             RuntimeError: if espeak-ng fails.
         """
         cmd = [self.exe, "--stdout", "-v", voice, "-p", str(pitch), "-s", str(speed), word]
+        if data_path:
+            cmd.insert(1, f"--path={data_path}")
         proc = subprocess.run(cmd, capture_output=True)
         if proc.returncode != 0 or not proc.stdout:
             err = proc.stderr.decode("utf-8", "replace").strip()
@@ -147,13 +152,13 @@ class LibrarySynthesizer:
         self.sample_rate = 0
         self._proc: Optional[subprocess.Popen] = None
         self._owner = -1
-        self._voice: Optional[Tuple[str, int, int]] = None
+        self._voice: Optional[Tuple[str, int, int, Optional[str]]] = None
 
-    def _start(self, voice: str, pitch: int, speed: int) -> None:
+    def _start(self, voice: str, pitch: int, speed: int, data_path: Optional[str]) -> None:
         self.close()
         # -I -S: the server needs the standard library only, and every module it loads makes forks dearer
         cmd = [sys.executable, "-I", "-S", os.path.abspath(espeak_server.__file__), self.library,
-               voice, str(pitch), str(speed)]  # fmt: skip
+               voice, str(pitch), str(speed)] + ([data_path] if data_path else [])  # fmt: skip
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._owner = os.getpid()
         status, payload = self._reply()
@@ -164,7 +169,7 @@ class LibrarySynthesizer:
                 raise RuntimeError(f"espeak-ng: {message}")
             raise EspeakNotFoundError(f"libespeak-ng ({self.library}) failed to start: {message}")
         (self.sample_rate,) = struct.unpack("<i", payload)
-        self._voice = (voice, pitch, speed)
+        self._voice = (voice, pitch, speed, data_path)
 
     def _reply(self) -> Tuple[int, bytes]:
         assert self._proc is not None and self._proc.stdout is not None
@@ -176,8 +181,11 @@ class LibrarySynthesizer:
         status, n = espeak_server.HEADER.unpack(head)
         return status, self._proc.stdout.read(n)
 
-    def samples(self, voice: str, pitch: int, speed: int, word: str) -> Tuple[bytes, int]:
+    def samples(self, voice: str, pitch: int, speed: int, word: str,
+                data_path: Optional[str] = None) -> Tuple[bytes, int]:  # fmt: skip
         """Little-endian int16 samples of ``word`` and their sample rate.
+
+        ``data_path``: the directory holding the ``espeak-ng-data`` to use (None: the system's).
 
         Raises:
             ValueError: if ``word`` contains a line break.
@@ -186,8 +194,9 @@ class LibrarySynthesizer:
         if "\n" in word or "\r" in word:
             raise ValueError(f"line break in a word to synthesize: {word!r}")
         pitch, speed = int(pitch), int(speed)
-        if self._proc is None or self._owner != os.getpid() or self._voice != (voice, pitch, speed):
-            self._start(voice, pitch, speed)
+        key = (voice, pitch, speed, data_path)
+        if self._proc is None or self._owner != os.getpid() or self._voice != key:
+            self._start(*key)
         assert self._proc is not None and self._proc.stdin is not None
         # one request in flight: measured faster on 2 busy cores than keeping several
         self._proc.stdin.write(word.encode("utf-8") + b"\n")

@@ -1,7 +1,8 @@
 """The libespeak-ng word server of one voice: a fork per word from an untouched state.
 
-Run as ``python -I -S espeak_server.py LIBRARY VOICE PITCH SPEED`` by
-:class:`espnet_tagspeech.simulate.espeak.LibrarySynthesizer`.  It imports only
+Run as ``python -I -S espeak_server.py LIBRARY VOICE PITCH SPEED [DATA_PATH]`` by
+:class:`espnet_tagspeech.simulate.espeak.LibrarySynthesizer` (``DATA_PATH``: the
+directory holding the ``espeak-ng-data`` to use, default the system's).  It imports only
 ``ctypes``, ``os``, ``signal``, ``struct``, ``sys`` and ``typing``: every
 module loaded here makes each fork dearer (``threading`` and ``logging`` add
 work after every fork).
@@ -26,7 +27,7 @@ import ctypes
 import os
 import struct
 import sys
-from typing import BinaryIO, List, Tuple
+from typing import BinaryIO, List, Optional, Tuple
 
 HEADER = struct.Struct("<iI")
 STATUS_OK, STATUS_ERROR = 0, 1
@@ -121,8 +122,11 @@ def answer_requests(lib: ctypes.CDLL, chunks: List[bytes], inp: BinaryIO, out: B
         send(out, *synthesize_in_child(lib, line.decode("utf-8").rstrip("\n"), chunks))
 
 
-def serve(library: str, voice: str, pitch: int, speed: int, inp: BinaryIO, out: BinaryIO) -> int:
+def serve(library: str, voice: str, pitch: int, speed: int, inp: BinaryIO, out: BinaryIO,
+          data_path: Optional[str] = None) -> int:
     """Initialize libespeak-ng with a voice, greet with the sample rate, answer requests.
+
+    ``data_path`` is the directory holding ``espeak-ng-data`` (None: the system's).
 
     Returns:
         The exit status (1 if the library or the voice could not be loaded).
@@ -132,7 +136,8 @@ def serve(library: str, voice: str, pitch: int, speed: int, inp: BinaryIO, out: 
     except OSError as e:
         send(out, STATUS_ERROR, f"cannot load {library}: {e}".encode())
         return 1
-    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_DONT_EXIT)
+    path = data_path.encode() if data_path else None
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, path, _INITIALIZE_DONT_EXIT)
     if rate <= 0:
         send(out, STATUS_ERROR, b"espeak_Initialize failed (is espeak-ng-data installed?)")
         return 1
@@ -163,4 +168,5 @@ if __name__ == "__main__":
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the client; the server then sees EOF
     library, voice, pitch, speed = sys.argv[1:5]
-    sys.exit(serve(library, voice, int(pitch), int(speed), sys.stdin.buffer, sys.stdout.buffer))
+    data_path = sys.argv[5] if len(sys.argv) > 5 else None
+    sys.exit(serve(library, voice, int(pitch), int(speed), sys.stdin.buffer, sys.stdout.buffer, data_path))

@@ -8,11 +8,14 @@ and trimmed to the frames whose energy is within ``TRIM_DB`` of the word's
 loudest frame.  A word placed at sample ``n`` of a meeting therefore occupies
 exactly ``[n, n + len(clip))``: word timings are exact by construction.
 
-Two speaker pools:
+Speaker pools:
 
 * ``open`` (default): 140 voices from the variants of espeak-ng 1.51, whose
   train, dev and test splits use disjoint variants (see ``OPEN_VARIANTS``), so
   dev and test speakers are voices a model never heard.
+* ``warped``: ``open`` plus 216 training voices whose variants' formants are
+  warped (:mod:`.variants`), so that training voices also lie between the stock
+  variants; dev and test are ``open``'s.
 * ``closed``: the original 16 voices, shared by every split;
   ``closed_disjoint`` splits them 8 / 4 / 4.
 
@@ -38,6 +41,7 @@ from espnet_tagspeech.simulate.espeak import (  # noqa: F401 - re-exported
     resolve_engine,
 )
 from espnet_tagspeech.simulate.grammar import SPLITS
+from espnet_tagspeech.simulate.variants import VoiceWarp, warped_data_dir, warped_variant_name
 
 SAMPLE_RATE = 16000
 TRIM_FRAME = 80  # 5 ms at 16 kHz
@@ -56,6 +60,8 @@ class Voice:
         pitch: espeak-ng pitch 0-99.
         speed: Words per minute.
         gender: ``m`` or ``f``.
+        warp: Formant factors applied to the variant (a new voice between the stock
+            ones, see :mod:`.variants`); None speaks the stock variant.
     """
 
     name: str
@@ -64,16 +70,19 @@ class Voice:
     pitch: int
     speed: int
     gender: str
+    warp: Optional[VoiceWarp] = None
 
     @property
     def espeak_voice(self) -> str:
         """The ``-v`` argument of espeak-ng."""
-        return f"{self.language}+{self.variant}"
+        variant = self.variant if self.warp is None else warped_variant_name(self.variant, self.warp)
+        return f"{self.language}+{variant}"
 
     @property
     def key(self) -> str:
         """A file-name-safe key identifying the synthesis settings."""
-        return f"{self.language}+{self.variant}_p{self.pitch}_s{self.speed}_{_CACHE_VERSION}"
+        warp = "" if self.warp is None else f"_w{self.warp.tag}"
+        return f"{self.language}+{self.variant}_p{self.pitch}_s{self.speed}{warp}_{_CACHE_VERSION}"
 
 
 VOICES: Sequence[Voice] = (
@@ -96,7 +105,7 @@ VOICES: Sequence[Voice] = (
 )
 """The closed pool: 8 male and 8 female voices, chosen to differ clearly."""
 
-POOLS = ("open", "closed", "closed_disjoint")
+POOLS = ("open", "warped", "closed", "closed_disjoint")
 
 # The English accents of espeak-ng 1.51 (the mbrola ``mb-*`` voices need mbrola, absent here).
 ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -180,12 +189,42 @@ def _open_pool(split: str) -> List[Voice]:
     return voices
 
 
+WARPED_PER_GENDER = 108  # warped training voices per gender (two per male variant), beside 54 stock ones
+_WARP_SEED = 20261207
+_WARP_NAME_BASE = 500  # warped voices are m501..., f501...: apart from every split's stock names
+
+
+def _warped_pool(split: str) -> List[Voice]:
+    """The open pool, with ``WARPED_PER_GENDER`` training voices per gender whose formants are warped.
+
+    Warped voice ``k`` of a gender speaks training variant ``k mod V`` with its
+    formants warped (:meth:`VoiceWarp.draw`), at a pitch, speed and accent drawn
+    with it; dev and test keep the open pool's held-out stock variants.
+    """
+    voices = _open_pool(split)
+    if split != "train":
+        return voices
+    rng = np.random.default_rng(_WARP_SEED)
+    for gender in ("m", "f"):
+        variants = [v for v, g in OPEN_VARIANTS["train"] if g == gender]
+        for k in range(WARPED_PER_GENDER):
+            warp = VoiceWarp.draw(rng)
+            pitch = int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1))
+            accent = ACCENTS[int(rng.integers(len(ACCENTS)))]
+            speed = SPEEDS[int(rng.integers(len(SPEEDS)))]
+            name = f"{gender}{_WARP_NAME_BASE + k + 1:03d}"
+            voices.append(Voice(name, accent, variants[k % len(variants)], pitch, speed, gender, warp))
+    return voices
+
+
 def voice_pool(split: str, pool: str = "open") -> List[Voice]:
     """The voices a split draws its speakers from.
 
     Args:
         split: ``train``, ``dev`` or ``test``.
         pool: ``open`` (default): disjoint variants per split, 108 / 16 / 16 voices;
+            ``warped``: ``open`` with 216 more training voices whose formants are
+            warped (324 / 16 / 16; the held-out dev and test voices unchanged);
             ``closed``: the 16 closed voices for every split; ``closed_disjoint``:
             train gets 8 closed voices, dev and test 4 each (2 male + 2 female), disjoint.
 
@@ -198,6 +237,8 @@ def voice_pool(split: str, pool: str = "open") -> List[Voice]:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if pool == "open":
         return _open_pool(split)
+    if pool == "warped":
+        return _warped_pool(split)
     if pool == "closed":
         return list(VOICES)
     # positions in VOICES alternate m/f, so each residue class keeps the balance
@@ -284,9 +325,12 @@ def synthesize_words(voice: Voice, words: Sequence[str], engine: str = "auto") -
         RuntimeError: if espeak-ng fails or produces silence.
     """
     synth = get_synthesizer(engine)
+    data_path = None
+    if voice.warp is not None:  # its variant file lives in a private data dir of this process
+        data_path = warped_data_dir().add(voice.variant, voice.warp)
     clips = []
     for word in words:
-        raw, sr = synth.samples(voice.espeak_voice, voice.pitch, voice.speed, word)
+        raw, sr = synth.samples(voice.espeak_voice, voice.pitch, voice.speed, word, data_path)
         clips.append(_to_clip(raw, sr, voice, word))
     return clips
 

@@ -1,5 +1,6 @@
 """The mini_meeting data stage (local/data.sh --tiny) end to end."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +31,8 @@ def test_data_sh_tiny_writes_valid_sets(tmp_path):
             assert (d / name).is_file(), f"{x}/{name} missing"
         report = validate_data_dir(d, audio="read")
         assert report.ok, "\n".join(map(str, report.problems))
+        # the recipe's default pool: training voices with warped formants beside the stock ones
+        assert json.loads((d / "meetings.json").read_text())["summary"]["voice_pool"] == "warped"
     # sentences of different splits never repeat across them (backchannels aside)
     texts = {x: set((tmp_path / "data" / x / "text").read_text().split("\n")) for x in ("train", "test")}
     train = {line.split(" ", 1)[1] for line in texts["train"] if line}

@@ -138,7 +138,7 @@ def test_open_pool_variants_and_genders_are_espeak_ngs():
 
 
 def test_unknown_pool_or_split_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown voice pool 'shared'.*open, closed, closed_disjoint"):
+    with pytest.raises(ValueError, match="unknown voice pool 'shared'.*open, warped, closed, closed_disjoint"):
         V.voice_pool("train", "shared")
     with pytest.raises(ValueError, match="unknown split 'eval'"):
         V.voice_pool("eval")

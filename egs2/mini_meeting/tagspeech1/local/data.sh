@@ -2,7 +2,7 @@
 # mini_meeting data preparation: synthetic meetings (espeak-ng voices) -> data/{train,dev,test}.
 # Usage: local/data.sh [--size tiny|mini|full] [--tiny] [--seed 1] [--nj 2]
 #                      [--simdir downloads/sim] [--data_dir data] [--overlap_ratio R]
-#                      [--train_meetings N] [--voice_pool open|closed|closed_disjoint]
+#                      [--train_meetings N] [--voice_pool open|warped|closed|closed_disjoint]
 # Each set is a Kaldi dir with one segment per speaker turn (wav.scp, segments, utt2spk,
 # spk2utt, text, reco2dur, spk2gender, rttm, uem, words.ctm, ref.seglst.json, truth.jsonl).
 set -euo pipefail
@@ -21,7 +21,8 @@ overlap_ratio=""       # empty: the size's default
 noise_snr=""           # empty: clean audio
 train_meetings=""      # empty: the size's default number of training meetings
 reverb=false
-voice_pool=open        # open: dev/test voices from espeak-ng variants unseen in train; closed: 16 shared
+voice_pool=warped      # open: dev/test voices from espeak-ng variants unseen in train; warped: open + formant-warped
+                       # training voices (unseen voices' words better learned); closed: 16 shared
 python=""              # empty: python of the activated venv, else python3
 help_message=$(sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//')
 
@@ -61,9 +62,9 @@ if ! command -v espeak-ng >/dev/null 2>&1; then
 fi
 
 case ${voice_pool} in
-  open|closed|closed_disjoint) ;;
+  open|warped|closed|closed_disjoint) ;;
   *)
-    echo "$0: --voice_pool must be open, closed or closed_disjoint, got '${voice_pool}'" >&2
+    echo "$0: --voice_pool must be open, warped, closed or closed_disjoint, got '${voice_pool}'" >&2
     exit 1
     ;;
 esac
