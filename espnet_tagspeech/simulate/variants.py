@@ -11,14 +11,13 @@ shared factor, and their heights, so that the training voices fill the space
 between the stock variants rather than sit on them.
 
 libespeak-ng reads variants from its data directory only.  A warped variant is
-therefore written into a private data directory (under a temporary directory
-per process, removed at exit) that links the system's ``espeak-ng-data``
-entries other than its voices; the synthesizers are then pointed at it
+therefore written into a private data directory (in the temp dir, shared by
+processes and runs) that links the system's ``espeak-ng-data`` entries other
+than its voices; the synthesizers are then pointed at it
 (``espeak_Initialize``'s path, the command's ``--path``).  Stock voices keep
 using the system's directory, so their samples do not change.
 """
 
-import atexit
 import hashlib
 import os
 import re
@@ -138,22 +137,26 @@ def system_data_dir() -> Path:
 
 
 class WarpedDataDir:
-    """Private espeak-ng data directories, one per warped variant.
+    """Private espeak-ng data directories, one per warped variant, shared by processes.
 
     Each holds links to the system's ``espeak-ng-data`` entries and, as its only
     variant, the warped file: espeak-ng lists every voice file it finds in a
     fixed table of 349 entries, which the languages and a few hundred variants
-    in one directory would overflow.
+    in one directory would overflow.  A directory is built under a temporary
+    name and renamed into place, so that concurrent workers (and later runs)
+    share it; none is removed (a few kilobytes of links each), since worker
+    processes end without running exit handlers.
 
     Args:
         system: The system's ``espeak-ng-data`` (found by :func:`system_data_dir` if None).
-        root: Where to make them (a new temporary directory, removed at exit, if None).
+        root: Where to make them (default: ``espnet-tagspeech-espeak-<uid>`` in the temp dir).
     """
 
     def __init__(self, system: Optional[Path] = None, root: Optional[Path] = None) -> None:
         self.system = Path(system) if system is not None else system_data_dir()
-        self._own_root = root is None
-        self.root = Path(tempfile.mkdtemp(prefix="espeak-warp-")) if root is None else Path(root)
+        if root is None:
+            root = Path(tempfile.gettempdir()) / f"espnet-tagspeech-espeak-{os.getuid()}"
+        self.root = Path(root)
 
     def add(self, variant: str, warp: VoiceWarp) -> str:
         """Make the data directory of ``variant`` warped by ``warp`` (once).
@@ -166,48 +169,34 @@ class WarpedDataDir:
             ValueError: if ``variant`` is not a stock variant.
         """
         name = warped_variant_name(variant, warp)
-        top = self.root / name
-        target = top / "espeak-ng-data" / VARIANT_DIR / name
-        if not target.exists():
-            stock = self.system / VARIANT_DIR / variant
-            if not stock.is_file():
-                raise ValueError(f"espeak-ng has no variant {variant!r} (looked for {stock})")
-            data = top / "espeak-ng-data"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            for entry in self.system.iterdir():
-                if entry.name != "voices":
-                    _link(entry, data / entry.name)
-            text = warp_variant_text(stock.read_text(encoding="utf-8", errors="replace"), warp)
-            tmp = target.with_name(f".{name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
+        # the system's path is part of the name: links never point into another install
+        top = self.root / f"{name}-{hashlib.sha1(str(self.system).encode()).hexdigest()[:6]}"
+        if top.is_dir():
+            return str(top)
+        stock = self.system / VARIANT_DIR / variant
+        if not stock.is_file():
+            raise ValueError(f"espeak-ng has no variant {variant!r} (looked for {stock})")
+        self.root.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        data = build / "espeak-ng-data"
+        (data / VARIANT_DIR).mkdir(parents=True)
+        for entry in self.system.iterdir():
+            if entry.name != "voices":
+                (data / entry.name).symlink_to(entry)
+        text = warp_variant_text(stock.read_text(encoding="utf-8", errors="replace"), warp)
+        (data / VARIANT_DIR / name).write_text(text, encoding="utf-8")
+        try:
+            os.rename(build, top)
+        except OSError:  # another process made it first
+            shutil.rmtree(build, ignore_errors=True)
         return str(top)
 
-    def remove(self) -> None:
-        """Delete the directories if this object made their root."""
-        if self._own_root:
-            shutil.rmtree(self.root, ignore_errors=True)
 
-
-def _link(src: Path, dst: Path) -> None:
-    if not dst.exists() and not dst.is_symlink():
-        dst.symlink_to(src)
-
-
-_DIRS: Dict[int, WarpedDataDir] = {}  # one per process id: forked workers make their own
+_DIRS: Dict[str, WarpedDataDir] = {}
 
 
 def warped_data_dir() -> WarpedDataDir:
-    """This process's private data directories (their root made on first use)."""
-    pid = os.getpid()
-    if pid not in _DIRS:
-        _DIRS[pid] = WarpedDataDir()
-    return _DIRS[pid]
-
-
-@atexit.register
-def _remove_dirs() -> None:
-    d = _DIRS.pop(os.getpid(), None)
-    if d is not None:
-        d.remove()
-
+    """The shared private data directories of the system's espeak-ng."""
+    if "default" not in _DIRS:
+        _DIRS["default"] = WarpedDataDir()
+    return _DIRS["default"]
