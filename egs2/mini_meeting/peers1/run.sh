@@ -29,7 +29,7 @@ stop_stage=8
 peers="eend sot"              # which peers to run: eend and/or sot
 tagspeech_dir=../tagspeech1   # the mini recipe: its dump/<size>/raw dirs and exp/tagspeech_<size>
 size=mini                     # the mini recipe's --size (its data and experiment names)
-budget_min=21                 # wall-clock training minutes per peer (TagSpeech stages 5+6+7)
+budget_min=28                 # wall-clock training minutes per peer (TagSpeech stages 5+6+7)
 python=python3
 nj=2                          # SOT decoding jobs
 eend_config=conf/train_eend.yaml
@@ -41,7 +41,7 @@ eend_thresholds="0.3 0.4 0.5 0.6 0.7"   # EEND post-processing tried on dev
 eend_medians="1 3 5 9 15"               # (median filter widths, 80 ms encoder frames)
 datadir=data
 expdir=exp
-help_message="Usage: $0 [--stage N] [--stop_stage N] [--peers 'eend sot'] [--budget_min 21] [--tagspeech_dir DIR] ..."
+help_message="Usage: $0 [--stage N] [--stop_stage N] [--peers 'eend sot'] [--budget_min 28] [--tagspeech_dir DIR] ..."
 
 [ -f path.sh ] && . ./path.sh
 . utils/parse_options.sh
