@@ -41,7 +41,7 @@ eend_thresholds="0.3 0.4 0.5 0.6 0.7"   # EEND post-processing tried on dev
 eend_medians="1 3 5 9 15"               # (median filter widths, 80 ms encoder frames)
 datadir=data
 expdir=exp
-help_message="Usage: $0 [--stage N] [--stop_stage N] [--peers 'eend sot'] [--budget_min 28] [--tagspeech_dir DIR] ..."
+help_message="Usage: $0 [--stage N] [--stop_stage N] [--peers 'eend sot'] [--budget_min ${budget_min}] [--tagspeech_dir DIR] ..."
 
 [ -f path.sh ] && . ./path.sh
 . utils/parse_options.sh
