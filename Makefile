@@ -37,7 +37,7 @@ install-system:
 demo: install
 	cd egs2/mini_meeting/tagspeech1 && ./run.sh
 
-# not part of CI: trains two ESPnet models for 28 min each on the mini recipe's data
+# not part of CI: trains two ESPnet models for 19 min each on the mini recipe's data
 peers: install
 	cd egs2/mini_meeting/peers1 && ./run.sh
 
