@@ -281,8 +281,23 @@ def _train_in(work: Path, targets: List[str], vocab_size: int, model_type: str, 
         pad_id=-1,
         minloglevel=2,
     )
+    _drop_work_dir(Path(str(prefix) + ".model"))
     tok = SentencePieceTokenizer(str(prefix) + ".model")
     for t in targets:
         if tok.decode(tok.encode(t)) != t:
             raise RuntimeError(f"tokenizer round trip fails for target {t[:80]!r}")
     return tok
+
+
+def _drop_work_dir(model_file: Path) -> None:
+    """Record the model prefix as plain ``tokenizer``, not the temporary dir it was trained in.
+
+    sentencepiece stores its ``model_prefix`` in the model: with the random name of
+    the work dir, two trainings on the same text gave different files.
+    """
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model_file.read_bytes())
+    proto.trainer_spec.model_prefix = "tokenizer"
+    model_file.write_bytes(proto.SerializeToString())

@@ -37,6 +37,17 @@ WARPED_FORMANTS = (1, 2, 3, 4, 5)  # formant 0 is the nasal one; 6-8 only shape 
 SHARED_RANGE = (0.88, 1.14)
 OWN_RANGE = (0.94, 1.06)
 HEIGHT_RANGE = (0.8, 1.25)
+# What else a warp may set, each over the span the stock variants use (the robotic ones,
+# excluded from every split, aside): of the training variants only one has an echo above 15 %
+# and few are breathy with little voicing, while held-out variants combine them.
+# ``echo <delay ms> <amplitude %>``: stock 30-154 ms, 10-80 %
+ECHO_DELAY_RANGE = (30, 160)
+ECHO_AMP_RANGE = (10, 80)
+# ``breath`` (noise on formants 1-8, per formant): stock 0-27; a drawn level, each formant around it
+BREATH_LEVEL_RANGE = (2, 15)
+# ``voicing`` (voiced amplitude, %): stock 30-530, mostly 35-165; the low end makes breath and
+# consonants louder against the vowels
+VOICING_RANGE = (30, 150)
 _DEFAULT_FORMANT = (100, 100, 100)  # espeak-ng's percentages when a variant leaves one out
 _FORMANT_LINE = re.compile(r"^\s*formant\s+(\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+)")
 
@@ -52,6 +63,9 @@ class VoiceWarp:
 
     freq: Tuple[float, ...]
     height: Tuple[float, ...]
+    echo: Optional[Tuple[int, int]] = None
+    breath: Optional[Tuple[int, ...]] = None
+    voicing: Optional[int] = None
 
     def __post_init__(self) -> None:
         n = len(WARPED_FORMANTS)
@@ -60,11 +74,25 @@ class VoiceWarp:
                              f"got {len(self.freq)} and {len(self.height)}")  # fmt: skip
         if not all(0.5 <= f <= 2.0 for f in self.freq + self.height):
             raise ValueError(f"VoiceWarp factors must lie in [0.5, 2]: {self}")
+        if self.echo is not None and (len(self.echo) != 2 or not 0 <= self.echo[0] <= 500
+                                      or not 0 <= self.echo[1] <= 100):  # fmt: skip
+            raise ValueError(f"VoiceWarp echo must be (delay 0-500 ms, amplitude 0-100 %): {self.echo}")
+        if self.breath is not None and (len(self.breath) != 8 or not all(0 <= b <= 100 for b in self.breath)):
+            raise ValueError(f"VoiceWarp breath must be 8 levels in 0-100: {self.breath}")
+        if self.voicing is not None and not 10 <= self.voicing <= 600:
+            raise ValueError(f"VoiceWarp voicing must lie in 10-600 %: {self.voicing}")
 
     @property
     def tag(self) -> str:
         """A short stable digest of the factors (file names, cache keys)."""
         text = ",".join(f"{f:.3f}" for f in self.freq + self.height)
+        # a warp without these keeps the digest (and the cache key) it had before they existed
+        if self.echo is not None:
+            text += f"|echo{self.echo[0]},{self.echo[1]}"
+        if self.breath is not None:
+            text += "|breath" + ",".join(map(str, self.breath))
+        if self.voicing is not None:
+            text += f"|voicing{self.voicing}"
         return hashlib.sha1(text.encode()).hexdigest()[:8]
 
     @classmethod
@@ -77,6 +105,21 @@ class VoiceWarp:
         return cls(freq, height)
 
 
+def draw_effects(rng: np.random.Generator, share: float) -> Dict[str, object]:
+    """Echo, breath and voicing settings, each kept with probability ``share`` (``VoiceWarp`` fields).
+
+    Every value is drawn whether kept or not: a voice's draws do not depend on ``share``.
+    """
+    keep = rng.random(3) < share
+    delay = int(rng.integers(ECHO_DELAY_RANGE[0], ECHO_DELAY_RANGE[1] + 1))
+    echo = (delay, int(rng.integers(ECHO_AMP_RANGE[0], ECHO_AMP_RANGE[1] + 1)))
+    level = rng.uniform(*BREATH_LEVEL_RANGE)
+    breath = tuple(int(round(level * f)) for f in rng.uniform(0.3, 1.5, size=8))
+    voicing = int(rng.integers(VOICING_RANGE[0], VOICING_RANGE[1] + 1))
+    drawn = {"echo": echo, "breath": breath, "voicing": voicing}
+    return {k: v for k, v, kept in zip(drawn, drawn.values(), keep) if kept}
+
+
 def warped_variant_name(variant: str, warp: VoiceWarp) -> str:
     """The file name of ``variant`` warped by ``warp``: short and plain, as it follows ``+`` in ``-v``.
 
@@ -87,7 +130,7 @@ def warped_variant_name(variant: str, warp: VoiceWarp) -> str:
 
 
 def warp_variant_text(text: str, warp: VoiceWarp) -> str:
-    """The variant file ``text`` with its formants 1-5 warped.
+    """The variant file ``text`` with its formants 1-5 warped (and its echo, breath and voicing set, if the warp has them).
 
     The stock lines stay; ``formant`` lines appended at the end override them
     (espeak-ng applies a variant's lines in order).  A formant the stock file
@@ -102,6 +145,13 @@ def warp_variant_text(text: str, warp: VoiceWarp) -> str:
     for n, fa, ha in zip(WARPED_FORMANTS, warp.freq, warp.height):
         f, h, w = formants.get(n, _DEFAULT_FORMANT)
         lines.append(f"formant {n} {max(1, round(f * fa))} {max(0, round(h * ha))} {w}")
+    # after the stock lines, so these are the ones in force
+    if warp.echo is not None:
+        lines.append(f"echo {warp.echo[0]} {warp.echo[1]}")
+    if warp.breath is not None:
+        lines.append("breath " + " ".join(map(str, warp.breath)))
+    if warp.voicing is not None:
+        lines.append(f"voicing {warp.voicing}")
     return "\n".join(lines) + "\n"
 
 

@@ -27,6 +27,7 @@ atomically, so repeated runs and several splits synthesize every
 import logging
 import math
 from collections import OrderedDict
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -41,7 +42,7 @@ from espnet_tagspeech.simulate.espeak import (  # noqa: F401 - re-exported
     resolve_engine,
 )
 from espnet_tagspeech.simulate.grammar import SPLITS
-from espnet_tagspeech.simulate.variants import VoiceWarp, warped_data_dir, warped_variant_name
+from espnet_tagspeech.simulate.variants import VoiceWarp, draw_effects, warped_data_dir, warped_variant_name
 
 SAMPLE_RATE = 16000
 TRIM_FRAME = 80  # 5 ms at 16 kHz
@@ -190,6 +191,9 @@ def _open_pool(split: str) -> List[Voice]:
 
 
 WARPED_PER_GENDER = 108  # warped training voices per gender (two per male variant), beside 54 stock ones
+# each of echo, breath and voicing is set in this share of the warped voices
+# (``variants.draw_effects``), drawn from a stream of their own: the formant warps stay the same
+WARPED_EFFECT_SHARE = 0.5
 _WARP_SEED = 20261207
 _WARP_NAME_BASE = 500  # warped voices are m501..., f501...: apart from every split's stock names
 
@@ -199,16 +203,19 @@ def _warped_pool(split: str) -> List[Voice]:
 
     Warped voice ``k`` of a gender speaks training variant ``k mod V`` with its
     formants warped (:meth:`VoiceWarp.draw`), at a pitch, speed and accent drawn
-    with it; dev and test keep the open pool's held-out stock variants.
+    with it, and about half of them breathy, echoing or with little voicing
+    (``WARPED_EFFECT_SHARE``); dev and test keep the open pool's held-out stock variants.
     """
     voices = _open_pool(split)
     if split != "train":
         return voices
     rng = np.random.default_rng(_WARP_SEED)
+    effect_rng = np.random.default_rng(_WARP_SEED + 1)
     for gender in ("m", "f"):
         variants = [v for v, g in OPEN_VARIANTS["train"] if g == gender]
         for k in range(WARPED_PER_GENDER):
             warp = VoiceWarp.draw(rng)
+            warp = dataclasses.replace(warp, **draw_effects(effect_rng, WARPED_EFFECT_SHARE))
             pitch = int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1))
             accent = ACCENTS[int(rng.integers(len(ACCENTS)))]
             speed = SPEEDS[int(rng.integers(len(SPEEDS)))]

@@ -82,3 +82,12 @@ def test_decode_remembers_partial_answers_and_takes_tensors(spm, monkeypatch):
     monkeypatch.setattr(type(tok), "_MEMO_SIZE", 2)
     tok.decode(ids[:-2])
     assert len(tok._memo) == 1 and tok.decode(ids) == first and len(calls) == 4
+
+
+def test_training_twice_on_the_same_text_gives_the_same_file(spm, tmp_path):
+    # the model must not record the random work dir it was trained in
+    _, _, work = spm
+    train_main(["--text", str(work / "text"), "--out_dir", str(tmp_path / "again"), "--vocab_size", "60"])
+    first = (work / "tok" / "tokenizer.model").read_bytes()
+    assert (tmp_path / "again" / "tokenizer.model").read_bytes() == first
+    assert b".tokenizer." not in first

@@ -67,6 +67,43 @@ def test_voice_warp_checks_its_factors_and_draws_reproducibly():
     assert " " not in name and len(name) <= 12 and name != W.warped_variant_name("m3", warps[0])
 
 
+def test_echo_breath_and_voicing_follow_the_stock_lines_and_change_the_tag_only_when_set():
+    plain = W.VoiceWarp(freq=(1.0,) * 5, height=(1.0,) * 5)
+    warp = W.VoiceWarp(freq=(1.0,) * 5, height=(1.0,) * 5, echo=(45, 60), breath=(0, 4, 5, 2, 3, 13, 3, 2),
+                       voicing=38)  # fmt: skip
+    assert not any(ln.split()[0] in ("echo", "voicing") for ln in W.warp_variant_text(STOCK, plain).splitlines()
+                   if ln.strip())  # fmt: skip
+    lines = W.warp_variant_text("echo 140 10\n" + STOCK, warp).splitlines()
+    # the last line of a kind is the one in force: the warp's come after the stock ones
+    assert [ln for ln in lines if ln.startswith("echo")] == ["echo 140 10", "echo 45 60"]
+    assert [ln for ln in lines if ln.startswith("breath")][-1] == "breath 0 4 5 2 3 13 3 2"
+    assert lines[-1] == "voicing 38"
+    # a warp without them keeps the digest (and so the cache key) it had before they existed
+    assert plain.tag == "38680f87" and warp.tag != plain.tag
+    assert len({plain.tag, warp.tag, W.VoiceWarp((1.0,) * 5, (1.0,) * 5, voicing=38).tag}) == 3
+    for bad in [{"echo": (45,)}, {"echo": (600, 10)}, {"echo": (45, 101)}, {"breath": (1,) * 7},
+                {"breath": (1,) * 7 + (101,)}, {"voicing": 5}]:  # fmt: skip
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            W.VoiceWarp(freq=(1.0,) * 5, height=(1.0,) * 5, **bad)
+
+
+def test_effects_are_drawn_over_the_stock_span_and_kept_in_the_share_asked():
+    draws = [W.draw_effects(np.random.default_rng(s), 0.5) for s in range(400)]
+    for key in ("echo", "breath", "voicing"):
+        assert 0.4 < np.mean([key in d for d in draws]) < 0.6
+    echoes = [d["echo"] for d in draws if "echo" in d]
+    assert all(W.ECHO_DELAY_RANGE[0] <= e <= W.ECHO_DELAY_RANGE[1] and W.ECHO_AMP_RANGE[0] <= a <= W.ECHO_AMP_RANGE[1]
+               for e, a in echoes)  # fmt: skip
+    assert max(a for _, a in echoes) > 70 and min(a for _, a in echoes) < 20
+    voicings = [d["voicing"] for d in draws if "voicing" in d]
+    assert min(voicings) < 40 and max(voicings) > 140 and all(W.VOICING_RANGE[0] <= v <= W.VOICING_RANGE[1] for v in voicings)
+    assert all(len(d["breath"]) == 8 for d in draws if "breath" in d)
+    # whatever the share, a seed draws the same values: only what is kept changes
+    every, none = W.draw_effects(np.random.default_rng(7), 1.0), W.draw_effects(np.random.default_rng(7), 0.0)
+    assert none == {} and set(every) == {"echo", "breath", "voicing"}
+    W.VoiceWarp((1.0,) * 5, (1.0,) * 5, **every)  # a valid warp
+
+
 def test_private_data_dir_holds_the_system_data_and_one_warped_variant(tmp_path):
     system = tmp_path / "system" / "espeak-ng-data"
     (system / "voices" / "!v").mkdir(parents=True)
@@ -105,6 +142,11 @@ def test_the_warped_pool_adds_warped_training_voices_and_keeps_dev_and_test():
     assert all(v.warp is None for v in open_train)
     # a stock voice's cache key is what it was before warps existed
     assert open_train[0].key == "en-us+klatt_p20_s185_v3"
+    # about WARPED_EFFECT_SHARE of the warped voices echo (breathe, ...), in both genders
+    for key in ("echo", "breath", "voicing"):
+        having = [v for v in extra if getattr(v.warp, key) is not None]
+        assert abs(len(having) / len(extra) - V.WARPED_EFFECT_SHARE) < 0.1
+        assert {v.gender for v in having} == {"m", "f"}
 
 
 @needs_library
