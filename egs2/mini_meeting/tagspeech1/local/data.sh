@@ -22,7 +22,8 @@ noise_snr=""           # empty: clean audio
 train_meetings=""      # empty: the size's default number of training meetings
 reverb=false
 voice_pool=warped      # open: dev/test voices from espeak-ng variants unseen in train; warped: open + formant-warped
-                       # training voices (unseen voices' words better learned); closed: 16 shared
+                       # training voices, half of them echoing, breathy or weakly voiced (unseen voices'
+                       # words better learned); closed: 16 shared
 python=""              # empty: python of the activated venv, else python3
 help_message=$(sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//')
 
