@@ -37,7 +37,7 @@ def test_the_mini_recipes_two_decodings():
     assert (llm.text_from, llm.speaker_constraint, llm.ctc_word_bias, llm.max_new_tokens) == ("llm", True, 3.0, 600)
     # the LLM's search fused with the CTC head's lines (times, words in order), as the cascade cuts them
     fused = (llm.ctc_time_bias, llm.ctc_order_bias, llm.time_constraint, llm.speaker_merge_bias)
-    assert fused == (4.0, 10.0, True, 2.0)
+    assert fused == (8.0, 10.0, True, 2.0)
     # the voice fused in the block: resemblyzer's prints
     assert (llm.speaker_voice_bias, llm.speaker_voice_threshold, llm.speaker_voice_from) == (100.0, 0.78, "resemblyzer")
     assert llm.speaker_max_overlap is None  # measured worse on mini dev: off
