@@ -15,7 +15,10 @@ are linked into recording-level speakers
 (:func:`espnet_tagspeech.decode.link.link_recording`, settings from
 ``--config`` and the ``--<setting>`` flags of
 :class:`~espnet_tagspeech.decode.link.LinkConfig`).  Writes ``text``,
-``rttm``, ``hyp.seglst.json`` and ``parse_warnings`` into ``--out_dir``.
+``rttm``, ``hyp.seglst.json`` and ``parse_warnings`` into ``--out_dir``;
+with ``--voices_from``, also ``voices.json``: each recording speaker's voice
+print over its lines (what a second decoding pass reads,
+``tagspeech_inference --recording_voices``).
 """
 
 import argparse
@@ -40,6 +43,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--train_config", help="model config.yaml (link: model)")
     p.add_argument("--model_file", help="model weights (link: model)")
     p.add_argument("--reco2num_spk", help="known speaker count per recording (oracle linking)")
+    p.add_argument("--voices_from", choices=("model", "fbank", "resemblyzer"),
+                   help="write voices.json: each linked speaker's voice print by this encoder "
+                        "(the decoding's speaker_voice_from)")
     add_link_arguments(p)
     return p
 
@@ -104,7 +110,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             entries = scan_table(args.reco2num_spk, TableSpec("reco2num_spk", 2, 2, "int"))
             num_spk = {e.key: int(e.value) for e in entries}  # type: ignore[call-overload]
         wav = read_scp(args.wav_scp) if args.wav_scp else {}
-        if config.link != "none":
+        if config.link != "none" or args.voices_from:
             absent = sorted({cuts.get(k, (k,))[0] for k in raw} - set(wav))
             if absent:
                 raise DataFormatError(args.wav_scp or "--wav_scp", None,
@@ -122,23 +128,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         warnings[key] = len(res.warnings)
         recordings[reco].add_cut(key, start, end, res, config.rttm_from)
 
-    embed = None
-    if config.link != "none":
-        from espnet_tagspeech.decode.voices import make_embedder
+    embed = voice_embed = None
+    from espnet_tagspeech.decode.voices import make_embedder
 
-        try:
+    try:
+        if config.link != "none":
             embed = make_embedder(config.link, train_config=args.train_config, model_file=args.model_file)
-        except ValueError as e:
-            logger.error("%s", e)
-            return 1
+        if args.voices_from:
+            voice_embed = embed if args.voices_from == config.link else make_embedder(
+                args.voices_from, train_config=args.train_config, model_file=args.model_file)
+    except ValueError as e:
+        logger.error("%s", e)
+        return 1
     from tqdm import tqdm
 
     from espnet_tagspeech.data.kaldi import AudioReadError, load_audio
 
-    diarization, lines = [], []
+    from espnet_tagspeech.decode.link import recording_voices
+
+    diarization, lines, voices = [], [], {}
     for reco in tqdm(sorted(recordings), desc="linking speakers", file=sys.stderr, mininterval=2):
         audio, rate = None, 16000
-        if config.link != "none":
+        if config.link != "none" or voice_embed is not None:
             try:
                 audio, rate = load_audio(wav[reco], reco)
             except AudioReadError as e:
@@ -149,12 +160,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         d, t = link_recording(recordings[reco], audio, rate, config, embed, num_spk.get(reco))
         diarization += d
         lines += t
+        if voice_embed is not None:
+            prints = recording_voices(t, audio, rate, voice_embed)
+            voices[reco] = {spk: [round(float(x), 6) for x in v] for spk, v in prints.items()}
 
     out = Path(args.out_dir)
     write_table(out / "text", raw)
     write_table(out / "parse_warnings", warnings)
     write_rttm(out / "rttm", diarization)
     write_seglst(out / "hyp.seglst.json", lines)
+    if voice_embed is not None:
+        import json
+
+        with atomic_write(out / "voices.json") as f:
+            json.dump(voices, f)
     bad = sum(1 for v in warnings.values() if v)
     logger.info("merged %d outputs of %d recordings into %s (%d with parser warnings)",
                 len(raw), len(recordings), out, bad)

@@ -13,6 +13,11 @@ With a ``segments`` file beside ``wav.scp`` the keys are segments (cuts): turns
 are put in recording time and speaker labels become ``<cut>-<id>``
 (speakers are not linked across cuts).  Without it, keys are recordings.
 
+``--recording_voices`` (a ``voices.json`` of ``merge_decodes --voices_from``)
+gives the speaker block's voice bias the voices of each recording's speakers
+from a first decoding (``speaker_voice_passes: 2``); ``--cut2reco`` names the
+recording of each key when the keys are cut files.
+
 Example (one job of ``utils/run.pl JOB=1:N``)::
 
     python -m espnet_tagspeech.bin.tagspeech_inference \\
@@ -46,6 +51,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_threads", type=int, default=0,
                    help="CPU threads of this job (0 = torch's default: all cores)")
     p.add_argument("--log_level", default="INFO")
+    p.add_argument("--recording_voices", default=None,
+                   help="voices.json of a first pass (merge_decodes --voices_from): recording -> speaker -> print")
+    p.add_argument("--cut2reco", default=None, help="cut -> 'reco start end': the recording of each key")
     DecodeConfig.add_arguments(p)
     return p
 
@@ -79,6 +87,42 @@ def _inputs(spec: List[str], key_file: Optional[str]) -> List[Tuple[str, str, fl
             raise DataFormatError(key_file, None, f"keys not in {scp}: {missing[:5]}")
         items = [known[k] for k in wanted]
     return items
+
+
+def _recording_voices(path: Optional[str], cut2reco: Optional[str], items) -> dict:
+    """``{key: (K, D) prints of its recording's speakers}`` from a voices.json (``{}``: none given).
+
+    Raises:
+        DataFormatError: unreadable json, a print that is not a list of numbers, or
+            a recording (of ``cut2reco`` or the segments) with no entry, naming the file.
+    """
+    if not path:
+        return {}
+    import json
+
+    import numpy as np
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            table = json.load(f)
+        prints = {reco: np.array([spk[k] for k in sorted(spk)], dtype=np.float64) for reco, spk in table.items()}
+    except FileNotFoundError:
+        raise DataFormatError(path, None, "no such voices file") from None
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as e:
+        raise DataFormatError(path, None, f"not a voices.json (recording -> speaker -> print): {e}") from None
+    reco_of = {it[0]: it[4] for it in items}
+    if cut2reco:
+        from espnet_tagspeech.bin.merge_decodes import read_cut2reco
+
+        cuts = read_cut2reco(cut2reco)
+        lost = [it[0] for it in items if it[0] not in cuts]
+        if lost:
+            raise DataFormatError(cut2reco, None, f"no entry for keys {lost[:5]}")
+        reco_of = {k: cuts[k][0] for k in reco_of}
+    absent = sorted({r for r in reco_of.values() if r not in prints})
+    if absent:
+        raise DataFormatError(path, None, f"no voices for recordings {absent[:5]}")
+    return {k: prints[r] for k, r in reco_of.items()}
 
 
 def _decode_settings(args, parser: argparse.ArgumentParser):
@@ -130,11 +174,13 @@ def _run(args, settings) -> None:
 
         torch.set_num_threads(args.num_threads)
     items = _inputs(args.data_path_and_name_and_type, args.key_file)
+    voices = _recording_voices(args.recording_voices, args.cut2reco, items)
     segmented = any(it[3] is not None for it in items)
     device = "cuda" if args.ngpu > 0 else "cpu"
     out = Path(args.output_dir)
     journal = DecodeJournal(out, fingerprint(args.model_tag, args.train_config, args.model_file,
-                                             repr(settings), args.data_path_and_name_and_type, segmented))
+                                             repr(settings), args.data_path_and_name_and_type, segmented,
+                                             args.recording_voices))
     todo = set(journal.missing(it[0] for it in items))
     if len(todo) < len(items):
         logging.info("%d of %d keys decoded by an earlier run; decoding the other %d",
@@ -149,6 +195,9 @@ def _run(args, settings) -> None:
         s2t = Speech2Tags.from_pretrained(args.model_tag, device=device, decode_config=conf, **flags)
     else:
         s2t = Speech2Tags(args.train_config, args.model_file, device, settings)
+    reads_voices = s2t is not None and s2t.decode_config.text_from == "llm" and s2t.decode_config.speaker_voice_bias
+    if voices and s2t is not None and not reads_voices:
+        raise ValueError("--recording_voices is read by the speaker block's voice bias: set speaker_voice_bias > 0")
     pending = [it for it in items if it[0] in todo]
     batch_size = s2t.decode_config.batch_size if s2t is not None else 1
     for b in tqdm(range(0, len(pending), batch_size), desc="decode", unit="batch"):
@@ -163,6 +212,7 @@ def _run(args, settings) -> None:
         results = s2t.batch(
             wavs, fs=rates.pop(), keys=[it[0] for it in batch],
             recordings=[it[4] for it in batch], offsets=[it[2] for it in batch],
+            voices=[voices.get(it[0]) for it in batch] if voices else None,
         )
         journal.add(results)
 

@@ -12,7 +12,7 @@ Two modes write the ``<text>`` block (``text_from``):
 * ``llm``: TagSpeech itself, the LLM writes the whole answer (options
   ``speaker_constraint``, ``speaker_every_line``, ``speaker_merge_bias``, ``speaker_max_overlap``,
   ``speaker_voice_bias``,
-  ``speaker_voice_threshold``, ``speaker_voice_from``, ``ctc_word_bias``,
+  ``speaker_voice_threshold``, ``speaker_voice_from``, ``speaker_voice_passes``, ``ctc_word_bias``,
   ``ctc_bias_margin``, ``ctc_time_bias``, ``ctc_order_bias``, ``ctc_end_bias``, ``time_constraint``, ``no_repeat_words``; with
   ``ctc_time_bias`` the CTC head's lines are searched and cut as the cascade's:
   the settings of ``CTC_LINE_SETTINGS``);
@@ -81,6 +81,9 @@ class DecodeConfig:
                                                 "speaker stream (frame mean/std over a line), or the GE2E "
                                                 "encoder of the resemblyzer wheel over a line's audio",
                                        VOICE_FROM)
+    speaker_voice_passes: int = _setting(1, "with speaker_voice_bias: 2 decodes each recording twice, the second "
+                                            "time weighing a line against the voices of the recording's speakers "
+                                            "as the first decoding linked them (stage 8, decode_meeting)")
     ctc_word_bias: float = _setting(0.0, "text_from llm: score added to the tokens the CTC head emitted "
                                          "within the span of the line being written (0: off)")
     ctc_time_bias: float = _setting(0.0, "text_from llm: score added to the digits that spell the CTC head's "
@@ -151,6 +154,10 @@ class DecodeConfig:
             raise ValueError(f"speaker_voice_threshold is a cosine similarity in [-1, 1], got {self.speaker_voice_threshold}")
         if self.speaker_voice_from != "model" and not self.speaker_voice_bias:
             raise ValueError(f"speaker_voice_from {self.speaker_voice_from!r} is read by speaker_voice_bias: set it > 0")
+        if self.speaker_voice_passes not in (1, 2):
+            raise ValueError(f"speaker_voice_passes must be 1 or 2, got {self.speaker_voice_passes}")
+        if self.speaker_voice_passes == 2 and not self.speaker_voice_bias:
+            raise ValueError("speaker_voice_passes 2 feeds speaker_voice_bias: set it > 0")
         if self.speaker_max_overlap is not None and self.speaker_max_overlap < 0:
             raise ValueError(f"speaker_max_overlap must be >= 0 (or none), got {self.speaker_max_overlap}")
         for name in ("speaker_every_line", "speaker_merge_bias", "speaker_max_overlap", "speaker_voice_bias"):
@@ -261,7 +268,7 @@ class DecodeConfig:
 # settings that only one text_from mode reads (the other must leave them at their defaults)
 LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "speaker_max_overlap",
                      "speaker_voice_bias",
-                     "speaker_voice_threshold", "speaker_voice_from", "ctc_word_bias",
+                     "speaker_voice_threshold", "speaker_voice_from", "speaker_voice_passes", "ctc_word_bias",
                      "ctc_time_bias", "ctc_order_bias", "ctc_end_bias", "time_constraint", "no_repeat_words")
 CTC_TEXT_SETTINGS = ("speaker_from", "ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")

@@ -251,6 +251,45 @@ def drop_small_speakers(
             [t for t in lines if t.speaker not in dropped])
 
 
+def recording_voices(lines: Sequence[Turn], audio: np.ndarray, sample_rate: int, embed,
+                     min_alone: float = 1.0) -> Dict[str, np.ndarray]:
+    """The voice print of each speaker of one recording's linked lines.
+
+    What a second decoding pass weighs lines against (``speaker_voice_passes:
+    2``): each speaker's print is ``embed`` over the audio of its lines where no
+    other speaker's line talks (all of its lines when that leaves under
+    ``min_alone`` seconds), as a unit vector.
+
+    Args:
+        lines: The recording's text lines with recording-level speakers.
+        audio: Its samples (mono).
+        sample_rate: Their rate.
+        embed: ``embed(audio, rate) -> vector``.
+        min_alone: Seconds of lone speech a print needs before overlapped speech is used too.
+
+    Returns:
+        ``{speaker: (D,) unit print}``, speakers sorted.
+    """
+    from espnet_tagspeech.decode.voices import _subtract
+
+    spans: Dict[str, List[Tuple[float, float]]] = defaultdict(list)
+    for t in lines:
+        spans[t.speaker].append((t.start, t.end))
+    out = {}
+    for spk in sorted(spans):
+        own = merge_intervals(spans[spk])
+        others = merge_intervals([sp for k, v in spans.items() if k != spk for sp in v])
+        alone = _subtract(own, others)
+        use = alone if sum(e - s for s, e in alone) >= min_alone else own
+        pieces = [audio[int(s * sample_rate): int(e * sample_rate)] for s, e in use]
+        pieces = [p for p in pieces if len(p)]
+        if not pieces:
+            continue
+        v = np.asarray(embed(np.concatenate(pieces), sample_rate), dtype=np.float64)
+        out[spk] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return out
+
+
 def add_link_arguments(parser) -> None:
     """Add ``--config`` (a link yaml) and one ``--<setting>`` flag per :class:`LinkConfig`
     field to an argparse parser (flags win over the yaml, the yaml over the defaults)."""

@@ -72,6 +72,9 @@ def decode_meeting(
             answers' speaker blocks, linked by the model's speaker stream).
         batch_size: Windows decoded per call.
         embed: Voice-print function for linking (default: the model's speaker stream).
+        With ``speaker_voice_passes: 2`` in ``s2t``'s decoding settings, the windows
+        are decoded a second time, the speaker blocks weighed against the voices
+        of the speakers the first decoding linked (as stage 8 does).
         progress: Show a progress bar.
 
     Returns:
@@ -97,26 +100,39 @@ def decode_meeting(
         return TagResult(key=key, text="", warnings=["no speech found"])
     windows = list(found.windows)
     logger.info("%s: %.1f s, %d windows, %.1f s of speech", key, found.duration, len(windows), found.speech)
-    turns = RecordingTurns()
-    texts: List[str] = []
-    warnings: List[str] = []
-    bar = tqdm(total=len(windows), desc=f"decode {key}", unit="window", disable=not progress, mininterval=2)
-    for b in range(0, len(windows), batch_size):
-        part = windows[b : b + batch_size]
-        pieces = [wav[int(w.start * s2t.sample_rate) : int(w.end * s2t.sample_rate)] for w in part]
-        results = s2t.batch(pieces, fs=s2t.sample_rate, keys=[w.id for w in part],
-                            recordings=[key] * len(part), offsets=[w.start for w in part])
-        for w, res in zip(part, results):
-            texts.append(f"{w.id} {res.text}")
-            warnings += [f"{w.id}: {x}" for x in res.warnings]
-            parsed = ParseResult(turns=res.turns, speaker_turns=res.speaker_turns, warnings=res.warnings)
-            turns.add_cut(w.id, w.start, w.end, parsed, link.rttm_from)
-        bar.update(len(part))
-    bar.close()
     if link.link != "none" and embed is None:
         from espnet_tagspeech.decode.voices import make_embedder
 
         embed = make_embedder(link.link, model=s2t.model, device=s2t.device)
-    diarization, lines = link_recording(turns, wav, s2t.sample_rate, link, embed)
+    conf = s2t.decode_config
+    passes = conf.speaker_voice_passes if conf.text_from == "llm" and conf.speaker_voice_bias else 1
+    voices = None
+    for p in range(passes):
+        turns = RecordingTurns()
+        texts: List[str] = []
+        warnings: List[str] = []
+        desc = f"decode {key}" + (f" (pass {p + 1} of {passes})" if passes > 1 else "")
+        bar = tqdm(total=len(windows), desc=desc, unit="window", disable=not progress, mininterval=2)
+        for b in range(0, len(windows), batch_size):
+            part = windows[b : b + batch_size]
+            pieces = [wav[int(w.start * s2t.sample_rate) : int(w.end * s2t.sample_rate)] for w in part]
+            results = s2t.batch(pieces, fs=s2t.sample_rate, keys=[w.id for w in part],
+                                recordings=[key] * len(part), offsets=[w.start for w in part],
+                                voices=None if voices is None else [voices] * len(part))
+            for w, res in zip(part, results):
+                texts.append(f"{w.id} {res.text}")
+                warnings += [f"{w.id}: {x}" for x in res.warnings]
+                parsed = ParseResult(turns=res.turns, speaker_turns=res.speaker_turns, warnings=res.warnings)
+                turns.add_cut(w.id, w.start, w.end, parsed, link.rttm_from)
+            bar.update(len(part))
+        bar.close()
+        diarization, lines = link_recording(turns, wav, s2t.sample_rate, link, embed)
+        if p + 1 < passes:  # the linked speakers' voices, for the speaker blocks of the next pass
+            from espnet_tagspeech.decode.link import recording_voices
+            from espnet_tagspeech.decode.voices import make_embedder
+
+            voice_embed = make_embedder(conf.speaker_voice_from, model=s2t.model, device=s2t.device)
+            prints = recording_voices(lines, wav, s2t.sample_rate, voice_embed)
+            voices = np.stack([prints[k] for k in sorted(prints)]) if prints else None
     return TagResult(key=key, text="\n".join(texts), turns=sorted(lines, key=lambda t: (t.start, t.end)),
                      speaker_turns=sorted(diarization, key=lambda t: (t.start, t.end)), warnings=warnings)

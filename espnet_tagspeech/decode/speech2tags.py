@@ -230,6 +230,7 @@ class Speech2Tags:
         keys: Optional[Sequence[str]] = None,
         recordings: Optional[Sequence[str]] = None,
         offsets: Optional[Sequence[float]] = None,
+        voices: Optional[Sequence[Optional[np.ndarray]]] = None,
     ) -> List[TagResult]:
         """Decode several waveforms at once (same results as one by one).
 
@@ -239,6 +240,10 @@ class Speech2Tags:
             keys: Ids named in errors and results (default ``utt0``, ``utt1``...).
             recordings: Recording ids of the returned turns (default: the keys).
             offsets: Start of each waveform in its recording, in seconds.
+            voices: Per waveform, ``None`` or the ``(K, D)`` voice prints
+                (``speaker_voice_from``'s encoder) of its recording's speakers
+                from an earlier decoding (``speaker_voice_passes: 2``): the
+                speaker block's voice bias then reads them (:class:`SpeakerVoiceBias`).
 
         Raises:
             DataFormatError: bad audio (rate, channels, empty, NaN), naming the key.
@@ -252,13 +257,13 @@ class Speech2Tags:
         wavs = [check_waveform(w, k, sample_rate=fs, expected_rate=self.sample_rate)
                 for w, k in zip(speeches, keys)]
         results = []
-        for k, rec, off, text in zip(keys, recordings, offsets, self._decode(wavs)):
+        for k, rec, off, text in zip(keys, recordings, offsets, self._decode(wavs, voices)):
             parsed = parse(text, recording=rec, offset=off)
             results.append(TagResult(key=k, text=text, turns=parsed.turns,
                                      speaker_turns=parsed.speaker_turns, warnings=parsed.warnings))
         return results
 
-    def _decode(self, wavs: List[np.ndarray]) -> List[str]:
+    def _decode(self, wavs: List[np.ndarray], voices: Optional[Sequence[Optional[np.ndarray]]] = None) -> List[str]:
         import torch
 
         lengths = torch.tensor([len(w) for w in wavs], dtype=torch.long)
@@ -324,7 +329,8 @@ class Speech2Tags:
                                                self.model.speaker_encoder.frame_shift, tok,
                                                conf.speaker_voice_bias, conf.speaker_voice_threshold,
                                                conf.beam_size, conf.speaker_max_overlap,
-                                               embed=self._span_embedder(wavs) if external else None))
+                                               embed=self._span_embedder(wavs) if external else None,
+                                               voices=voices))
         with torch.no_grad():
             embeds, mask = self.model.generation_inputs(feats=feats)
             with self.model.generating(None, len(wavs)):

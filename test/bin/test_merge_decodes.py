@@ -3,6 +3,8 @@
 import importlib.util
 import json
 
+import pytest
+
 from espnet_tagspeech.bin.merge_decodes import main
 from espnet_tagspeech.data.formats import read_rttm
 from espnet_tagspeech.data.turn import Turn
@@ -155,3 +157,37 @@ def test_linking_options_from_a_yaml_and_misspelled_keys(tmp_path, caplog):
     conf.write_text("link: fbank\nlink_unit: line\nrttm_from: lines\n")
     assert main(["--config", str(conf), "--rttm_from", "block", "--out_dir", str(tmp_path / "dec3"), str(j1)]) == 1
     assert "link_unit 'line' needs rttm_from 'lines'" in caplog.text
+
+
+def test_voices_from_writes_each_linked_speaker_s_voice(tmp_path, caplog):
+    """--voices_from: voices.json holds one print per recording speaker, its voice over its lines."""
+    import numpy as np
+    import soundfile as sf
+
+    sr = 16000
+    t = np.arange(sr * 4) / sr
+    low, high = np.sin(2 * np.pi * 110 * t), np.sin(2 * np.pi * 300 * t) * 0.3
+    sf.write(tmp_path / "rec.wav", np.concatenate([low, high]).astype(np.float32), sr)
+    (tmp_path / "wav.scp").write_text(f"rec {tmp_path / 'rec.wav'}\n")
+    (tmp_path / "cut2reco").write_text("a rec 0.0 8.0\n")
+    job = tmp_path / "o1"
+    job.mkdir()
+    answer = serialize([Turn.from_text("a", "1", 0.0, 4.0, "hello"), Turn.from_text("a", "2", 4.0, 8.0, "yes")])
+    (job / "text").write_text(f"a {target_to_line(answer)}\n")
+    out = tmp_path / "dec"
+    args = ["--out_dir", str(out), "--cut2reco", str(tmp_path / "cut2reco"), "--wav_scp", str(tmp_path / "wav.scp"),
+            "--link", "none", str(job)]
+    assert main(args) == 0 and not (out / "voices.json").exists()
+    assert main(args + ["--voices_from", "fbank"]) == 0
+    voices = json.loads((out / "voices.json").read_text())
+    assert sorted(voices) == ["rec"] and sorted(voices["rec"]) == ["a|1", "a|2"]
+    one, two = (np.array(voices["rec"][k]) for k in ("a|1", "a|2"))
+    assert np.linalg.norm(one) == pytest.approx(1.0, abs=1e-4) and one @ two < 0.99  # two voices
+
+
+def test_voices_from_needs_the_recordings(tmp_path, caplog):
+    job = tmp_path / "o1"
+    job.mkdir()
+    (job / "text").write_text("a <text>\\n0.00-1.00>hi\\n</text>\n")
+    assert main(["--out_dir", str(tmp_path / "dec"), "--link", "none", "--voices_from", "fbank", str(job)]) == 1
+    assert "recordings to link are missing" in caplog.text and not (tmp_path / "dec").exists()

@@ -86,3 +86,26 @@ def test_journal_drops_a_line_cut_short_and_a_stale_fingerprint(job, tmp_path):
     main(_cmd(job, out)[3:-4] + ["--max_new_tokens", "10", "--num_threads", "1"])
     assert _outputs(out)["text"] != expected["text"]
     assert json.loads(journal.read_text().splitlines()[0]) != json.loads(lines[0])
+
+
+def test_recording_voices_are_looked_up_per_key_and_bad_files_are_named(tmp_path):
+    from espnet_tagspeech.bin.tagspeech_inference import _recording_voices
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    items = [("c1", "c1.wav", 0.0, None, "c1"), ("c2", "c2.wav", 0.0, None, "c2")]
+    (tmp_path / "cut2reco").write_text("c1 recA 0.0 5.0\nc2 recB 5.0 9.0\n")
+    voices = tmp_path / "voices.json"
+    voices.write_text(json.dumps({"recA": {"spk2": [0.0, 1.0], "spk1": [1.0, 0.0]}, "recB": {"spk1": [0.6, 0.8]}}))
+    got = _recording_voices(str(voices), str(tmp_path / "cut2reco"), items)
+    assert got["c1"].tolist() == [[1.0, 0.0], [0.0, 1.0]] and got["c2"].tolist() == [[0.6, 0.8]]  # speakers sorted
+    assert _recording_voices(None, None, items) == {}
+    with pytest.raises(DataFormatError, match=r"voices.json.*no voices for recordings \['c1', 'c2'\]"):
+        _recording_voices(str(voices), None, items)  # keys taken as recordings
+    with pytest.raises(DataFormatError, match=r"short: no entry for keys \['c2'\]"):
+        (tmp_path / "short").write_text("c1 recA 0.0 5.0\n")
+        _recording_voices(str(voices), str(tmp_path / "short"), items)
+    voices.write_text("{not json")
+    with pytest.raises(DataFormatError, match="voices.json.*not a voices.json"):
+        _recording_voices(str(voices), str(tmp_path / "cut2reco"), items)
+    with pytest.raises(DataFormatError, match="no such voices file"):
+        _recording_voices(str(tmp_path / "nope.json"), None, items)

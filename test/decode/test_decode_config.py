@@ -41,6 +41,7 @@ def test_the_mini_recipes_two_decodings():
     # the voice fused in the block: resemblyzer's prints
     assert (llm.speaker_voice_bias, llm.speaker_voice_threshold, llm.speaker_voice_from) == (100.0, 0.78, "resemblyzer")
     assert llm.speaker_max_overlap is None  # measured worse on mini dev: off
+    assert llm.speaker_voice_passes == 2  # the second decoding weighs lines against the recording's voices
     assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus, llm.max_word_gap) == (64, 0.5, 2.5, None)
     alone = DecodeConfig.from_yaml(conf_dir / "decode_mini_no_fusion.yaml")
     assert alone.text_from == "llm" and (alone.ctc_time_bias, alone.ctc_order_bias) == (0.0, 0.0)
@@ -88,6 +89,8 @@ def test_a_yaml_that_is_not_a_mapping_or_missing_is_named(tmp_path):
     ({"text_from": "ctc", "max_word_gap": "1s"}, "max_word_gap must be a float or none"),
     ({"text_from": "ctc", "ctc_start_pad": -0.1}, "ctc_start_pad must be >= 0"),
     ({"text_from": "ctc", "lm_weight": 0.5}, "lm_weight 0.5 needs ngram_file"),
+    ({"speaker_voice_passes": 3}, "speaker_voice_passes must be 1 or 2, got 3"),
+    ({"speaker_voice_passes": 2}, "speaker_voice_passes 2 feeds speaker_voice_bias: set it > 0"),
 ])
 def test_bad_values_name_their_key(settings, message):
     with pytest.raises(ValueError, match=f"^conf.yaml: {message}"):
@@ -105,7 +108,7 @@ def test_cascade_settings_are_refused_when_the_llm_writes_the_text(name):
 @pytest.mark.parametrize("name", LLM_TEXT_SETTINGS)
 def test_answer_search_settings_are_refused_when_the_ctc_head_writes_the_text(name):
     value = {"speaker_constraint": True, "speaker_every_line": True, "time_constraint": True,
-             "no_repeat_words": 3, "speaker_voice_from": "resemblyzer"}.get(name, 3.0)
+             "no_repeat_words": 3, "speaker_voice_from": "resemblyzer", "speaker_voice_passes": 2}.get(name, 3.0)
     with pytest.raises(ValueError, match=f"{name} applies only with text_from llm"):
         DecodeConfig(text_from="ctc", **{name: value})
 

@@ -104,3 +104,27 @@ def test_the_recipes_link_configs_load_and_the_fold_scales_with_long_meetings():
     speakers = LinkConfig.from_yaml(conf / "link_speakers.yaml")
     assert (speakers.link, speakers.link_unit) == ("resemblyzer", "speaker")
     assert (speakers.min_speaker_sec, speakers.min_speaker_frac) == (3.0, 0.02)
+
+
+def test_recording_voices_print_each_speaker_where_it_talks_alone():
+    from espnet_tagspeech.decode.link import recording_voices
+
+    rate = 100
+    audio = np.zeros(1000, np.float32)
+    audio[0:400] = 1.0  # spk1 alone
+    audio[400:500] = 5.0  # spk1 and spk2 together
+    audio[500:1000] = 2.0  # spk2 alone
+    lines = [Turn("r", "spk1", 0.0, 5.0), Turn("r", "spk2", 4.0, 10.0)]
+    asked = []
+
+    def embed(chunk, sr):  # a 2-d print: mean level and length, to see what was read
+        asked.append(len(chunk))
+        return np.array([float(np.mean(chunk)), 0.0])
+
+    voices = recording_voices(lines, audio, rate, embed)
+    assert sorted(voices) == ["spk1", "spk2"] and asked == [400, 500]  # the overlap is left out
+    assert voices["spk1"] == pytest.approx([1.0, 0.0])  # unit prints
+    # a speaker with less lone speech than min_alone is printed over all of its lines
+    asked.clear()
+    recording_voices(lines, audio, rate, embed, min_alone=5.5)
+    assert asked == [500, 600]

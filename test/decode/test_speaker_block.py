@@ -212,3 +212,29 @@ def test_voice_bias_rows_read_their_own_input(tok):
     assert out[0, comma] < -3.0 and out[1, comma] < -3.0  # rows 0-1: input 0, line 2 is B
     assert out[2, comma] > 4.0 and out[3, comma] > 4.0  # rows 2-3: input 1, line 3 is B too
 
+
+
+def test_voice_bias_weighs_lines_against_the_recording_s_voices(tok):
+    comma = tok.encode(",")[0]
+
+    def embed(item, spans):  # lines 1 and 3 sound alike, but line 1 is nearer voice A, line 3 nearer B
+        mid = sum((s + e) / 2 for s, e in spans) / len(spans)
+        if mid < 3.03:
+            return np.array([0.8, 0.6, 0.0])
+        return np.array([0.0, 1.0, 0.0]) if mid < 3.65 else np.array([0.6, 0.8, 0.0])
+
+    def comma_score(voices, listed):
+        bias = SpeakerVoiceBias(None, 0.04, tok, weight=10.0, threshold=0.5, embed=embed, voices=voices)
+        text = TEXT + f'<spk id="1" g="m" t="{listed}'
+        return float(bias(torch.tensor([tok.encode(text)]), torch.zeros(1, 400))[0, comma])
+
+    two = [np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])]  # A and B (prints need not be unit)
+    # line to line, line 3 sounds like line 1 (cosine 0.96): another range is favoured
+    assert comma_score(None, "0.00-4.81") == pytest.approx(10 * (0.96 - 0.5))
+    # against the recording's voices, line 1's speaker is A and both lines left are nearer B
+    assert comma_score(two, "0.00-4.81") == pytest.approx(10 * (0.6 - 0.8))
+    # line 2's speaker is B: line 3 is nearer B by 0.2 (line 1 nearer A): favoured
+    assert comma_score(two, "3.03-3.65") == pytest.approx(10 * (0.8 - 0.6))
+    # a recording with one voice known (or none) leaves the line-to-line comparison
+    assert comma_score([np.array([[1.0, 0.0, 0.0]])], "0.00-4.81") == comma_score(None, "0.00-4.81")
+    assert comma_score([None], "0.00-4.81") == comma_score(None, "0.00-4.81")

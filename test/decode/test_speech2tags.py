@@ -540,3 +540,50 @@ def test_no_repeat_words_puts_the_loop_block_into_the_llm_search(packed, monkeyp
     _one(s2t, next(iter(cuts.values()))[0])
     blocks = [p for p in seen if isinstance(p, RepeatedWordBlock)]
     assert len(blocks) == 1 and blocks[0].n == 2
+
+
+def test_voices_of_an_earlier_pass_reach_the_voice_bias(packed, monkeypatch):
+    from espnet_tagspeech.decode.speaker_block import SpeakerVoiceBias
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+
+    work, cuts, cfg = packed
+    s2t = Speech2Tags(cfg, work / "exp" / "model.pth", decode_config=dict(
+        max_new_tokens=4, batch_size=2, speaker_constraint=True, speaker_voice_bias=30.0))
+    seen = _spy_processors(s2t, monkeypatch)
+    wavs = [cuts[k][0] for k in list(cuts)[:2]]
+    voices = np.array([[3.0, 4.0], [0.0, 2.0]])
+    s2t.batch(wavs, keys=["a", "b"], voices=[voices, None])
+    (bias,) = [p for p in seen if isinstance(p, SpeakerVoiceBias)]
+    np.testing.assert_allclose(bias.voices[0], [[0.6, 0.8], [0.0, 1.0]])  # unit prints, input 0 only
+    assert bias.voices[1] is None
+
+
+def test_a_meeting_is_decoded_twice_the_second_time_with_its_voices(packed, monkeypatch):
+    """speaker_voice_passes 2: every window decoded again with the first pass's linked voices."""
+    from espnet_tagspeech.decode.link import LinkConfig
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+    from espnet_tagspeech.segment.config import SegmentConfig
+
+    work, cuts, cfg = packed
+    s2t = Speech2Tags(cfg, work / "exp" / "model.pth", decode_config=dict(
+        max_new_tokens=40, speaker_constraint=True, speaker_voice_bias=30.0, speaker_voice_passes=2),
+        segment_config=SegmentConfig(segmenter="energy", max_window=2.0),
+        link_config=LinkConfig(link="model", linking_threshold=2.0))
+    calls = []
+    answer = '<text>\n0.00-1.00>hello\n</text>\n<speaker>\n<spk id="1" g="m" t="0.00-1.00"/>\n</speaker>'
+
+    def decode(wavs, voices=None):  # a parseable answer per window (the tiny model writes noise)
+        calls.append(voices)
+        return [answer] * len(wavs)
+
+    monkeypatch.setattr(s2t, "_decode", decode)
+    meeting = np.concatenate([cuts[k][0] for k in list(cuts)[:2]])
+    res = s2t(meeting, key="m", progress=False)
+    assert len(calls) >= 2 and len(calls) % 2 == 0 and calls[0] is None  # the first pass reads no voices
+    first, second = calls[: len(calls) // 2], calls[len(calls) // 2:]
+    assert all(v is None for v in first) and all(v is not None for v in second)
+    voices = second[0][0]  # one print per speaker the first pass linked, the same for every window
+    assert all(x is voices for v in second for x in v)
+    speakers = {t.speaker for t in res.turns}
+    assert voices.shape == (len(speakers), s2t.model.speaker_encoder.output_size() * 2)  # frame mean, std
+    assert res.turns and all(t.recording == "m" for t in res.turns)

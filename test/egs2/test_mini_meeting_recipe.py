@@ -60,6 +60,12 @@ def test_every_stage_runs_and_scores(recipe):
     rttm = (dec / "rttm").read_text().splitlines()
     assert all(line.split()[0] == "SPEAKER" and len(line.split()) == 10 for line in rttm)
     assert isinstance(json.loads((dec / "hyp.seglst.json").read_text()), list)
+    # decoded twice (speaker_voice_passes: 2): the first pass linked, its speakers' voices written
+    # and read by every job of the second
+    voices = json.loads((dec / "pass1" / "voices.json").read_text())
+    cut2reco = (d / "dump" / "tiny" / "raw" / "test_vad_cuts" / "cut2reco").read_text().splitlines()
+    assert sorted(voices) == sorted({ln.split()[1] for ln in cut2reco})  # every recording has an entry
+    assert all("--recording_voices" in log.read_text() for log in (dec / "logdir").glob("inference.*.log"))
     results = (exp / "RESULTS.md").read_text()
     row = next(line for line in results.splitlines() if line.startswith("| test"))
     # dataset | system | 11 numbers; ovl WER (the 10th number) is "-" when no reference word overlaps
@@ -99,7 +105,8 @@ def test_packed_zip_decodes_like_stage_8(recipe):
     exp = d / "exp" / "tagspeech_tiny"
     zips = list(exp.glob("*_packed.zip"))
     assert len(zips) == 1
-    decoded = read_scp(next(exp.glob("decode_tiny_link_speakers*/test")) / "text")
+    # a single cut decoded on its own is stage 8's first pass (the second reads the recording's voices)
+    decoded = read_scp(next(exp.glob("decode_tiny_link_speakers*/test")) / "pass1" / "text")
     key = sorted(decoded)[0]
     wav = read_scp(d / "dump" / "tiny" / "raw" / "test_vad_cuts" / "wav.scp")[key]
     audio, rate = sf.read(d / wav if not os.path.isabs(wav) else wav, dtype="float32")

@@ -14,7 +14,9 @@
 #                     from the last checkpoint after a kill
 #  8 decoding         test sets cut by a VAD (--test_segmentation vad, no reference needed) or
 #                     by the reference (oracle); split over --inference_nj jobs; cut-local
-#                     speakers linked into recording speakers (--link_config yaml)
+#                     speakers linked into recording speakers (--link_config yaml); with
+#                     speaker_voice_passes: 2 in the decoding yaml, decoded again into <dir>
+#                     after a first pass into <dir>/pass1 whose linked voices it reads
 #  9 scoring          DER/JER/cpWER/tcpWER, RESULTS.md (one row per decoding = system), PNGs
 # 10 pack             zip for the model zoo (Speech2Tags.from_pretrained / ModelDownloader)
 # 11 upload           HF hub (only with --hf_repo and credentials; else prints what it would do)
@@ -336,6 +338,63 @@ inf_tag+=_$( { for f in "${inference_config}" "${link_config}" "${segment_record
               printf '%s|%s' "${inference_args}" "${merge_args}"; [ -z "${link}" ] || printf '|%s' "${link}"; } \
             | md5sum | cut -c1-8)
 
+# decode_pass <dir> [merge_decodes args] [-- tagspeech_inference args]: decode the cuts of
+# ${cuts} into <dir>/logdir and link them into <dir> (one pass of stage 8)
+decode_pass() {
+  local pdir=$1 _nj n d j; shift
+  local merge_extra=() inf_extra=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do merge_extra+=("$1"); shift; done
+  [ "${1:-}" = -- ] && shift
+  inf_extra=("$@")
+  mkdir -p "${pdir}/logdir"
+  n=$(wc -l < "${cuts}/wav.scp")
+  _nj=$(( inference_nj < n ? inference_nj : n ))
+  # jobs of an earlier decoding with more jobs would be merged too; the others resume
+  # from their journals (a killed decoding re-decodes only the keys it lacks)
+  for d in "${pdir}"/logdir/output.*; do
+    [ -d "${d}" ] && [ "${d##*.}" -gt "${_nj}" ] && rm -rf "${d}"
+  done
+  keys=()
+  for j in $(seq "${_nj}"); do keys+=("${pdir}/logdir/keys.${j}.scp"); done
+  utils/split_scp.sh "${cuts}/wav.scp" "${keys[@]}"
+  conf_args=()
+  [ -n "${inference_config}" ] && conf_args=(--config "${inference_config}")
+  # the n-gram LM of stage 4, for CTC beam search (used when the config gives lm_weight)
+  [ -f "${tok_dir}/ngram.json" ] && conf_args+=(--ngram_file "${tok_dir}/ngram.json")
+  # local CPU jobs share this machine's cores (2 jobs x all threads each ran 4x slower)
+  if ! ${gpu_inference} && [[ ${decode_cmd} == *run.pl* ]]; then
+    _threads=$(( $(nproc) / _nj )); [ "${_threads}" -ge 1 ] || _threads=1
+    conf_args+=(--num_threads "${_threads}")
+  fi
+  # shellcheck disable=SC2086
+  ${decode_cmd} --gpu "${_gpu}" JOB=1:"${_nj}" "${pdir}/logdir/inference.JOB.log" \
+    ${python} -m espnet_tagspeech.bin.tagspeech_inference "${conf_args[@]}" \
+      --ngpu "${_gpu}" --batch_size "${batch_size}" \
+      --data_path_and_name_and_type "${cuts}/wav.scp,speech,sound" \
+      --key_file "${pdir}/logdir/keys.JOB.scp" \
+      --train_config "${exp}/config.yaml" --model_file "${model_file}" \
+      --output_dir "${pdir}/logdir/output.JOB" ${inference_args} "${inf_extra[@]}" \
+    || die "decoding failed: see ${pdir}/logdir/inference.*.log"
+  # Cut-local speakers -> recording speakers (chunk-and-cluster), recording-time RTTM/SegLST.
+  # shellcheck disable=SC2086
+  # the model's own speaker stream is read when the link config (or --link) asks for it
+  link_args=(--train_config "${exp}/config.yaml" --model_file "${model_file}")
+  [ -n "${link}" ] && link_args+=(--link "${link}")
+  [ -n "${link_config}" ] && link_args+=(--config "${link_config}")
+  py merge_decodes --out_dir "${pdir}" --cut2reco "${cuts}/cut2reco" \
+    --wav_scp "${raw}/${x}/wav.scp" "${link_args[@]}" "${merge_extra[@]}" ${merge_args} "${pdir}"/logdir/output.*
+}
+
+# speaker_voice_passes / speaker_voice_from of the decoding (the yaml, then --inference_args)
+setting() {  # setting <name> <default>
+  local v=""
+  [ -n "${inference_config}" ] && v=$(sed -n "s/^$1: *\([^ #]*\).*/\1/p" "${inference_config}")
+  [[ " ${inference_args} " =~ " --$1 "([^ ]+)" " ]] && v=${BASH_REMATCH[1]}
+  echo "${v:-$2}"
+}
+voice_passes=$(setting speaker_voice_passes 1)
+voice_from=$(setting speaker_voice_from model)
+
 # ----------------------------------------------------------------------------- 8 decoding
 if run_stage 8; then
   [ -f "${model_file}" ] || model_file=${exp}/latest.pth
@@ -352,43 +411,13 @@ if run_stage 8; then
         || die "${cuts} was cut with other settings than --segment_config '${segment_config}'" \
                "--vad_opts '${vad_opts}' give (${cuts}/segment.yaml): cut it again with --stage 3 --stop_stage 3"
     fi
-    mkdir -p "${dir}/logdir"
-    n=$(wc -l < "${cuts}/wav.scp")
-    _nj=$(( inference_nj < n ? inference_nj : n ))
-    # jobs of an earlier decoding with more jobs would be merged too; the others resume
-    # from their journals (a killed decoding re-decodes only the keys it lacks)
-    for d in "${dir}"/logdir/output.*; do
-      [ -d "${d}" ] && [ "${d##*.}" -gt "${_nj}" ] && rm -rf "${d}"
-    done
-    keys=()
-    for j in $(seq "${_nj}"); do keys+=("${dir}/logdir/keys.${j}.scp"); done
-    utils/split_scp.sh "${cuts}/wav.scp" "${keys[@]}"
-    conf_args=()
-    [ -n "${inference_config}" ] && conf_args=(--config "${inference_config}")
-    # the n-gram LM of stage 4, for CTC beam search (used when the config gives lm_weight)
-    [ -f "${tok_dir}/ngram.json" ] && conf_args+=(--ngram_file "${tok_dir}/ngram.json")
-    # local CPU jobs share this machine's cores (2 jobs x all threads each ran 4x slower)
-    if ! ${gpu_inference} && [[ ${decode_cmd} == *run.pl* ]]; then
-      _threads=$(( $(nproc) / _nj )); [ "${_threads}" -ge 1 ] || _threads=1
-      conf_args+=(--num_threads "${_threads}")
+    if [ "${voice_passes}" = 2 ]; then
+      # a first decoding, linked; its speakers' voices weigh the second decoding's speaker blocks
+      decode_pass "${dir}/pass1" --voices_from "${voice_from}"
+      decode_pass "${dir}" -- --recording_voices "${dir}/pass1/voices.json" --cut2reco "${cuts}/cut2reco"
+    else
+      decode_pass "${dir}"
     fi
-    # shellcheck disable=SC2086
-    ${decode_cmd} --gpu "${_gpu}" JOB=1:"${_nj}" "${dir}/logdir/inference.JOB.log" \
-      ${python} -m espnet_tagspeech.bin.tagspeech_inference "${conf_args[@]}" \
-        --ngpu "${_gpu}" --batch_size "${batch_size}" \
-        --data_path_and_name_and_type "${cuts}/wav.scp,speech,sound" \
-        --key_file "${dir}/logdir/keys.JOB.scp" \
-        --train_config "${exp}/config.yaml" --model_file "${model_file}" \
-        --output_dir "${dir}/logdir/output.JOB" ${inference_args} \
-      || die "decoding failed: see ${dir}/logdir/inference.*.log"
-    # Cut-local speakers -> recording speakers (chunk-and-cluster), recording-time RTTM/SegLST.
-    # shellcheck disable=SC2086
-    # the model's own speaker stream is read when the link config (or --link) asks for it
-    link_args=(--train_config "${exp}/config.yaml" --model_file "${model_file}")
-    [ -n "${link}" ] && link_args+=(--link "${link}")
-    [ -n "${link_config}" ] && link_args+=(--config "${link_config}")
-    py merge_decodes --out_dir "${dir}" --cut2reco "${cuts}/cut2reco" \
-      --wav_scp "${raw}/${x}/wav.scp" "${link_args[@]}" ${merge_args} "${dir}"/logdir/output.*
     echo "${system:-${inf_tag}}" > "${dir}/system"
     seg_desc=${test_segmentation}
     if [ -f "${cuts}/segment.yaml" ]; then  # the windows' settings, kept with the decoding
