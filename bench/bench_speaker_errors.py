@@ -12,7 +12,10 @@ and the ``rttm`` that linking made of them) and prints, at the given collar:
   is left is what the answers themselves get wrong (missed and extra speech,
   a person split over two ids or two people under one);
 * (``--link_unit speaker``) how many cuts list as many speakers as the reference has talking in them
-  (at least ``--min_speaker_sec`` each), and how many list more or fewer.
+  (at least ``--min_speaker_sec`` each), and how many list more or fewer;
+* (``--link_unit speaker``) the pairs of text lines of one cut: of those one person said (each
+  line's person: the reference speaker it shares most time with), how many the answer gives two
+  ids (split), and of those two people said, how many it gives one id (joined).
 
 The difference of the two DERs is the linking's share.  Run from a recipe
 dir, e.g. ``egs2/mini_meeting/tagspeech1``::
@@ -120,6 +123,46 @@ def cut_speaker_turns(answers: Dict[str, str], cut_spans: Dict[str, Tuple[str, f
     return out
 
 
+def cut_lines(answers: Dict[str, str], cut_spans: Dict[str, Tuple[str, float, float]]) -> Dict[str, List[Turn]]:
+    """Each cut's text lines in recording time, with the cut-local speaker its block gives them."""
+    from espnet_tagspeech.decode.link import RecordingTurns
+    from espnet_tagspeech.serialization import line_to_target, parse
+
+    out: Dict[str, List[Turn]] = {}
+    for cut, raw in answers.items():
+        reco, start, end = cut_spans[cut]
+        gathered = RecordingTurns()
+        gathered.add_cut(cut, start, end, parse(line_to_target(raw), recording=reco, offset=start), "lines")
+        out[cut] = gathered.lines
+    return out
+
+
+def line_pairs(lines: Dict[str, List[Turn]], reference: Sequence[Turn]) -> Dict[str, int]:
+    """Pairs of lines within a cut: ``same`` (one person said both) of which ``split`` (two ids),
+    ``different`` (two people) of which ``joined`` (one id).  A line that overlaps no reference
+    speech is left out."""
+    by_reco: Dict[str, List[Turn]] = collections.defaultdict(list)
+    for t in reference:
+        by_reco[t.recording].append(t)
+    out = {"same": 0, "split": 0, "different": 0, "joined": 0}
+    for turns in lines.values():
+        people = []
+        for line in turns:
+            talk: Dict[str, float] = collections.defaultdict(float)
+            for r in by_reco.get(line.recording, []):
+                talk[r.speaker] += max(0.0, min(r.end, line.end) - max(r.start, line.start))
+            best = max(talk, key=lambda k: talk[k]) if talk and max(talk.values()) > 0 else None
+            if best is not None:
+                people.append((best, line.speaker))
+        for i in range(len(people)):
+            for j in range(i + 1, len(people)):
+                one_person, one_id = people[i][0] == people[j][0], people[i][1] == people[j][1]
+                out["same" if one_person else "different"] += 1
+                out["split"] += one_person and not one_id
+                out["joined"] += one_id and not one_person
+    return out
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--decode_dir", required=True, help="a decoded test set: 'text' (answers per cut) and 'rttm'")
@@ -181,6 +224,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"\ncuts listing as many speakers as talk in them: {diff.get(0, 0)} of {n}; "
           f"more: {sum(v for k, v in diff.items() if k > 0)}; fewer: {sum(v for k, v in diff.items() if k < 0)} "
           f"(listed - talking: {diff})")
+    pairs = line_pairs(cut_lines(answers, {k: spans[k] for k in answers}), reference)
+    print(f"pairs of lines in a cut: one person's {pairs['same']}, split into two ids {pairs['split']} "
+          f"({100 * pairs['split'] / max(pairs['same'], 1):.1f} %); two people's {pairs['different']}, "
+          f"joined under one id {pairs['joined']} ({100 * pairs['joined'] / max(pairs['different'], 1):.1f} %)")
     return 0
 
 

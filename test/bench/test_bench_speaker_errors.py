@@ -78,3 +78,16 @@ def test_a_missing_file_is_named(tmp_path, capsys):
     (tmp_path / "decode" / "rttm").unlink()
     assert bench.main(args) == 1
     assert "decode/rttm" in capsys.readouterr().err
+
+
+def test_line_pairs_count_one_person_split_and_two_people_joined():
+    lines = {"c0": [Turn("r1", "c0|1", 0.0, 2.0), Turn("r1", "c0|2", 2.0, 3.5),  # both A: split
+                    Turn("r1", "c0|2", 4.2, 6.0)],  # B, with A's second line: joined
+             "c1": [Turn("r1", "c1|1", 10.0, 14.0), Turn("r1", "c1|1", 20.0, 21.0)]}  # nobody talks at 20 s
+    assert bench.line_pairs(lines, REF) == {"same": 1, "split": 1, "different": 2, "joined": 1}
+
+
+def test_the_line_pairs_of_the_answers_are_printed(tmp_path, capsys):
+    assert bench.main(_recipe_files(tmp_path, ["s1", "s2", "s1", "s2"])) == 0
+    out = capsys.readouterr().out
+    assert "one person's 0, split into two ids 0 (0.0 %); two people's 2, joined under one id 0 (0.0 %)" in out
