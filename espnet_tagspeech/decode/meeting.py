@@ -62,6 +62,10 @@ def decode_meeting(
 ):
     """Decode one recording of any length.
 
+    With ``speaker_voice_passes: 2`` in ``s2t``'s decoding settings the windows are
+    decoded a second time, the speaker blocks weighed against the voices of the
+    speakers the first decoding linked (as stage 8 does).
+
     Args:
         s2t: A :class:`~espnet_tagspeech.decode.speech2tags.Speech2Tags`.
         audio: The recording (mono or ``(L, C)``), any rate.
@@ -72,9 +76,6 @@ def decode_meeting(
             answers' speaker blocks, linked by the model's speaker stream).
         batch_size: Windows decoded per call.
         embed: Voice-print function for linking (default: the model's speaker stream).
-        With ``speaker_voice_passes: 2`` in ``s2t``'s decoding settings, the windows
-        are decoded a second time, the speaker blocks weighed against the voices
-        of the speakers the first decoding linked (as stage 8 does).
         progress: Show a progress bar.
 
     Returns:
