@@ -156,6 +156,15 @@ def text_block(turns: Sequence[Turn], offset: float = 0.0) -> str:
     return "\n".join([TEXT_OPEN] + [f"{s:.2f}-{e:.2f}>{text}" for s, e, text in rows] + [TEXT_CLOSE])
 
 
+def answer_text_block(answer: str) -> Optional[str]:
+    """An answer's ``<text>`` block as written, through the line break after ``</text>``
+    (what a later pass keeps while the LLM writes the speaker block again), or ``None``
+    when the answer does not open with a closed text block."""
+    if not answer.startswith(TEXT_OPEN) or TEXT_CLOSE not in answer:
+        return None
+    return answer[: answer.index(TEXT_CLOSE) + len(TEXT_CLOSE)] + "\n"
+
+
 def target_to_line(target: str) -> str:
     """Escape a target for one line of a Kaldi ``text`` file (newline -> ``\\n``)."""
     return target.replace("\r", "").replace("\n", "\\n")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from espnet_tagspeech.data.turn import Turn
 from espnet_tagspeech.serialization import (
     TargetFormatError,
+    answer_text_block,
     line_to_target,
     parse,
     serialize,
@@ -33,6 +34,15 @@ def test_paper_example_is_reproduced_exactly():
         Turn.from_text("ES2004a", "MEE014", 10.0, 11.21, "UH NO THAT'S OKAY SORRY", "f"),
     ]
     assert serialize(turns, offset=10.0) == PAPER_EXAMPLE
+
+
+def test_answer_text_block_is_kept_through_its_closing_line():
+    block = PAPER_EXAMPLE.split("<speaker>")[0]
+    assert answer_text_block(PAPER_EXAMPLE) == block
+    assert answer_text_block(block + "<spe") == block  # an answer cut short in the speaker block
+    assert answer_text_block("<text>\n0.00-1.21>UH NO") is None  # the text block never closed
+    assert answer_text_block("noise </text>") is None
+    assert answer_text_block("") is None
 
 
 def test_merged_ranges_and_first_appearance_numbering():

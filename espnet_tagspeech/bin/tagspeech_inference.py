@@ -16,7 +16,9 @@ are put in recording time and speaker labels become ``<cut>-<id>``
 ``--recording_voices`` (a ``voices.json`` of ``merge_decodes --voices_from``)
 gives the speaker block's voice bias the voices of each recording's speakers
 from a first decoding (``speaker_voice_passes: 2``); ``--cut2reco`` names the
-recording of each key when the keys are cut files.
+recording of each key when the keys are cut files.  ``--keep_text_from`` (that
+first decoding's ``text``) keeps each key's text block: the second pass writes
+only the speaker block, which is all the voices change.
 
 Example (one job of ``utils/run.pl JOB=1:N``)::
 
@@ -54,6 +56,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--recording_voices", default=None,
                    help="voices.json of a first pass (merge_decodes --voices_from): recording -> speaker -> print")
     p.add_argument("--cut2reco", default=None, help="cut -> 'reco start end': the recording of each key")
+    p.add_argument("--keep_text_from", default=None,
+                   help="'text' of an earlier decoding (key raw-output): keep each key's text block, "
+                        "write the speaker block anew")
     DecodeConfig.add_arguments(p)
     return p
 
@@ -125,6 +130,35 @@ def _recording_voices(path: Optional[str], cut2reco: Optional[str], items) -> di
     return {k: prints[r] for k, r in reco_of.items()}
 
 
+def _kept_answers(path: Optional[str], items) -> dict:
+    """``{key: earlier raw answer}`` of every input from a decoding's ``text`` (``{}``: none given).
+
+    Raises:
+        DataFormatError: a missing file, a line without an answer, or an input
+            key with no line, naming the file (and line).
+    """
+    if not path:
+        return {}
+    from espnet_tagspeech.serialization import line_to_target
+
+    answers = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                parts = line.rstrip("\n").split(" ", 1)
+                if len(parts) != 2:
+                    raise DataFormatError(path, n, f"key {parts[0]!r} has no answer")
+                answers[parts[0]] = line_to_target(parts[1])
+    except FileNotFoundError:
+        raise DataFormatError(path, None, "no such text file of an earlier decoding") from None
+    lost = [it[0] for it in items if it[0] not in answers]
+    if lost:
+        raise DataFormatError(path, None, f"no answer for keys {lost[:5]}")
+    return answers
+
+
 def _decode_settings(args, parser: argparse.ArgumentParser):
     """The checked decoding settings: a :class:`DecodeConfig` (with ``--train_config``), or
     ``(yaml settings or None, flags)`` applied over a packed model's own (``--model_tag``).
@@ -175,12 +209,13 @@ def _run(args, settings) -> None:
         torch.set_num_threads(args.num_threads)
     items = _inputs(args.data_path_and_name_and_type, args.key_file)
     voices = _recording_voices(args.recording_voices, args.cut2reco, items)
+    kept = _kept_answers(args.keep_text_from, items)
     segmented = any(it[3] is not None for it in items)
     device = "cuda" if args.ngpu > 0 else "cpu"
     out = Path(args.output_dir)
     journal = DecodeJournal(out, fingerprint(args.model_tag, args.train_config, args.model_file,
                                              repr(settings), args.data_path_and_name_and_type, segmented,
-                                             args.recording_voices))
+                                             args.recording_voices, args.keep_text_from))
     todo = set(journal.missing(it[0] for it in items))
     if len(todo) < len(items):
         logging.info("%d of %d keys decoded by an earlier run; decoding the other %d",
@@ -198,6 +233,8 @@ def _run(args, settings) -> None:
     reads_voices = s2t is not None and s2t.decode_config.text_from == "llm" and s2t.decode_config.speaker_voice_bias
     if voices and s2t is not None and not reads_voices:
         raise ValueError("--recording_voices is read by the speaker block's voice bias: set speaker_voice_bias > 0")
+    if kept and s2t is not None and s2t.decode_config.text_from != "llm":
+        raise ValueError("--keep_text_from keeps the LLM's text block: text_from must be 'llm'")
     pending = [it for it in items if it[0] in todo]
     batch_size = s2t.decode_config.batch_size if s2t is not None else 1
     for b in tqdm(range(0, len(pending), batch_size), desc="decode", unit="batch"):
@@ -213,6 +250,7 @@ def _run(args, settings) -> None:
             wavs, fs=rates.pop(), keys=[it[0] for it in batch],
             recordings=[it[4] for it in batch], offsets=[it[2] for it in batch],
             voices=[voices.get(it[0]) for it in batch] if voices else None,
+            keep_text=[kept[it[0]] for it in batch] if kept else None,
         )
         journal.add(results)
 

@@ -38,7 +38,9 @@ speaker block are in :mod:`.speaker_block`):
   format stays free to repeat itself).
 
 All re-read each row's answer from its generated tokens (they work with
-greedy and beam search, rows input-major).
+greedy and beam search, rows input-major); :class:`AnswerPrefix` shows them
+the whole answer when generation continues after answer tokens fed with the
+prompt.
 """
 
 import re
@@ -420,6 +422,40 @@ class RepeatedWordBlock:
             ban = self.banned(input_ids[row].tolist())
             if ban:
                 scores[row, ban] = NEG
+        return scores
+
+
+class _Row(list):
+    """One row's answer tokens, read as the processors read a tensor row (``.tolist()``)."""
+
+    def tolist(self) -> List[int]:
+        return list(self)
+
+
+class AnswerPrefix:
+    """Logits processors that read the whole answer when part of it was fed with the prompt.
+
+    ``generate`` shows processors only the tokens it generated; when the
+    answer continues after tokens given with the prompt (an earlier pass's
+    text block: ``generation_inputs(answer_prefixes=...)``), each row's answer
+    is that prefix followed by them.  The wrapped processors get those rows.
+
+    Args:
+        processors: The logits processors to run, in order.
+        prefixes: Per input, the answer tokens fed with its prompt (may be empty).
+        num_beams: Beams per input (rows are input-major).
+    """
+
+    def __init__(self, processors: Sequence, prefixes: Sequence[Sequence[int]], num_beams: int = 1) -> None:
+        self.processors = list(processors)
+        self.prefixes = [list(p) for p in prefixes]
+        self.num_beams = num_beams
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Run every processor over the rows' whole answers."""
+        rows = [_Row(self.prefixes[r // self.num_beams] + input_ids[r].tolist()) for r in range(input_ids.shape[0])]
+        for proc in self.processors:
+            scores = proc(rows, scores)
         return scores
 
 

@@ -64,7 +64,7 @@ def decode_meeting(
 
     With ``speaker_voice_passes: 2`` in ``s2t``'s decoding settings the windows are
     decoded a second time, the speaker blocks weighed against the voices of the
-    speakers the first decoding linked (as stage 8 does).
+    speakers the first decoding linked, the text blocks kept (as stage 8 does).
 
     Args:
         s2t: A :class:`~espnet_tagspeech.decode.speech2tags.Speech2Tags`.
@@ -108,7 +108,9 @@ def decode_meeting(
     conf = s2t.decode_config
     passes = conf.speaker_voice_passes if conf.text_from == "llm" and conf.speaker_voice_bias else 1
     voices = None
+    kept = None  # window id -> the previous pass's answer (its text block is kept)
     for p in range(passes):
+        answers = {}
         turns = RecordingTurns()
         texts: List[str] = []
         warnings: List[str] = []
@@ -119,9 +121,11 @@ def decode_meeting(
             pieces = [wav[int(w.start * s2t.sample_rate) : int(w.end * s2t.sample_rate)] for w in part]
             results = s2t.batch(pieces, fs=s2t.sample_rate, keys=[w.id for w in part],
                                 recordings=[key] * len(part), offsets=[w.start for w in part],
-                                voices=None if voices is None else [voices] * len(part))
+                                voices=None if voices is None else [voices] * len(part),
+                                keep_text=None if kept is None else [kept[w.id] for w in part])
             for w, res in zip(part, results):
                 texts.append(f"{w.id} {res.text}")
+                answers[w.id] = res.text
                 warnings += [f"{w.id}: {x}" for x in res.warnings]
                 parsed = ParseResult(turns=res.turns, speaker_turns=res.speaker_turns, warnings=res.warnings)
                 turns.add_cut(w.id, w.start, w.end, parsed, link.rttm_from)
@@ -135,5 +139,6 @@ def decode_meeting(
             voice_embed = make_embedder(conf.speaker_voice_from, model=s2t.model, device=s2t.device)
             prints = recording_voices(lines, wav, s2t.sample_rate, voice_embed)
             voices = np.stack([prints[k] for k in sorted(prints)]) if prints else None
+            kept = answers
     return TagResult(key=key, text="\n".join(texts), turns=sorted(lines, key=lambda t: (t.start, t.end)),
                      speaker_turns=sorted(diarization, key=lambda t: (t.start, t.end)), warnings=warnings)

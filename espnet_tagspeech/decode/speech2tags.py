@@ -231,6 +231,7 @@ class Speech2Tags:
         recordings: Optional[Sequence[str]] = None,
         offsets: Optional[Sequence[float]] = None,
         voices: Optional[Sequence[Optional[np.ndarray]]] = None,
+        keep_text: Optional[Sequence[Optional[str]]] = None,
     ) -> List[TagResult]:
         """Decode several waveforms at once (same results as one by one).
 
@@ -244,9 +245,15 @@ class Speech2Tags:
                 (``speaker_voice_from``'s encoder) of its recording's speakers
                 from an earlier decoding (``speaker_voice_passes: 2``): the
                 speaker block's voice bias then reads them (:class:`SpeakerVoiceBias`).
+            keep_text: Per waveform, ``None`` or an earlier decoding's answer whose
+                text block is kept: the LLM continues after it and writes the
+                speaker block only (the second pass of ``speaker_voice_passes: 2``,
+                whose voices change the speaker block alone); an answer without a
+                closed text block is decoded whole.
 
         Raises:
             DataFormatError: bad audio (rate, channels, empty, NaN), naming the key.
+            ValueError: ``keep_text`` with ``text_from: ctc``.
         """
         from espnet_tagspeech.serialization import parse
 
@@ -257,14 +264,17 @@ class Speech2Tags:
         wavs = [check_waveform(w, k, sample_rate=fs, expected_rate=self.sample_rate)
                 for w, k in zip(speeches, keys)]
         results = []
-        for k, rec, off, text in zip(keys, recordings, offsets, self._decode(wavs, voices)):
+        for k, rec, off, text in zip(keys, recordings, offsets, self._decode(wavs, voices, keep_text)):
             parsed = parse(text, recording=rec, offset=off)
             results.append(TagResult(key=k, text=text, turns=parsed.turns,
                                      speaker_turns=parsed.speaker_turns, warnings=parsed.warnings))
         return results
 
-    def _decode(self, wavs: List[np.ndarray], voices: Optional[Sequence[Optional[np.ndarray]]] = None) -> List[str]:
+    def _decode(self, wavs: List[np.ndarray], voices: Optional[Sequence[Optional[np.ndarray]]] = None,
+                keep_text: Optional[Sequence[Optional[str]]] = None) -> List[str]:
         import torch
+
+        from espnet_tagspeech.serialization import answer_text_block
 
         lengths = torch.tensor([len(w) for w in wavs], dtype=torch.long)
         speech = torch.zeros(len(wavs), int(lengths.max()))
@@ -273,15 +283,51 @@ class Speech2Tags:
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         tok = self.model.llm.tokenizer
         conf = self.decode_config
+        prefixes = None  # per input, the answer tokens kept from an earlier pass
+        if keep_text is not None:
+            if conf.text_from != "llm":
+                raise ValueError(f"keep_text: with text_from {conf.text_from!r} the LLM writes no text block")
+            blocks = [answer_text_block(a) if a else None for a in keep_text]
+            if any(blocks):
+                prefixes = [tok.encode(b) if b else [] for b in blocks]
         feats = None  # both encoders run once per batch when the LLM will read them
         if conf.text_from == "llm" or conf.speaker_from == "llm":
             with torch.no_grad():
                 feats = self.model.encode_streams(speech, lengths)
+        writes_text = conf.text_from == "llm" and (prefixes is None or not all(prefixes))
         log_posteriors = None
-        if conf.text_from == "ctc" or conf.ctc_word_bias or conf.ctc_time_bias:
+        if conf.text_from == "ctc" or (writes_text and (conf.ctc_word_bias or conf.ctc_time_bias)):
             log_posteriors = ctc_log_posteriors(self.model, speech, lengths, feats)
         if conf.text_from == "ctc":
             return self._decode_after_ctc(speech, lengths, log_posteriors, feats)
+        # the text block's processors are idle after </text>: not built when every text block is kept
+        processors = self._text_processors(wavs, log_posteriors) if writes_text else []
+        processors += self._speaker_processors(wavs, speech, lengths, feats, voices)
+        if prefixes is not None and processors:
+            from espnet_tagspeech.decode.answer_search import AnswerPrefix
+
+            processors = [AnswerPrefix(processors, prefixes, conf.beam_size)]
+        with torch.no_grad():
+            embeds, mask = self.model.generation_inputs(answer_prefixes=prefixes, feats=feats)
+            with self.model.generating(prefixes, len(wavs)):
+                ids = self.model.llm.generate(
+                    embeds,
+                    mask,
+                    max_new_tokens=conf.max_new_tokens,
+                    num_beams=conf.beam_size,
+                    logits_processor=processors,
+                )
+        texts = [tok.decode(x if prefixes is None else prefixes[i] + x) for i, x in enumerate(ids)]
+        for x, t in zip(ids, texts):
+            if len(x) >= conf.max_new_tokens:
+                logging.warning("output hit max_new_tokens=%d: %r...", conf.max_new_tokens, t[:60])
+        return texts
+
+    def _text_processors(self, wavs: List[np.ndarray], log_posteriors: Optional[List[np.ndarray]]) -> List:
+        """The logits processors of the text block (CTC word, time and order fusion,
+        well-formed times, no loops), as the decoding settings ask."""
+        conf = self.decode_config
+        tok = self.model.llm.tokenizer
         processors = []
         if conf.ctc_word_bias:
             from espnet_tagspeech.decode.answer_search import CtcWordBias, ctc_emissions
@@ -316,6 +362,13 @@ class Speech2Tags:
             from espnet_tagspeech.decode.answer_search import RepeatedWordBlock
 
             processors.append(RepeatedWordBlock(tok, conf.no_repeat_words))
+        return processors
+
+    def _speaker_processors(self, wavs: List[np.ndarray], speech, lengths, feats, voices) -> List:
+        """The logits processors of the speaker block (its ranges, the voice bias)."""
+        conf = self.decode_config
+        tok = self.model.llm.tokenizer
+        processors = []
         if conf.speaker_constraint:
             from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint
 
@@ -331,21 +384,7 @@ class Speech2Tags:
                                                conf.beam_size, conf.speaker_max_overlap,
                                                embed=self._span_embedder(wavs) if external else None,
                                                voices=voices))
-        with torch.no_grad():
-            embeds, mask = self.model.generation_inputs(feats=feats)
-            with self.model.generating(None, len(wavs)):
-                ids = self.model.llm.generate(
-                    embeds,
-                    mask,
-                    max_new_tokens=conf.max_new_tokens,
-                    num_beams=conf.beam_size,
-                    logits_processor=processors,
-                )
-        texts = [tok.decode(x) for x in ids]
-        for x, t in zip(ids, texts):
-            if len(x) >= conf.max_new_tokens:
-                logging.warning("output hit max_new_tokens=%d: %r...", conf.max_new_tokens, t[:60])
-        return texts
+        return processors
 
     def _span_embedder(self, wavs: List[np.ndarray]):
         """``embed(item, spans)``: the ``speaker_voice_from`` encoder's print of ``wavs[item]``

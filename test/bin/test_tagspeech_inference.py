@@ -109,3 +109,22 @@ def test_recording_voices_are_looked_up_per_key_and_bad_files_are_named(tmp_path
         _recording_voices(str(voices), str(tmp_path / "cut2reco"), items)
     with pytest.raises(DataFormatError, match="no such voices file"):
         _recording_voices(str(tmp_path / "nope.json"), None, items)
+
+
+def test_kept_answers_are_read_per_key_and_bad_files_are_named(tmp_path):
+    from espnet_tagspeech.bin.tagspeech_inference import _kept_answers
+    from espnet_tagspeech.data.errors import DataFormatError
+
+    items = [("c1", "c1.wav", 0.0, None, "c1"), ("c2", "c2.wav", 0.0, None, "c2")]
+    text = tmp_path / "text"
+    text.write_text("c2 <text>\\n0.00-1.00>hi there\\n</text>\\n<speaker>\n\nc1 <text>\\n</text>\n")
+    assert _kept_answers(str(text), items) == {"c1": "<text>\n</text>", "c2": "<text>\n0.00-1.00>hi there\n</text>\n<speaker>"}
+    assert _kept_answers(None, items) == {}
+    with pytest.raises(DataFormatError, match=r"short: no answer for keys \['c2'\]"):
+        (tmp_path / "short").write_text("c1 <text>\n")
+        _kept_answers(str(tmp_path / "short"), items)
+    with pytest.raises(DataFormatError, match=r"bad:2: key 'c2' has no answer"):
+        (tmp_path / "bad").write_text("c1 <text>\nc2\n")
+        _kept_answers(str(tmp_path / "bad"), items)
+    with pytest.raises(DataFormatError, match="nope: no such text file"):
+        _kept_answers(str(tmp_path / "nope"), items)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from espnet_tagspeech.decode.answer_search import (
+    AnswerPrefix,
     CtcTimeBias,
     CtcWordBias,
     CtcWordOrderBias,
@@ -181,3 +182,30 @@ def test_ctc_word_order_bias_ends_the_line_where_the_ctc_line_ends(tok):
     assert float(scores[3].abs().sum()) == 0.0  # writing times: nothing
     off = CtcWordOrderBias([[(0.1, [we, share])]], tok, weight=5.0)
     assert float(off(torch.tensor([rows[1]]), torch.zeros(1, 400)).abs().sum()) == 0.0  # end_weight 0: off
+
+
+def test_answer_prefix_shows_each_row_its_inputs_prefix_and_generated_tokens(tok):
+    from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint
+
+    seen = []
+
+    def record(input_ids, scores):
+        seen.append([input_ids[r].tolist() for r in range(scores.shape[0])])
+        scores[:, 0] += 1.0
+        return scores
+
+    wrapped = AnswerPrefix([record, record], [[7, 8], []], num_beams=2)
+    out = wrapped(torch.tensor([[1], [2], [3], [4]]), torch.zeros(4, 5))
+    assert seen == [[[7, 8, 1], [7, 8, 2], [3], [4]]] * 2  # rows input-major, every processor in order
+    assert out[:, 0].tolist() == [2.0] * 4
+    # a processor that reads the text block finds it in the prefix: after `t="` only its ranges
+    prefix = tok.encode(TEXT)
+    after = tok.encode('<spk id="1" g="m" t="')
+    constraint = SpeakerBlockConstraint(tok)
+    vocab = tok.vocab_size
+    direct = constraint(torch.tensor([prefix + after]), torch.zeros(1, vocab))
+    shown = AnswerPrefix([constraint], [prefix])(torch.tensor([after]), torch.zeros(1, vocab))
+    assert torch.equal(torch.isfinite(direct), torch.isfinite(shown))
+    assert 0 < int(torch.isfinite(shown).sum()) < vocab  # the first digits of the text block's ranges
+    alone = constraint(torch.tensor([after]), torch.zeros(1, vocab))  # without the prefix: no text block
+    assert not torch.equal(torch.isfinite(alone), torch.isfinite(shown))

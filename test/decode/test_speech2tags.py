@@ -572,9 +572,12 @@ def test_a_meeting_is_decoded_twice_the_second_time_with_its_voices(packed, monk
     calls = []
     answer = '<text>\n0.00-1.00>hello\n</text>\n<speaker>\n<spk id="1" g="m" t="0.00-1.00"/>\n</speaker>'
 
-    def decode(wavs, voices=None):  # a parseable answer per window (the tiny model writes noise)
+    kept = []
+
+    def decode(wavs, voices=None, keep_text=None):  # a parseable answer per window (the tiny model writes noise)
         calls.append(voices)
-        return [answer] * len(wavs)
+        kept.append(keep_text)
+        return [answer.replace("hello", f"w{len(kept)}-{i}") for i in range(len(wavs))]
 
     monkeypatch.setattr(s2t, "_decode", decode)
     meeting = np.concatenate([cuts[k][0] for k in list(cuts)[:2]])
@@ -582,8 +585,79 @@ def test_a_meeting_is_decoded_twice_the_second_time_with_its_voices(packed, monk
     assert len(calls) >= 2 and len(calls) % 2 == 0 and calls[0] is None  # the first pass reads no voices
     first, second = calls[: len(calls) // 2], calls[len(calls) // 2:]
     assert all(v is None for v in first) and all(v is not None for v in second)
+    # the second pass keeps each window's text block from the first: its answer is handed back
+    half = len(kept) // 2
+    assert all(k is None for k in kept[:half])
+    assert kept[half:] == [[answer.replace("hello", f"w{n + 1}-{i}") for i in range(len(k))]
+                           for n, k in enumerate(kept[half:])]
     voices = second[0][0]  # one print per speaker the first pass linked, the same for every window
     assert all(x is voices for v in second for x in v)
     speakers = {t.speaker for t in res.turns}
     assert voices.shape == (len(speakers), s2t.model.speaker_encoder.output_size() * 2)  # frame mean, std
     assert res.turns and all(t.recording == "m" for t in res.turns)
+
+
+KEPT = '<text>\n0.00-0.50>hello\n0.30-0.90>yes\n</text>\n<speaker>\n<spk id="1" g="m" t="0.00-0.50"/>\n</speaker>'
+
+
+def test_a_kept_text_block_is_continued_as_if_the_llm_had_written_it(packed, monkeypatch):
+    """keep_text: the LLM writes what follows an earlier answer's text block, the same tokens as
+    when it writes that block itself (forced token by token) and carries on; an input without one
+    is decoded whole, as alone."""
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+    from espnet_tagspeech.serialization import answer_text_block
+
+    work, cuts, cfg = packed
+    conf = dict(max_new_tokens=12, batch_size=2, speaker_constraint=True)
+    s2t = Speech2Tags(cfg, work / "exp" / "model.pth", decode_config=conf)
+    wavs = [cuts[k][0] for k in list(cuts)[:2]]
+    kept, whole = s2t.batch(wavs, keys=["a", "b"], keep_text=[KEPT, None])
+    block = answer_text_block(KEPT)
+    assert kept.text.startswith(block) and not whole.text.startswith(block)
+    assert whole.text == _one(s2t, wavs[1], "b").text
+    forced_ids = s2t.model.llm.tokenizer.encode(block)
+
+    def force(input_ids, scores):  # the kept block, token by token, then the model's own choice
+        n = len(input_ids[0])
+        if n < len(forced_ids):
+            scores[0] = float("-inf")
+            scores[0, forced_ids[n]] = 0.0
+        return scores
+
+    real = s2t.model.llm.generate
+    monkeypatch.setattr(s2t.model.llm, "generate", lambda *a, logits_processor=None, **kw: real(
+        *a, logits_processor=list(logits_processor or []) + [force], **kw))
+    s2t.decode_config = replace(s2t.decode_config, max_new_tokens=12 + len(forced_ids))
+    assert _one(s2t, wavs[0], "a").text == kept.text
+
+
+def test_kept_text_blocks_skip_the_text_blocks_search(packed, monkeypatch, tmp_path):
+    """With every text block kept, the CTC fusion and time constraint are not built (they act
+    inside the text block only) and the speaker block's constraint reads the kept block."""
+    import espnet_tagspeech.decode.speech2tags as s2t_mod
+    from espnet_tagspeech.decode.answer_search import AnswerPrefix, CtcWordBias, TimeRangeConstraint
+    from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint
+    from espnet_tagspeech.decode.speech2tags import Speech2Tags
+
+    _, cuts, _ = packed
+    cfg, weights = _time_ordered_model(packed, tmp_path)  # a model with a CTC head
+    s2t = Speech2Tags(cfg, weights, decode_config=dict(
+        max_new_tokens=4, batch_size=2, speaker_constraint=True, ctc_word_bias=3.0, time_constraint=True))
+    seen = _spy_processors(s2t, monkeypatch)
+    wavs = [cuts[k][0] for k in list(cuts)[:2]]
+    real_ctc = s2t_mod.ctc_log_posteriors
+    calls = []
+    monkeypatch.setattr(s2t_mod, "ctc_log_posteriors", lambda *a, **kw: calls.append(1) or real_ctc(*a, **kw))
+    s2t.batch(wavs, keep_text=[KEPT, KEPT])
+    (wrapped,) = seen
+    assert isinstance(wrapped, AnswerPrefix) and not calls
+    assert [type(p) for p in wrapped.processors] == [SpeakerBlockConstraint]
+    assert wrapped.prefixes[0] == s2t.model.llm.tokenizer.encode(KEPT.split("<speaker>")[0])
+    seen.clear()
+    s2t.batch(wavs, keep_text=[KEPT, "<text>\n0.00-0.40>cut sh"])  # one answer to write whole
+    (wrapped,) = seen
+    assert {CtcWordBias, TimeRangeConstraint, SpeakerBlockConstraint} <= {type(p) for p in wrapped.processors}
+    assert calls and wrapped.prefixes[1] == []
+    ctc = Speech2Tags(cfg, weights, decode_config=dict(max_new_tokens=4, text_from="ctc"))
+    with pytest.raises(ValueError, match="keep_text: with text_from 'ctc'"):
+        ctc.batch(wavs[:1], keep_text=[KEPT])

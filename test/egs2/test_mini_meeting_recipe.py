@@ -66,6 +66,12 @@ def test_every_stage_runs_and_scores(recipe):
     cut2reco = (d / "dump" / "tiny" / "raw" / "test_vad_cuts" / "cut2reco").read_text().splitlines()
     assert sorted(voices) == sorted({ln.split()[1] for ln in cut2reco})  # every recording has an entry
     assert all("--recording_voices" in log.read_text() for log in (dec / "logdir").glob("inference.*.log"))
+    # the second pass wrote the speaker blocks only: every cut's text block is the first pass's
+    first = dict(line.split(" ", 1) for line in (dec / "pass1" / "text").read_text().splitlines())
+    second = dict(line.split(" ", 1) for line in decoded)
+    assert all("--keep_text_from" in log.read_text() for log in (dec / "logdir").glob("inference.*.log"))
+    blocks = {k: v.split("</text>")[0] for k, v in first.items() if v.startswith("<text>") and "</text>" in v}
+    assert all(second[k].startswith(b) for k, b in blocks.items())
     results = (exp / "RESULTS.md").read_text()
     row = next(line for line in results.splitlines() if line.startswith("| test"))
     # dataset | system | 11 numbers; ovl WER (the 10th number) is "-" when no reference word overlaps

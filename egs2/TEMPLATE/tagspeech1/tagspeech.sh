@@ -16,7 +16,8 @@
 #                     by the reference (oracle); split over --inference_nj jobs; cut-local
 #                     speakers linked into recording speakers (--link_config yaml); with
 #                     speaker_voice_passes: 2 in the decoding yaml, decoded again into <dir>
-#                     after a first pass into <dir>/pass1 whose linked voices it reads
+#                     after a first pass into <dir>/pass1 whose linked voices and text
+#                     blocks it reads (the second pass writes the speaker blocks only)
 #  9 scoring          DER/JER/cpWER/tcpWER, RESULTS.md (one row per decoding = system), PNGs
 # 10 pack             zip for the model zoo (Speech2Tags.from_pretrained / ModelDownloader)
 # 11 upload           HF hub (only with --hf_repo and credentials; else prints what it would do)
@@ -414,7 +415,9 @@ if run_stage 8; then
     if [ "${voice_passes}" = 2 ]; then
       # a first decoding, linked; its speakers' voices weigh the second decoding's speaker blocks
       decode_pass "${dir}/pass1" --voices_from "${voice_from}"
-      decode_pass "${dir}" -- --recording_voices "${dir}/pass1/voices.json" --cut2reco "${cuts}/cut2reco"
+      # (the voices change the speaker block alone: each cut's text block is kept from pass 1)
+      decode_pass "${dir}" -- --recording_voices "${dir}/pass1/voices.json" --cut2reco "${cuts}/cut2reco" \
+        --keep_text_from "${dir}/pass1/text"
     else
       decode_pass "${dir}"
     fi
