@@ -134,7 +134,27 @@ class ResemblyzerEmbedder:
         min_len = int(0.1 * self.sample_rate)
         if len(wav) < min_len:
             wav = np.pad(wav, (0, min_len - len(wav)))
-        return np.asarray(self.encoder.embed_utterance(wav), dtype=np.float64)
+        return self._utterance(wav)
+
+    def _utterance(self, wav: np.ndarray, rate: float = 1.3, min_coverage: float = 0.75,
+                   batch: int = 64) -> np.ndarray:
+        """resemblyzer's utterance embedding (the unit mean of its 1.6 s partials' embeddings,
+        ``rate`` partials a second), the partials run ``batch`` at a time: a speaker's whole
+        lone speech in a long meeting (minutes) is not one batch of hundreds of partials."""
+        import torch
+        from resemblyzer.audio import wav_to_mel_spectrogram
+
+        wav_slices, mel_slices = self.encoder.compute_partial_slices(len(wav), rate, min_coverage)
+        if wav_slices[-1].stop >= len(wav):
+            wav = np.pad(wav, (0, wav_slices[-1].stop - len(wav)))
+        mel = wav_to_mel_spectrogram(wav)
+        total = np.zeros(0)
+        with torch.no_grad():
+            for b in range(0, len(mel_slices), batch):
+                mels = torch.from_numpy(np.stack([mel[s] for s in mel_slices[b: b + batch]]))
+                part = self.encoder(mels.to(self.encoder.device)).cpu().numpy().astype(np.float64).sum(0)
+                total = part if not total.size else total + part
+        return total / max(float(np.linalg.norm(total)), 1e-12)
 
 
 def make_embedder(link: str, model=None, train_config: Optional[str] = None, model_file: Optional[str] = None,

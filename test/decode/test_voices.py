@@ -119,6 +119,22 @@ def test_resemblyzer_embedder_links_voices_at_any_rate():
     assert mapping["A"].isdisjoint(mapping["B"]) and all(len(v) == 1 for v in mapping.values()), mapping
 
 
+def test_resemblyzer_print_of_long_audio_is_its_utterance_embedding_in_batches():
+    """Minutes of a speaker's speech (a long meeting's recording voices) are embedded a batch
+    of partials at a time: the same print as resemblyzer's one-batch utterance embedding."""
+    pytest.importorskip("resemblyzer")
+    from espnet_tagspeech.decode.voices import ResemblyzerEmbedder
+
+    embed = ResemblyzerEmbedder()
+    rng = np.random.default_rng(3)
+    wav = np.concatenate([_voice(rng, f, 2.0) for f in (110.0, 130.0, 120.0, 115.0, 125.0)])  # 10 s
+    whole = embed.encoder.embed_utterance(wav)  # 12 partials in one batch
+    np.testing.assert_allclose(embed._utterance(wav, batch=5), whole, atol=1e-5)
+    np.testing.assert_allclose(embed._utterance(wav), whole, atol=1e-5)
+    short = wav[: SR // 2]  # under one partial: padded, as resemblyzer does
+    np.testing.assert_allclose(embed._utterance(short, batch=1), embed.encoder.embed_utterance(short), atol=1e-5)
+
+
 def test_make_embedder_names_what_it_needs(monkeypatch):
     import builtins
 
