@@ -42,10 +42,12 @@ def get_parser() -> argparse.ArgumentParser:
     from espnet_tagspeech.decode.config import DecodeConfig
 
     p = argparse.ArgumentParser(description="TagSpeech decoding (--config reads a decoding yaml)")
-    p.add_argument("--data_path_and_name_and_type", action="append", required=True,
-                   help="wav.scp,speech,sound (a segments file beside it is used)")
+    p.add_argument("--data_path_and_name_and_type", action="append",
+                   help="wav.scp,speech,sound (a segments file beside it is used; required to decode)")
     p.add_argument("--key_file", default=None, help="decode only these keys (first field)")
-    p.add_argument("--output_dir", required=True)
+    p.add_argument("--output_dir", help="where the outputs go (required to decode)")
+    p.add_argument("--print_config", action="store_true",
+                   help="print the decoding settings --config and the flags give (yaml) and stop")
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--train_config", default=None)
     p.add_argument("--model_file", default=None)
@@ -175,11 +177,30 @@ def _decode_settings(args, parser: argparse.ArgumentParser):
         parser.exit(2, f"{parser.prog}: error: {e}\n")
 
 
+def _print_config(args, parser: argparse.ArgumentParser) -> None:
+    """Write the checked settings of ``--config`` and the flags as yaml (what a recipe reads
+    before its decoding jobs; a bad setting exits with its message)."""
+    import yaml
+
+    from espnet_tagspeech.decode.config import DecodeConfig
+
+    try:
+        config = DecodeConfig.from_args(args)
+    except (ValueError, FileNotFoundError) as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    sys.stdout.write(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit code (1 with the message on bad input, before any decoding)."""
     parser = get_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    if args.print_config:
+        _print_config(args, parser)
+        return 0
+    if not args.data_path_and_name_and_type or not args.output_dir:
+        parser.error("--data_path_and_name_and_type and --output_dir are required")
     settings = _decode_settings(args, parser)
     from espnet_tagspeech.data.kaldi import AudioReadError
 

@@ -128,3 +128,24 @@ def test_kept_answers_are_read_per_key_and_bad_files_are_named(tmp_path):
         _kept_answers(str(tmp_path / "bad"), items)
     with pytest.raises(DataFormatError, match="nope: no such text file"):
         _kept_answers(str(tmp_path / "nope"), items)
+
+
+def test_print_config_writes_the_checked_settings_and_stops(tmp_path, capsys):
+    """What stage 8 reads before its jobs: the yaml, then the flags; a bad one exits 2 by key."""
+    import yaml
+
+    from espnet_tagspeech.bin.tagspeech_inference import main
+
+    conf = tmp_path / "decode.yaml"
+    conf.write_text("speaker_voice_passes: 2\nspeaker_voice_bias: 10.0\nspeaker_constraint: true\n")
+    assert main(["--print_config", "--config", str(conf), "--beam_size", "1"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["speaker_voice_passes"] == 2 and printed["speaker_voice_bias"] == 10.0
+    assert main(["--print_config", "--config", str(conf), "--speaker_voice_passes", "1"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["speaker_voice_passes"] == 1  # the flag wins
+    with pytest.raises(SystemExit) as e:
+        main(["--print_config", "--config", str(conf), "--speaker_voice_passes", "3"])
+    assert e.value.code == 2 and "speaker_voice_passes must be 1 or 2, got 3" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # decoding needs its inputs and outputs
+        main(["--config", str(conf)])
+    assert e.value.code == 2 and "--data_path_and_name_and_type and --output_dir are required" in capsys.readouterr().err

@@ -15,13 +15,15 @@ MINI_CONF = REPO / "egs2" / "mini_meeting" / "tagspeech1" / "conf"
 
 @pytest.fixture()
 def recipe(tmp_path: Path) -> Path:
-    """A recipe dir with its own (editable) copies of the configs."""
+    """A recipe dir with its own (editable) copies of the configs, after stage 4."""
     for name in ("tagspeech.sh", "path.sh", "cmd.sh", "db.sh"):
         (tmp_path / name).symlink_to(TEMPLATE / name)
     (tmp_path / "utils").symlink_to(REPO / "utils")
     (tmp_path / "conf").mkdir()
     for name in ("train_tiny.yaml", "decode_tiny.yaml", "link_speakers.yaml"):
         shutil.copy(MINI_CONF / name, tmp_path / "conf" / name)
+    (tmp_path / "dump" / "tokenizer").mkdir(parents=True)  # stage 4's n-gram, which the decoding reads
+    (tmp_path / "dump" / "tokenizer" / "ngram.json").touch()
     return tmp_path
 
 
@@ -82,6 +84,19 @@ def test_a_bad_link_choice_is_named_before_any_stage(recipe):
     assert "Stage 8" not in proc.stderr
 
 
+def _stage_8(recipe: Path, test_set: str, *options: str) -> subprocess.CompletedProcess:
+    """Stage 8 alone over ``test_set`` with a trained model in place (an empty file: every
+    test here stops before the model is read)."""
+    model = recipe / "exp" / "tagspeech_tiny" / "valid.acc.ave.pth"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.touch()
+    return subprocess.run(
+        ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", test_set,
+         "--train_config", "conf/train_tiny.yaml", "--tag", "tiny", "--stage", "8", "--stop_stage", "8",
+         "--inference_config", "conf/decode_tiny.yaml", *options],
+        cwd=recipe, capture_output=True, text=True, timeout=300)
+
+
 def test_a_missing_config_file_is_named(recipe):
     proc = subprocess.run(
         ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
@@ -94,14 +109,7 @@ def test_a_missing_config_file_is_named(recipe):
 def test_a_test_set_without_cuts_names_the_stage_3_command(recipe):
     """Decoding a set that stage 3 was not given (``--test_sets dev`` after a run on test) says
     how to make its cuts, before anything is decoded."""
-    model = recipe / "exp" / "tagspeech_tiny" / "valid.acc.ave.pth"
-    model.parent.mkdir(parents=True)
-    model.touch()
-    proc = subprocess.run(
-        ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "dev",
-         "--train_config", "conf/train_tiny.yaml", "--tag", "tiny", "--stage", "8", "--stop_stage", "8",
-         "--inference_config", "conf/decode_tiny.yaml"],
-        cwd=recipe, capture_output=True, text=True, timeout=120)
+    proc = _stage_8(recipe, "dev")
     assert proc.returncode != 0
     assert "missing dump/raw/dev_vad_cuts/wav.scp: run stage 3 first" in proc.stderr
     assert '--stage 3 --stop_stage 3 --test_sets "dev"' in proc.stderr
@@ -111,9 +119,6 @@ def test_a_test_set_without_cuts_names_the_stage_3_command(recipe):
 def test_windows_cut_with_other_settings_stop_stage_8_before_decoding(recipe):
     """Stage 8 checks that stage 3's windows were cut with the segmentation the options give
     (a yaml edited since, or other --vad_opts), naming the stage to run again."""
-    model = recipe / "exp" / "tagspeech_tiny" / "valid.acc.ave.pth"
-    model.parent.mkdir(parents=True)
-    model.touch()
     cuts = recipe / "dump" / "raw" / "test_vad_cuts"
     cuts.mkdir(parents=True)
     (cuts / "wav.scp").write_text("w1 x.wav\n")
@@ -122,18 +127,21 @@ def test_windows_cut_with_other_settings_stop_stage_8_before_decoding(recipe):
 
     SegmentConfig.from_yaml(recipe / "conf" / "segment.yaml").write_yaml(cuts / "segment.yaml")  # stage 3's record
 
-    def stage_8(*options: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["./tagspeech.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
-             "--train_config", "conf/train_tiny.yaml", "--tag", "tiny", "--stage", "8", "--stop_stage", "8",
-             "--inference_config", "conf/decode_tiny.yaml", "--segment_config", "conf/segment.yaml", *options],
-            cwd=recipe, capture_output=True, text=True, timeout=300)
-
     for options in (["--vad_opts", "--max_window 10"], ["--max_cut_dur", "20"]):
         if options[0] == "--max_cut_dur":  # the yaml edited since stage 3
             (recipe / "conf" / "segment.yaml").write_text("max_window: 12\n")
-        proc = stage_8(*options)
+        proc = _stage_8(recipe, "test", "--segment_config", "conf/segment.yaml", *options)
         assert proc.returncode != 0
         assert "dump/raw/test_vad_cuts was cut with other settings" in proc.stderr, proc.stderr[-2000:]
         assert "--stage 3 --stop_stage 3" in proc.stderr and "Stage 8: decoding" in proc.stderr
         assert not list((recipe / "exp" / "tagspeech_tiny").glob("decode_*/test/logdir/keys.*"))
+
+
+def test_bad_decoding_settings_stop_stage_8_before_any_decoding(recipe):
+    """Stage 8 reads the decoding's settings (the yaml, then --inference_args) as its jobs will,
+    and a bad one stops it with the key named, before anything is decoded."""
+    proc = _stage_8(recipe, "test", "--inference_args", "--speaker_voice_passes 3")
+    assert proc.returncode != 0
+    assert "speaker_voice_passes must be 1 or 2, got 3" in proc.stderr
+    assert "bad decoding settings" in proc.stderr and "Traceback" not in proc.stderr
+    assert not list((recipe / "exp" / "tagspeech_tiny").glob("decode_*"))

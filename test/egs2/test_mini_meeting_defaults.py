@@ -80,8 +80,20 @@ def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeyp
     tiny.decode_config = DecodeConfig.from_yaml(RECIPE / inference, **no_ctc)
     assert tiny.decode_config.speaker_constraint and tiny.decode_config.time_constraint
     tok = tiny.model.llm.tokenizer
-    monkeypatch.setattr(tiny.model.llm, "generate",
-                        lambda embeds, mask, **kw: [tok.encode(ANSWER)] * embeds.shape[0])
+    answer, prefixes = tok.encode(ANSWER), []
+    real_inputs = tiny.model.generation_inputs
+
+    def inputs(*args, answer_prefixes=None, **kw):
+        prefixes.append(answer_prefixes)
+        return real_inputs(*args, answer_prefixes=answer_prefixes, **kw)
+
+    def generate(embeds, mask, **kw):  # ANSWER, after the part of it fed with the prompt
+        kept = prefixes[-1] or [[]] * embeds.shape[0]
+        assert all(answer[: len(p)] == p for p in kept)
+        return [answer[len(p):] for p in kept]
+
+    monkeypatch.setattr(tiny.model, "generation_inputs", inputs)
+    monkeypatch.setattr(tiny.model.llm, "generate", generate)
     tiny.segment_config = SegmentConfig(segmenter="energy", max_window=3.0)
     # the recipe's linking, but no speaker dropped: this 3-s meeting's two people speak 1.2 s each
     # (drop_speaker_sec is tested in test/decode/test_link.py)
@@ -89,6 +101,7 @@ def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeyp
     rng = np.random.default_rng(0)
     wav = np.concatenate([np.zeros(8000), 0.3 * rng.standard_normal(16000 * 2), np.zeros(8000)]).astype(np.float32)
     res = tiny(wav, key="m", progress=False)
+    assert prefixes[0] is None and prefixes[-1]  # the second pass kept the first's text blocks
     (start,) = {t.start - 0.2 for t in res.turns if t.text == "HELLO THERE"}
     # the words and times are the text block's, the speakers the block's (two people)
     assert [(round(t.start - start, 2), round(t.end - start, 2), t.text) for t in res.turns] == [

@@ -386,21 +386,20 @@ decode_pass() {
     --wav_scp "${raw}/${x}/wav.scp" "${link_args[@]}" "${merge_extra[@]}" ${merge_args} "${pdir}"/logdir/output.*
 }
 
-# speaker_voice_passes / speaker_voice_from of the decoding (the yaml, then --inference_args)
-setting() {  # setting <name> <default>
-  local v=""
-  [ -n "${inference_config}" ] && v=$(sed -n "s/^$1: *\([^ #]*\).*/\1/p" "${inference_config}")
-  [[ " ${inference_args} " =~ " --$1 "([^ ]+)" " ]] && v=${BASH_REMATCH[1]}
-  echo "${v:-$2}"
-}
-voice_passes=$(setting speaker_voice_passes 1)
-voice_from=$(setting speaker_voice_from model)
 
 # ----------------------------------------------------------------------------- 8 decoding
 if run_stage 8; then
   [ -f "${model_file}" ] || model_file=${exp}/latest.pth
   need "${model_file}" 7
   _gpu=0; ${gpu_inference} && _gpu=1
+  # the decoding's settings as its jobs will read them (the yaml, then --inference_args): a bad
+  # one stops here; speaker_voice_passes / speaker_voice_from say how stage 8 runs
+  # shellcheck disable=SC2086
+  _ngram=(); [ -f "${tok_dir}/ngram.json" ] && _ngram=(--ngram_file "${tok_dir}/ngram.json")
+  dec_settings=$(py tagspeech_inference --print_config ${inference_config:+--config "${inference_config}"} \
+                   "${_ngram[@]}" ${inference_args}) || die "bad decoding settings (--inference_config / --inference_args)"
+  voice_passes=$(sed -n 's/^speaker_voice_passes: //p' <<< "${dec_settings}")
+  voice_from=$(sed -n 's/^speaker_voice_from: //p' <<< "${dec_settings}")
   for x in ${test_sets}; do
     dir=${exp}/${inf_tag}/${x}
     cuts=${raw}/${x}${cuts_suffix}
