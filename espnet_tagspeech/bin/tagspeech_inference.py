@@ -141,20 +141,10 @@ def _kept_answers(path: Optional[str], items) -> dict:
     """
     if not path:
         return {}
+    from espnet_tagspeech.data.kaldi import read_scp
     from espnet_tagspeech.serialization import line_to_target
 
-    answers = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                parts = line.rstrip("\n").split(" ", 1)
-                if len(parts) != 2:
-                    raise DataFormatError(path, n, f"key {parts[0]!r} has no answer")
-                answers[parts[0]] = line_to_target(parts[1])
-    except FileNotFoundError:
-        raise DataFormatError(path, None, "no such text file of an earlier decoding") from None
+    answers = {key: line_to_target(value) for key, value in read_scp(path).items()}
     lost = [it[0] for it in items if it[0] not in answers]
     if lost:
         raise DataFormatError(path, None, f"no answer for keys {lost[:5]}")

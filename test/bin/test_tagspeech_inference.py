@@ -117,16 +117,16 @@ def test_kept_answers_are_read_per_key_and_bad_files_are_named(tmp_path):
 
     items = [("c1", "c1.wav", 0.0, None, "c1"), ("c2", "c2.wav", 0.0, None, "c2")]
     text = tmp_path / "text"
-    text.write_text("c2 <text>\\n0.00-1.00>hi there\\n</text>\\n<speaker>\n\nc1 <text>\\n</text>\n")
+    text.write_text("c2 <text>\\n0.00-1.00>hi there\\n</text>\\n<speaker>\nc1 <text>\\n</text>\n")
     assert _kept_answers(str(text), items) == {"c1": "<text>\n</text>", "c2": "<text>\n0.00-1.00>hi there\n</text>\n<speaker>"}
     assert _kept_answers(None, items) == {}
     with pytest.raises(DataFormatError, match=r"short: no answer for keys \['c2'\]"):
         (tmp_path / "short").write_text("c1 <text>\n")
         _kept_answers(str(tmp_path / "short"), items)
-    with pytest.raises(DataFormatError, match=r"bad:2: key 'c2' has no answer"):
+    with pytest.raises(DataFormatError, match=r"bad:2: expected at least 2 fields"):
         (tmp_path / "bad").write_text("c1 <text>\nc2\n")
         _kept_answers(str(tmp_path / "bad"), items)
-    with pytest.raises(DataFormatError, match="nope: no such text file"):
+    with pytest.raises(DataFormatError, match="nope: no such file"):
         _kept_answers(str(tmp_path / "nope"), items)
 
 
