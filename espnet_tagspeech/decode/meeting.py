@@ -112,7 +112,6 @@ def decode_meeting(
     for p in range(passes):
         answers = {}
         turns = RecordingTurns()
-        texts: List[str] = []
         warnings: List[str] = []
         desc = f"decode {key}" + (f" (pass {p + 1} of {passes})" if passes > 1 else "")
         bar = tqdm(total=len(windows), desc=desc, unit="window", disable=not progress, mininterval=2)
@@ -124,7 +123,6 @@ def decode_meeting(
                                 voices=None if voices is None else [voices] * len(part),
                                 keep_text=None if kept is None else [kept[w.id] for w in part])
             for w, res in zip(part, results):
-                texts.append(f"{w.id} {res.text}")
                 answers[w.id] = res.text
                 warnings += [f"{w.id}: {x}" for x in res.warnings]
                 parsed = ParseResult(turns=res.turns, speaker_turns=res.speaker_turns, warnings=res.warnings)
@@ -134,11 +132,10 @@ def decode_meeting(
         diarization, lines = link_recording(turns, wav, s2t.sample_rate, link, embed)
         if p + 1 < passes:  # the linked speakers' voices, for the speaker blocks of the next pass
             from espnet_tagspeech.decode.link import recording_voices
-            from espnet_tagspeech.decode.voices import make_embedder
 
-            voice_embed = make_embedder(conf.speaker_voice_from, model=s2t.model, device=s2t.device)
-            prints = recording_voices(lines, wav, s2t.sample_rate, voice_embed)
+            prints = recording_voices(lines, wav, s2t.sample_rate, s2t.voice_embedder())
             voices = np.stack([prints[k] for k in sorted(prints)]) if prints else None
             kept = answers
-    return TagResult(key=key, text="\n".join(texts), turns=sorted(lines, key=lambda t: (t.start, t.end)),
+    text = "\n".join(f"{wid} {answer}" for wid, answer in answers.items())
+    return TagResult(key=key, text=text, turns=sorted(lines, key=lambda t: (t.start, t.end)),
                      speaker_turns=sorted(diarization, key=lambda t: (t.start, t.end)), warnings=warnings)

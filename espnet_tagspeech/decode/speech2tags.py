@@ -386,14 +386,20 @@ class Speech2Tags:
                                                voices=voices))
         return processors
 
-    def _span_embedder(self, wavs: List[np.ndarray]):
-        """``embed(item, spans)``: the ``speaker_voice_from`` encoder's print of ``wavs[item]``
-        over ``spans`` (seconds; the pieces joined), the encoder loaded once."""
+    def voice_embedder(self):
+        """The ``speaker_voice_from`` voice-print function ``embed(audio, rate)``, built on
+        first use and then shared (the speaker-block fusion, decode_meeting's pass voices)."""
         if self._voice_encoder is None:
             from espnet_tagspeech.decode.voices import make_embedder
 
-            self._voice_encoder = make_embedder(self.decode_config.speaker_voice_from, device=str(self.device))
-        encoder, rate = self._voice_encoder, self.sample_rate
+            self._voice_encoder = make_embedder(self.decode_config.speaker_voice_from, model=self.model,
+                                                device=str(self.device))
+        return self._voice_encoder
+
+    def _span_embedder(self, wavs: List[np.ndarray]):
+        """``embed(item, spans)``: the ``speaker_voice_from`` encoder's print of ``wavs[item]``
+        over ``spans`` (seconds; the pieces joined)."""
+        encoder, rate = self.voice_embedder(), self.sample_rate
 
         def embed(item: int, spans: List[Tuple[float, float]]) -> np.ndarray:
             wav = wavs[item]

@@ -595,6 +595,16 @@ def test_a_meeting_is_decoded_twice_the_second_time_with_its_voices(packed, monk
     speakers = {t.speaker for t in res.turns}
     assert voices.shape == (len(speakers), s2t.model.speaker_encoder.output_size() * 2)  # frame mean, std
     assert res.turns and all(t.recording == "m" for t in res.turns)
+    # the voices came from the decoder's own speaker_voice_from encoder (built once, shared)
+    assert s2t._voice_encoder is not None and s2t.voice_embedder() is s2t._voice_encoder
+    # text: the last pass's answer of every window (first-pass answers are not in it)
+    sizes = [len(k) for k in kept[half:]]  # windows per call, the same in both passes
+
+    def lines(first_call):
+        return [f">w{first_call + n}-{i}\n" for n, size in enumerate(sizes) for i in range(size)]
+    assert res.text.count("<text>") == sum(sizes)
+    assert all(x in res.text for x in lines(half + 1))
+    assert not any(x in res.text for x in lines(1))
 
 
 KEPT = '<text>\n0.00-0.50>hello\n0.30-0.90>yes\n</text>\n<speaker>\n<spk id="1" g="m" t="0.00-0.50"/>\n</speaker>'
