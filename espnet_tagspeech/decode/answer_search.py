@@ -18,6 +18,10 @@ speaker block are in :mod:`.speaker_block`):
   those that continue the end of the CTC line starting there; once a line that starts where a
   CTC line starts has as many words as that line, the line break.  When no
   CTC line is left, ``</text>`` gets it.  The LLM may still write anything.
+  With ``skip_penalty``, while the next CTC line (the earliest not written) is
+  still reachable, the digits that would pass it for a later line's start and
+  ``</text>`` lose ``skip_penalty``: an overlapping line the LLM would leave
+  out cannot be written once a later start is (starts never go back).
 
 * :class:`CtcWordOrderBias` is the same fusion in order: while the LLM writes
   the words of a line that starts at (or nearest to) a CTC line's start, the
@@ -163,13 +167,14 @@ class CtcTimeBias:
             break and ``</text>`` as single tokens).
         weight: Score added to a token that continues a CTC line's time.
         num_beams: Beams per input.
+        skip_penalty: Score subtracted from a token that skips the next CTC line.
 
     Raises:
         ValueError: a tokenizer that splits one of those symbols.
     """
 
     def __init__(self, lines: Sequence[Sequence[Tuple[float, float, int]]], tokenizer, weight: float,
-                 num_beams: int = 1) -> None:
+                 num_beams: int = 1, skip_penalty: float = 0.0) -> None:
         def single(s: str) -> int:
             return _single_token(tokenizer, s, "CTC time bias")
 
@@ -177,6 +182,7 @@ class CtcTimeBias:
         self.tokenizer = tokenizer
         self.weight = float(weight)
         self.num_beams = num_beams
+        self.skip_penalty = float(skip_penalty)
         self.char_ids = {c: single(c) for c in "0123456789.->"}
         self.close = single("</text>")
         self.line_break = single("\n")
@@ -191,8 +197,9 @@ class CtcTimeBias:
         near = min(abs(float(s) - float(start)) for s, _, _ in lines)
         return [ln for ln in lines if abs(float(ln[0]) - float(start)) == near]
 
-    def favoured(self, item: int, ids: Sequence[int]) -> List[int]:
-        """Tokens of input ``item`` that continue a CTC line's time after the answer ``ids``."""
+    def steer(self, item: int, ids: Sequence[int]) -> Tuple[List[int], List[int]]:
+        """Tokens of input ``item`` that continue a CTC line's time after the answer ``ids``,
+        and (with ``skip_penalty``) those that skip the next CTC line."""
         from collections import Counter
 
         text = self.tokenizer.decode(list(ids))
@@ -202,10 +209,11 @@ class CtcTimeBias:
             m = _LINE.match(current) if current is not None else None
             sizes = [n for _, _, n in self.matching(item, m.group(1))] if m else []
             if sizes and len(current[m.end():].split()) >= min(sizes):
-                return [self.line_break]
-            return []
+                return [self.line_break], []
+            return [], []
         written, start, end = state
         lines = self.lines[item]
+        skip: List[int] = []
         if end is None:  # the start: CTC lines not written yet, none before the last line written
             # a start written off every CTC line's takes the nearest one
             taken = [m[0][0] for m in (self.matching(item, w) for w in written) if m]
@@ -213,22 +221,36 @@ class CtcTimeBias:
             floor = float(written[-1]) if written else 0.0
             options = [s for s in left if float(s) >= floor - 1e-6]
             if not options:
-                return [self.close] if start == "" else []
+                return ([self.close] if start == "" else []), []
             part, after = start, "-"
+            nxt = min(options, key=float)
+            if self.skip_penalty and nxt.startswith(part) and len(nxt) > len(part):
+                keep = self.char_ids[nxt[len(part)]]
+                skip = sorted({self.char_ids[o[len(part)]] for o in options
+                               if o.startswith(part) and len(o) > len(part)} - {keep})
+                if part == "":
+                    skip.append(self.close)
         else:
             options = [e for _, e, _ in self.matching(item, start)]
             part, after = end, ">"
         out = {self.char_ids[o[len(part)]] for o in options if o.startswith(part) and len(o) > len(part)}
         if part in options:
             out.add(self.char_ids[after])
-        return sorted(out)
+        return sorted(out), skip
+
+    def favoured(self, item: int, ids: Sequence[int]) -> List[int]:
+        """Tokens of input ``item`` that continue a CTC line's time after the answer ``ids``."""
+        return self.steer(item, ids)[0]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """Raise the favoured tokens' scores while a row writes a line's times."""
+        """Raise the favoured tokens' scores while a row writes a line's times (and lower
+        those that skip the next CTC line)."""
         for row in range(scores.shape[0]):
-            toks = self.favoured(row // self.num_beams, input_ids[row].tolist())
+            toks, skip = self.steer(row // self.num_beams, input_ids[row].tolist())
             if toks:
                 scores[row, toks] += self.weight
+            if skip:
+                scores[row, skip] -= self.skip_penalty
         return scores
 
 

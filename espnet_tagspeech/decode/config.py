@@ -13,7 +13,8 @@ Two modes write the ``<text>`` block (``text_from``):
   ``speaker_constraint``, ``speaker_every_line``, ``speaker_merge_bias``, ``speaker_max_overlap``,
   ``speaker_voice_bias``,
   ``speaker_voice_threshold``, ``speaker_voice_from``, ``speaker_voice_passes``, ``ctc_word_bias``,
-  ``ctc_bias_margin``, ``ctc_time_bias``, ``ctc_order_bias``, ``ctc_end_bias``, ``time_constraint``, ``no_repeat_words``; with
+  ``ctc_bias_margin``, ``ctc_time_bias``, ``ctc_order_bias``, ``ctc_end_bias``, ``ctc_skip_penalty``,
+  ``time_constraint``, ``no_repeat_words``; with
   ``ctc_time_bias`` the CTC head's lines are searched and cut as the cascade's:
   the settings of ``CTC_LINE_SETTINGS``);
 * ``ctc``: the cascade baseline, the semantic stream's CTC head writes the
@@ -90,6 +91,9 @@ class DecodeConfig:
                                          "line times while the LLM writes a line's times (0: off)")
     ctc_order_bias: float = _setting(0.0, "text_from llm, with ctc_time_bias: score added to the next token, "
                                           "in order, of the CTC line the line being written starts at (0: off)")
+    ctc_skip_penalty: float = _setting(0.0, "text_from llm, with ctc_time_bias: score subtracted from a line "
+                                            "start that passes the earliest CTC line not written yet, and from "
+                                            "closing the text block before it (0: off)")
     ctc_end_bias: float = _setting(0.0, "text_from llm, with ctc_order_bias: score added to the line break once "
                                         "the line being written holds all the tokens of its CTC line (0: off)")
     time_constraint: bool = _setting(False, "text_from llm: a line's start may not precede the previous "
@@ -130,7 +134,7 @@ class DecodeConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("speaker_merge_bias", "speaker_voice_bias", "ctc_word_bias", "ctc_bias_margin", "ctc_time_bias",
-                     "ctc_order_bias", "ctc_end_bias",
+                     "ctc_order_bias", "ctc_end_bias", "ctc_skip_penalty",
                      "ctc_start_pad", "ctc_end_pad"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -148,6 +152,8 @@ class DecodeConfig:
                                  f" (text_from is {self.text_from!r}); leave it out")
         if self.ctc_order_bias and not self.ctc_time_bias:
             raise ValueError("ctc_order_bias follows the CTC lines of ctc_time_bias: set ctc_time_bias > 0")
+        if self.ctc_skip_penalty and not self.ctc_time_bias:
+            raise ValueError("ctc_skip_penalty steers through the CTC lines of ctc_time_bias: set ctc_time_bias > 0")
         if self.ctc_end_bias and not self.ctc_order_bias:
             raise ValueError("ctc_end_bias ends the CTC line that ctc_order_bias follows: set ctc_order_bias > 0")
         if not -1.0 <= self.speaker_voice_threshold <= 1.0:
@@ -269,7 +275,8 @@ class DecodeConfig:
 LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "speaker_max_overlap",
                      "speaker_voice_bias",
                      "speaker_voice_threshold", "speaker_voice_from", "speaker_voice_passes", "ctc_word_bias",
-                     "ctc_time_bias", "ctc_order_bias", "ctc_end_bias", "time_constraint", "no_repeat_words")
+                     "ctc_time_bias", "ctc_order_bias", "ctc_end_bias", "ctc_skip_penalty", "time_constraint",
+                     "no_repeat_words")
 CTC_TEXT_SETTINGS = ("speaker_from", "ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")
 # how the CTC head's lines are cut: read by text_from ctc, and by text_from llm with ctc_time_bias

@@ -346,7 +346,7 @@ class Speech2Tags:
                                labels=self._search(lp, channels), max_word_gap=conf.max_word_gap)
                      for lp in log_posteriors]
             lines = [[(t.start, t.end, len(t.words)) for t in item] for item in turns]
-            processors.append(CtcTimeBias(lines, tok, conf.ctc_time_bias, conf.beam_size))
+            processors.append(CtcTimeBias(lines, tok, conf.ctc_time_bias, conf.beam_size, conf.ctc_skip_penalty))
             if conf.ctc_order_bias:
                 from espnet_tagspeech.decode.answer_search import CtcWordOrderBias
 

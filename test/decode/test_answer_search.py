@@ -94,6 +94,32 @@ def test_ctc_time_bias_spells_the_ctc_lines_times(tok):
     assert scores[0, dot] == scores[0, two] == 2.5 and float(scores.sum()) == 10.0
 
 
+def test_ctc_time_bias_skip_penalty_keeps_the_next_ctc_line_reachable(tok):
+    lines = [[(1.2, 2.35, 1), (0.1, 1.5, 3), (12.4, 13.0, 2)]]
+    bias = CtcTimeBias(lines, tok, weight=2.5, skip_penalty=6.0)
+
+    def skipped(text):
+        return sorted(tok.decode([i]) for i in bias.steer(0, tok.encode(text))[1])
+
+    # the next CTC line is 0.10: a start at 1.20 or 12.40 (digit "1") and closing the block pass it
+    assert skipped("<text>\n") == ["1", "</text>"]
+    assert _favoured(tok, bias, "<text>\n") == ["0", "1"]  # the bonus is as without the penalty
+    # after 0.10 the next is 1.20: 12.40 shares its "1" and parts at the second digit
+    assert skipped("<text>\n0.10-1.50>a b c\n") == ["</text>"]
+    assert skipped("<text>\n0.10-1.50>a b c\n1") == ["2"]
+    # once a start has passed it (1.9 written), nothing is held back: the rest as before
+    assert skipped("<text>\n0.10-1.50>a b c\n1.9") == []
+    assert skipped("<text>\n0.10-1.50>a b c\n1.20-2.") == []  # ends and words are not touched
+    after = "<text>\n0.10-1.50>a b c\n1.20-2.35>d\n12.40-13.00>e f\n"
+    assert skipped(after) == []  # every CTC line written: closing is favoured, not penalised
+    ids = tok.encode("<text>\n")
+    scores = bias(torch.tensor([ids]), torch.zeros(1, 400))
+    zero, one, close = (tok.encode(c)[0] for c in ("0", "1", "</text>"))
+    assert scores[0, zero] == 2.5 and scores[0, one] == 2.5 - 6.0 and scores[0, close] == -6.0
+    plain = CtcTimeBias(lines, tok, weight=2.5)  # off by default
+    assert plain.steer(0, ids)[1] == [] and float(plain(torch.tensor([ids]), torch.zeros(1, 400)).min()) == 0.0
+
+
 def test_ctc_time_bias_needs_single_token_symbols(tok):
     class Splitting:
         def encode(self, text):

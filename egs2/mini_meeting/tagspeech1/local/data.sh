@@ -3,6 +3,7 @@
 # Usage: local/data.sh [--size tiny|mini|full] [--tiny] [--seed 1] [--nj 2]
 #                      [--simdir downloads/sim] [--data_dir data] [--overlap_ratio R]
 #                      [--train_meetings N] [--voice_pool open|warped|closed|closed_disjoint]
+#                      [--train_overlap_ratio R] [--train_overlap_prob P]
 # Each set is a Kaldi dir with one segment per speaker turn (wav.scp, segments, utt2spk,
 # spk2utt, text, reco2dur, spk2gender, rttm, uem, words.ctm, ref.seglst.json, truth.jsonl).
 set -euo pipefail
@@ -18,6 +19,8 @@ nj=2
 simdir=downloads/sim   # wavs per set and the shared cache of synthesized words
 data_dir=data
 overlap_ratio=""       # empty: the size's default
+train_overlap_ratio="" # the training meetings' own target overlap (empty: as the other sets)
+train_overlap_prob=""  # the training meetings' chance that a turn overlaps while below that target
 noise_snr=""           # empty: clean audio
 train_meetings=""      # empty: the size's default number of training meetings
 reverb=false
@@ -25,7 +28,7 @@ voice_pool=warped      # open: dev/test voices from espeak-ng variants unseen in
                        # training voices, half of them echoing, breathy or weakly voiced (unseen voices'
                        # words better learned); closed: 16 shared
 python=""              # empty: python of the activated venv, else python3
-help_message=$(sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//')
 
 # `--tiny` alone is shorthand for `--size tiny`
 argv=()
@@ -98,15 +101,20 @@ fi
 [ -n "${noise_snr}" ] && size_opts+=(--noise_snr "${noise_snr}")
 [ "${reverb}" = true ] && size_opts+=(--reverb)
 size_opts+=(--voice_pool "${voice_pool}")
+train_opts=()   # after size_opts: the simulator takes the last value of an option
+[ -n "${train_overlap_ratio}" ] && train_opts+=(--overlap_ratio "${train_overlap_ratio}")
+[ -n "${train_overlap_prob}" ] && train_opts+=(--overlap_prob "${train_overlap_prob}")
 
 for entry in "${sets[@]}"; do
   x=${entry%%:*}
   n=${entry##*:}
   log "simulating ${n} ${size} meetings for ${data_dir}/${x} (wavs in ${simdir}/${x})"
   rm -rf "${data_dir:?}/${x}" "${simdir:?}/${x}"
+  opts=("${size_opts[@]}")
+  if [ "${x}" = train ]; then opts+=("${train_opts[@]+"${train_opts[@]}"}"); fi
   "${python}" -m espnet_tagspeech.bin.simulate_meetings \
     --out_dir "${data_dir}/${x}" --wav_dir "${simdir}/${x}" --cache_dir "${simdir}/wordcache" \
-    --num_meetings "${n}" --seed "${seed}" --split "${x}" --nj "${nj}" "${size_opts[@]}"
+    --num_meetings "${n}" --seed "${seed}" --split "${x}" --nj "${nj}" "${opts[@]}"
 done
 
 validator=""
