@@ -28,7 +28,9 @@ speaker block are in :mod:`.speaker_block`):
   next token of that CTC line not written yet (its tokens followed through the
   line's tokens so far, one skipped token allowed) gets ``weight``; once all
   of them are written, the line break gets ``end_weight`` (the LLM's copy head
-  otherwise runs on into the next line's words and skips that line).
+  otherwise runs on into the next line's words and skips that line).  With
+  ``skip_penalty``, a token found only further on in that CTC line (past the
+  next two) loses it: the copy head jumps ahead and drops the words between.
 
 * :class:`TimeRangeConstraint` keeps each text-block line's times well formed:
   ``s.ss`` with no leading zero, a start not before the previous line's and
@@ -264,19 +266,21 @@ class CtcWordOrderBias:
         weight: Score added to the next token.
         num_beams: Beams per input.
         end_weight: Score added to the line break once the CTC line is written out.
+        skip_penalty: Score subtracted from a token that jumps ahead in the CTC line.
 
     Raises:
         ValueError: a tokenizer that splits ``>`` or the line break.
     """
 
     def __init__(self, lines: Sequence[Sequence[Tuple[float, Sequence[int]]]], tokenizer, weight: float,
-                 num_beams: int = 1, end_weight: float = 0.0) -> None:
+                 num_beams: int = 1, end_weight: float = 0.0, skip_penalty: float = 0.0) -> None:
         self.lines = [[(float(s), [int(t) for t in toks]) for s, toks in item] for item in lines]
         self.tokenizer = tokenizer
         self.gt = _single_token(tokenizer, ">", "CTC word-order bias")
         self.newline = _single_token(tokenizer, "\n", "CTC word-order bias")
         self.weight = float(weight)
         self.end_weight = float(end_weight)
+        self.skip_penalty = float(skip_penalty)
         self.num_beams = num_beams
 
     def progress(self, item: int, ids: Sequence[int]) -> Optional[Tuple[List[int], int]]:
@@ -304,8 +308,13 @@ class CtcWordOrderBias:
             return None
         return state[0][state[1]]
 
+    def ahead(self, toks: Sequence[int], p: int) -> List[int]:
+        """Tokens found only past the next two of a CTC line ``toks`` at position ``p``."""
+        return sorted(set(toks[p + 2:]) - set(toks[p:p + 2]))
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """Raise each row's expected token (or, the CTC line written out, the line break)."""
+        """Raise each row's expected token (or, the CTC line written out, the line break), and
+        lower the tokens that jump ahead in the line."""
         for row in range(scores.shape[0]):
             state = self.progress(row // self.num_beams, input_ids[row].tolist())
             if state is None:
@@ -313,6 +322,10 @@ class CtcWordOrderBias:
             toks, p = state
             if p < len(toks):
                 scores[row, toks[p]] += self.weight
+                if self.skip_penalty:
+                    jump = self.ahead(toks, p)
+                    if jump:
+                        scores[row, jump] -= self.skip_penalty
             elif self.end_weight:
                 scores[row, self.newline] += self.end_weight
         return scores

@@ -92,8 +92,9 @@ class DecodeConfig:
     ctc_order_bias: float = _setting(0.0, "text_from llm, with ctc_time_bias: score added to the next token, "
                                           "in order, of the CTC line the line being written starts at (0: off)")
     ctc_skip_penalty: float = _setting(0.0, "text_from llm, with ctc_time_bias: score subtracted from a line "
-                                            "start that passes the earliest CTC line not written yet, and from "
-                                            "closing the text block before it (0: off)")
+                                            "start that passes the earliest CTC line not written yet, from "
+                                            "closing the text block before it and (with ctc_order_bias) from a "
+                                            "word token found only further on in the CTC line (0: off)")
     ctc_end_bias: float = _setting(0.0, "text_from llm, with ctc_order_bias: score added to the line break once "
                                         "the line being written holds all the tokens of its CTC line (0: off)")
     time_constraint: bool = _setting(False, "text_from llm: a line's start may not precede the previous "

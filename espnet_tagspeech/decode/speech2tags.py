@@ -352,7 +352,7 @@ class Speech2Tags:
 
                 spelled = [[(t.start, tok.encode(" ".join(w.text for w in t.words))) for t in item] for item in turns]
                 processors.append(CtcWordOrderBias(spelled, tok, conf.ctc_order_bias, conf.beam_size,
-                                                   conf.ctc_end_bias))
+                                                   conf.ctc_end_bias, conf.ctc_skip_penalty))
         if conf.time_constraint:
             from espnet_tagspeech.decode.answer_search import TimeRangeConstraint
 

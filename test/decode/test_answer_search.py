@@ -210,6 +210,22 @@ def test_ctc_word_order_bias_ends_the_line_where_the_ctc_line_ends(tok):
     assert float(off(torch.tensor([rows[1]]), torch.zeros(1, 400)).abs().sum()) == 0.0  # end_weight 0: off
 
 
+def test_ctc_word_order_bias_skip_penalty_holds_back_jumps_ahead_in_the_line(tok):
+    line = [100, 101, 102, 103, 104]  # five distinct word pieces of the tiny tokenizer
+    assert not any(c in tok.decode(line) for c in "<>\n0123456789")
+    bias = CtcWordOrderBias([[(0.1, line)]], tok, weight=5.0, skip_penalty=4.0)
+    head = tok.encode("<text>\n0.10-2.00>")
+    assert bias.ahead(line, 1) == [103, 104]  # after the first: the third may be skipped to, not further
+    scores = bias(torch.tensor([head + line[:1]]), torch.zeros(1, 400))[0]
+    assert scores[101] == 5.0 and scores[102] == 0.0 and scores[103] == scores[104] == -4.0
+    scores = bias(torch.tensor([head + line[:3]]), torch.zeros(1, 400))[0]
+    assert scores[103] == 5.0 and float(scores.sum()) == 5.0  # nothing past the next two
+    # a token also among the next two is never held back (a repeated word)
+    assert bias.ahead([100, 101, 100, 104], 0) == [104]
+    off = CtcWordOrderBias([[(0.1, line)]], tok, weight=5.0)
+    assert float(off(torch.tensor([head + line[:1]]), torch.zeros(1, 400)).min()) == 0.0
+
+
 def test_answer_prefix_shows_each_row_its_inputs_prefix_and_generated_tokens(tok):
     from espnet_tagspeech.decode.speaker_block import SpeakerBlockConstraint
 
