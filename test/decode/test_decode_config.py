@@ -38,6 +38,7 @@ def test_the_mini_recipes_two_decodings():
     # the LLM's search fused with the CTC head's lines (times, words in order), as the cascade cuts them
     fused = (llm.ctc_time_bias, llm.ctc_order_bias, llm.time_constraint, llm.speaker_merge_bias)
     assert fused == (8.0, 10.0, True, 2.0)
+    assert llm.ctc_skip_penalty == 8.0  # CTC lines and words passed over lose: fewer lines left out
     # the voice fused in the block: resemblyzer's prints
     assert (llm.speaker_voice_bias, llm.speaker_voice_threshold, llm.speaker_voice_from) == (100.0, 0.78, "resemblyzer")
     assert llm.speaker_max_overlap is None  # measured worse on mini dev: off
