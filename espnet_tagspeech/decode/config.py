@@ -272,12 +272,12 @@ class DecodeConfig:
         return cls.from_dict({**conf, **flags}, source)
 
 
+# the LLM's search fused with the CTC head (text_from llm; a model without a CTC head leaves them off)
+CTC_FUSION_SETTINGS = ("ctc_word_bias", "ctc_time_bias", "ctc_order_bias", "ctc_end_bias", "ctc_skip_penalty")
 # settings that only one text_from mode reads (the other must leave them at their defaults)
 LLM_TEXT_SETTINGS = ("speaker_constraint", "speaker_every_line", "speaker_merge_bias", "speaker_max_overlap",
-                     "speaker_voice_bias",
-                     "speaker_voice_threshold", "speaker_voice_from", "speaker_voice_passes", "ctc_word_bias",
-                     "ctc_time_bias", "ctc_order_bias", "ctc_end_bias", "ctc_skip_penalty", "time_constraint",
-                     "no_repeat_words")
+                     "speaker_voice_bias", "speaker_voice_threshold", "speaker_voice_from", "speaker_voice_passes",
+                     *CTC_FUSION_SETTINGS, "time_constraint", "no_repeat_words")
 CTC_TEXT_SETTINGS = ("speaker_from", "ctc_beam_size", "lm_weight", "token_bonus", "max_word_gap", "voice_split",
                      "ctc_start_pad", "ctc_end_pad")
 # how the CTC head's lines are cut: read by text_from ctc, and by text_from llm with ctc_time_bias

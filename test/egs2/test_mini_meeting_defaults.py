@@ -72,10 +72,10 @@ def test_scored_rttm_and_line_speakers_come_from_the_speaker_block(tiny, monkeyp
     from espnet_tagspeech.segment.config import SegmentConfig
 
     inference, link = _llm_call("mini")
-    from espnet_tagspeech.decode.config import CTC_LINE_SETTINGS
+    from espnet_tagspeech.decode.config import CTC_FUSION_SETTINGS, CTC_LINE_SETTINGS
 
     # (the tiny model has no CTC head: no CTC fusion, the rest of the recipe's decoding as it is)
-    fused = CTC_LINE_SETTINGS + ("ctc_word_bias", "ctc_time_bias", "ctc_order_bias", "ctc_end_bias")
+    fused = CTC_LINE_SETTINGS + CTC_FUSION_SETTINGS
     no_ctc = {k: DecodeConfig.defaults()[k] for k in fused}
     tiny.decode_config = DecodeConfig.from_yaml(RECIPE / inference, **no_ctc)
     assert tiny.decode_config.speaker_constraint and tiny.decode_config.time_constraint
