@@ -67,17 +67,18 @@ def speech_by_overlap(ref: Sequence[Turn], hyp: Sequence[Turn]) -> Dict[int, Tup
 
 def word_recall(ref_words: Sequence[Tuple[str, str, Word]], ref: Sequence[Turn], hyp: Sequence[Turn],
                 margin: float = 0.5) -> Dict[bool, Tuple[int, int]]:
-    """``{in_overlap: (found, total)}`` over the reference words (see the module docstring)."""
-    turns = collections.defaultdict(list)
-    for t in ref:
-        turns[t.recording].append(t)
+    """``{in_overlap: (found, total)}`` over the reference words (see the module docstring; in
+    overlap as the scorer's overlapped-word WER counts it)."""
+    from espnet_tagspeech.scoring.overlap import ReferenceTurns
+
+    turns = ReferenceTurns(ref)
     lines = collections.defaultdict(list)
     for t in hyp:
         lines[t.recording].append((t.start - margin, t.end + margin, {w.text for w in t.words}))
     out = {False: [0, 0], True: [0, 0]}
-    for reco, speaker, w in ref_words:
+    for reco, _, w in ref_words:
         mid = 0.5 * (w.start + w.end)
-        overlap = any(t.speaker != speaker and t.start <= mid <= t.end for t in turns[reco])
+        overlap = turns.overlapped(reco, w)
         found = any(s <= mid <= e and w.text in words for s, e, words in lines[reco])
         out[overlap][0] += found
         out[overlap][1] += 1
