@@ -39,8 +39,15 @@ class PartConfig:
     # forward passes of the updates under torch.autocast in this dtype ("bfloat16": the
     # matmuls of CPUs with bf16 instructions run faster); null: float32 throughout
     autocast: Optional[str] = None
+    # the part's result is the running mean of its weights after each of its last
+    # ``average_last`` x steps updates (0: the last update's weights); a short run's last
+    # weights still carry the noise of its last updates
+    average_last: float = 0.0
 
     def __post_init__(self) -> None:
+        self.average_last = float(self.average_last)
+        if not 0.0 <= self.average_last <= 1.0:
+            raise ValueError(f"average_last must be in [0, 1], got {self.average_last}")
         if float(self.aam_weight) < 0:
             raise ValueError(f"aam_weight must be >= 0, got {self.aam_weight}")
         self.aam_weight, self.aam_margin = float(self.aam_weight), float(self.aam_margin)

@@ -7,7 +7,9 @@ trained modules, optimizer, schedule, batch sampler and random states; a
 finished part is kept as ``<output_dir>/part_<name>.pth``.  Re-running with the
 same config and data continues from there and ends at the same weights as an
 uninterrupted run (the loop is deterministic on CPU); a changed config or
-data path starts the affected part afresh (logged).  The result:
+data path starts the affected part afresh (logged).  With ``average_last`` a
+part's result is the mean of its weights over its last updates (the last
+weights' valid scores are kept beside the mean's).  The result:
 ``init.pth`` (weights under the TagSpeech model's keys) and
 ``pretrain_result.yaml`` (first / last / valid losses).
 """
@@ -19,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -96,12 +98,58 @@ def _load_if_matching(path: Path, fingerprint: str) -> Optional[Dict]:
     return saved
 
 
+class WeightAverage:
+    """Running mean of a part's trained weights over its last updates (``average_last``).
+
+    Buffers (batch-norm statistics) are not averaged: they keep the last update's values.
+
+    Args:
+        params: The trained parameters, in a fixed order.
+        first_step: The first update (0-based) whose weights enter the mean.
+    """
+
+    def __init__(self, params: List, first_step: int) -> None:
+        self.params, self.first_step, self.count = params, first_step, 0
+        self.mean = [p.detach().clone() for p in params]
+
+    def update(self, step: int) -> None:
+        """Add the weights after update ``step`` (those before ``first_step`` are skipped)."""
+        import torch
+
+        if step < self.first_step:
+            return
+        self.count += 1
+        with torch.no_grad():
+            for m, p in zip(self.mean, self.params):
+                m.add_(p.detach() - m, alpha=1.0 / self.count)
+
+    def swap(self) -> None:
+        """Exchange the modules' weights and the mean (twice: back as before)."""
+        import torch
+
+        with torch.no_grad():
+            for m, p in zip(self.mean, self.params):
+                last = p.detach().clone()
+                p.copy_(m)
+                m.copy_(last)
+
+    def state_dict(self) -> Dict:
+        return {"first_step": self.first_step, "count": self.count, "mean": self.mean}
+
+    def load_state_dict(self, state: Dict) -> None:
+        self.first_step, self.count = state["first_step"], state["count"]
+        for m, saved in zip(self.mean, state["mean"]):
+            m.copy_(saved)
+
+
 def train_part(objective, train_set, part: PartConfig, sampler, checkpoint: Path,
-               every: int, fingerprint: str, seed: int = 0) -> List[float]:
+               every: int, fingerprint: str, seed: int = 0) -> Tuple[List[float], Optional[WeightAverage]]:
     """Train one objective for ``part.steps`` updates, resuming from ``checkpoint``.
 
     Returns:
-        The loss of every update (those before a resume included).
+        The loss of every update (those before a resume included), and the running mean of the
+        weights over the last updates when ``part.average_last`` is set (else None); the
+        modules hold the last update's weights.
     """
     import torch
     from tqdm import tqdm
@@ -111,6 +159,9 @@ def train_part(objective, train_set, part: PartConfig, sampler, checkpoint: Path
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: lr_factor(step, part.warmup, part.steps, part.decay))
     start, losses = 0, []
+    average = None
+    if part.average_last > 0:
+        average = WeightAverage(params, part.steps - max(1, round(part.average_last * part.steps)))
     saved = _load_if_matching(checkpoint, fingerprint)
     if saved is not None:
         for m, state in zip(objective.modules, saved["modules"]):
@@ -120,6 +171,8 @@ def train_part(objective, train_set, part: PartConfig, sampler, checkpoint: Path
         sampler.load_state_dict(saved["sampler"])
         torch.set_rng_state(saved["torch_rng"])
         start, losses = saved["step"], list(saved["losses"])
+        if average is not None:
+            average.load_state_dict(saved["average"])
         logging.info("%s: resumed at update %d of %d from %s", objective.name, start, part.steps, checkpoint)
     # the device type of the trained weights: autocast's; the backward follows the forward's dtypes
     device_type = params[0].device.type if params else "cpu"
@@ -136,6 +189,8 @@ def train_part(objective, train_set, part: PartConfig, sampler, checkpoint: Path
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         sched.step()
+        if average is not None:
+            average.update(step)
         losses.append(loss.item())
         if step % 50 == 0:
             logging.info("%s step %d (%.0f s): loss %.3f", objective.name, step, time.time() - t0, losses[-1])
@@ -143,8 +198,9 @@ def train_part(objective, train_set, part: PartConfig, sampler, checkpoint: Path
             _save({"fingerprint": fingerprint, "step": step + 1, "losses": losses,
                    "modules": [m.state_dict() for m in objective.modules],
                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                   "sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state()}, checkpoint)
-    return losses
+                   "sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state(),
+                   "average": average.state_dict() if average is not None else None}, checkpoint)
+    return losses, average
 
 
 def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, device: str = "cpu") -> Dict[str, float]:
@@ -245,13 +301,22 @@ def run_pretrain(conf: PretrainConfig, data: PretrainData, output_dir: str, devi
             continue
         sampler = CutBatchSampler(durations, conf.batch_size, conf.batch_sec, rng)
         objective.encoder.train()
-        losses = train_part(objective, train_set, part, sampler, out / "checkpoint.pth",
-                            conf.checkpoint_every, fingerprint, conf.seed)
+        losses, average = train_part(objective, train_set, part, sampler, out / "checkpoint.pth",
+                                     conf.checkpoint_every, fingerprint, conf.seed)
         objective.encoder.eval()
+
+        def validate() -> Dict[str, float]:
+            return (objective.validate(valid_set, conf.batch_size) if part_name == "semantic" else
+                    objective.validate(valid_set, conf.batch_size, len(valid_speakers), seen))
+
+        valid = validate()
+        if average is not None:  # the mean is the part's result; the last weights' scores beside it
+            average.swap()
+            valid = {**validate(), **{f"{k}_last_weights": v for k, v in valid.items()}}
+            logging.info("%s: weights averaged over the last %d updates: %s", objective.name, average.count,
+                         valid)
         part_result = {f"{part_name}_first_loss": losses[0],
-                       f"{part_name}_last_loss": float(np.mean(losses[-10:])),
-                       **(objective.validate(valid_set, conf.batch_size) if part_name == "semantic" else
-                          objective.validate(valid_set, conf.batch_size, len(valid_speakers), seen))}
+                       f"{part_name}_last_loss": float(np.mean(losses[-10:])), **valid}
         result.update(part_result)
         state.update(objective.init_state())
         _save({"fingerprint": fingerprint, "result": part_result,

@@ -130,6 +130,47 @@ def test_bf16_autocast_part_learns_in_bf16_and_keeps_float32_weights(tmp_path):
                  None, str(tmp_path / "o2"))
 
 
+def test_weight_average_is_the_mean_of_the_last_updates_and_swaps_back():
+    from espnet_tagspeech.pretrain.trainer import WeightAverage
+
+    w = torch.nn.Parameter(torch.zeros(3))
+    average = WeightAverage([w], first_step=2)
+    for step in range(5):  # the weights after update k are k + 1
+        with torch.no_grad():
+            w.fill_(step + 1.0)
+        average.update(step)
+    assert average.count == 3
+    average.swap()
+    torch.testing.assert_close(w.detach(), torch.full((3,), 4.0))  # mean of 3, 4, 5
+    average.swap()
+    torch.testing.assert_close(w.detach(), torch.full((3,), 5.0))
+    again = WeightAverage([w], first_step=0)
+    again.load_state_dict(average.state_dict())
+    assert again.count == 3 and again.first_step == 2
+
+
+def test_averaged_part_keeps_the_last_weights_scores_beside_the_means(tmp_path):
+    """The same run with and without ``average_last``: one trajectory, two results."""
+    _, cfg = setup_tiny(str(tmp_path), num_cuts=4, overrides={"model_conf": {"ctc_order": "time"}})
+    data = tmp_path / "data"
+    rttm, ctm = write_speaker_labels(data, 4), write_word_times(data, 4)
+    paths = dict(train_rttm=str(rttm), valid_rttm=str(rttm), train_ctm=str(ctm), valid_ctm=str(ctm))
+    part = {"steps": 30, "lr": 0.005, "warmup": 1, "decay": True}
+    plain = pretrain({"model_config": cfg, "batch_size": 4, "semantic": part}, str(data), str(data), None,
+                     str(tmp_path / "plain"), **paths)
+    averaged = pretrain({"model_config": cfg, "batch_size": 4, "semantic": {**part, "average_last": 0.5}},
+                        str(data), str(data), None, str(tmp_path / "avg"), **paths)
+    assert averaged["semantic_last_loss"] == plain["semantic_last_loss"]  # the same updates
+    assert averaged["semantic_valid_loss_last_weights"] == pytest.approx(plain["semantic_valid_loss"])
+    assert averaged["semantic_valid_loss"] != pytest.approx(plain["semantic_valid_loss"])
+    a = torch.load(tmp_path / "avg" / "init.pth", weights_only=False)
+    b = torch.load(tmp_path / "plain" / "init.pth", weights_only=False)
+    assert set(a) == set(b) and any(not torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match=r"average_last must be in \[0, 1\], got 1.5"):
+        pretrain({"model_config": cfg, "semantic": {"steps": 1, "average_last": 1.5}}, str(data), str(data),
+                 None, str(tmp_path / "bad"))
+
+
 def _pretrain_cmd(tmp_path, out_dir):
     import sys
 
@@ -152,7 +193,7 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(tmp_path, kill_in):
     write_speaker_labels(tmp_path / "data", 4)
     (tmp_path / "pre.yaml").write_text(yaml.safe_dump({
         "model_config": cfg, "batch_size": 2, "checkpoint_every": 3,
-        "semantic": {"steps": 24, "lr": 0.005, "warmup": 2, "decay": True},
+        "semantic": {"steps": 24, "lr": 0.005, "warmup": 2, "decay": True, "average_last": 0.5},
         "speaker": {"steps": 60, "lr": 0.01, "warmup": 2}}))
     subprocess.run(_pretrain_cmd(tmp_path, tmp_path / "whole"), check=True, capture_output=True)
 
