@@ -43,14 +43,14 @@ def test_the_mini_recipes_two_decodings():
     assert (llm.speaker_voice_bias, llm.speaker_voice_threshold, llm.speaker_voice_from) == (100.0, 0.78, "resemblyzer")
     assert llm.speaker_max_overlap is None  # measured worse on mini dev: off
     assert llm.speaker_voice_passes == 2  # the second decoding weighs lines against the recording's voices
-    assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus, llm.max_word_gap) == (64, 0.3, 2.5, None)
+    assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus, llm.max_word_gap) == (64, 0.3, 2.5, 1.0)
     alone = DecodeConfig.from_yaml(conf_dir / "decode_mini_no_fusion.yaml")
     assert alone.text_from == "llm" and (alone.ctc_time_bias, alone.ctc_order_bias) == (0.0, 0.0)
     cascade = DecodeConfig.from_yaml(conf_dir / "decode_tagspeech_ctc_text.yaml", ngram_file="ngram.json")
     assert cascade.text_from == "ctc" and (cascade.ctc_beam_size, cascade.lm_weight) == (64, 0.3)
     # the LLM is fused with the cascade's own CTC lines: one beam search, one LM weight
-    assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus) == (
-        cascade.ctc_beam_size, cascade.lm_weight, cascade.token_bonus)
+    assert (llm.ctc_beam_size, llm.lm_weight, llm.token_bonus, llm.max_word_gap) == (
+        cascade.ctc_beam_size, cascade.lm_weight, cascade.token_bonus, cascade.max_word_gap)
     assert (cascade.max_word_gap, cascade.voice_split, cascade.ctc_start_pad, cascade.ctc_end_pad) == (
         1.0, 0.12, 0.1, 0.35)
 
